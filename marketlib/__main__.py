@@ -1,0 +1,5 @@
+import sys
+
+from marketlib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""Exchange sessions, from exchange-calendars, so every series is aligned to its own venue."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from functools import cache
+
+import exchange_calendars as xcals
+import numpy as np
+import pandas as pd
+
+from marketlib.errors import InvalidInputError
+
+# Far enough back for the history researchers ask Yahoo for (XTKS starts in 1997); calendars
+# compute lazily, so the wide span costs little.
+_CALENDAR_START = "2000-01-04"
+
+
+@cache
+def _calendar(name: str) -> xcals.ExchangeCalendar:
+    return xcals.get_calendar(name, start=_CALENDAR_START)
+
+
+def sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """Trading sessions of ``calendar`` from ``start`` to ``end`` inclusive (naive dates)."""
+    cal = _calendar(calendar)
+    first = max(pd.Timestamp(start), cal.first_session)
+    last = min(pd.Timestamp(end), cal.last_session)
+    if first > last:
+        return pd.DatetimeIndex([], name="date")
+    return pd.DatetimeIndex(cal.sessions_in_range(first, last), name="date")
+
+
+def is_session(calendar: str, date: pd.Timestamp) -> bool:
+    return bool(_calendar(calendar).is_session(pd.Timestamp(date)))
+
+
+def session_on_or_after(calendar: str, date: pd.Timestamp) -> pd.Timestamp:
+    """The first session on or after ``date`` (the documented roll for non-session dates)."""
+    return pd.Timestamp(_calendar(calendar).date_to_session(pd.Timestamp(date), "next"))
+
+
+def parse_date(value: object, what: str = "date") -> pd.Timestamp:
+    """An ISO date (``"2025-01-27"``) or a date-like object as a naive midnight Timestamp.
+
+    Strings must be ISO 8601: ``27/01/2025`` is ambiguous across locales and is refused.
+    """
+    stamp = None
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            stamp = pd.Timestamp(datetime.date.fromisoformat(value.strip()))
+    elif isinstance(value, datetime.date | np.datetime64):
+        stamp = pd.Timestamp(value)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert(None)
+    if stamp is None or pd.isna(stamp):
+        raise InvalidInputError(f"{what} {value!r} is not a date: write it as YYYY-MM-DD")
+    return stamp.normalize()

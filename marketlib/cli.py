@@ -1,0 +1,169 @@
+"""The ``marketlib`` command line. Errors become one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from marketlib import snapshot
+from marketlib.errors import MarketlibError
+from marketlib.prices import SOURCES, load_prices
+from marketlib.universe import load_universe
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(func: Command) -> Command:
+        _COMMANDS[name] = func
+        return func
+
+    return register
+
+
+def emit(frame: pd.DataFrame, fmt: str) -> None:
+    """Write ``frame`` to stdout as an aligned table, CSV (header first) or JSON records."""
+    if fmt == "csv":
+        frame.to_csv(sys.stdout, index=False, lineterminator="\n", date_format="%Y-%m-%d")
+    elif fmt == "json":
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1) + "\n")
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            sys.stdout.write(frame.to_string(index=False) + "\n")
+
+
+@command("universe")
+def _universe(args: argparse.Namespace) -> int:
+    universe = load_universe()
+    rows = [
+        {
+            "firm": firm.name,
+            "symbol": item.symbol,
+            "exchange": item.exchange or "-",
+            "currency": item.currency,
+            "share_class": item.share_class,
+            "role": item.role,
+        }
+        for firm in universe.firms.values()
+        for item in firm.listings
+    ]
+    print("Public firms and their listings")
+    emit(pd.DataFrame(rows), "table")
+    print("\nNamed in the article but private (nothing to price)")
+    for firm in universe.private.values():
+        print(f"  {firm.name}: {firm.reason}")
+    print("\nGroups")
+    for group in universe.groups.values():
+        print(f"  {group.name:<13} {' '.join(group.symbols)}")
+    return 0
+
+
+@command("prices")
+def _prices(args: argparse.Namespace) -> int:
+    frame = load_prices(args.symbols, args.start, args.end, source=args.source)
+    emit(frame, args.format)
+    return 0
+
+
+@command("snapshot build")
+def _snapshot_build(args: argparse.Namespace) -> int:
+    manifest = snapshot.build_snapshot(Path(args.source_dir), args.dir)
+    print(
+        f"snapshot built: {len(manifest['files'])} files in {args.dir or snapshot.default_root()}"
+    )
+    return 0
+
+
+@command("snapshot verify")
+def _snapshot_verify(args: argparse.Namespace) -> int:
+    problems = snapshot.verify_snapshot(args.dir)
+    for problem in problems:
+        print(f"snapshot verify: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    files = snapshot.read_manifest(args.dir)["files"]
+    print(f"snapshot verify: {len(files)} files match manifest.json (sha256 and schema)")
+    return 0
+
+
+@command("snapshot coverage")
+def _snapshot_coverage(args: argparse.Namespace) -> int:
+    files = snapshot.read_manifest(args.dir)["files"]
+    rows = [
+        {
+            "symbol": e["symbol"],
+            "rows": e["rows"],
+            "first": e["first_date"],
+            "last": e["last_date"],
+            "close_basis": e["close_basis"],
+            "missing_sessions": len(e.get("missing_sessions", [])),
+            "flags": "; ".join(e["flags"]) or "-",
+        }
+        for e in files.values()
+        if e["kind"] == "prices"
+    ]
+    emit(pd.DataFrame(rows), args.format)
+    return 0
+
+
+@command("report")
+def _report(args: argparse.Namespace) -> int:
+    _universe(args)
+    print("\nSnapshot coverage")
+    args.dir, args.format = None, "table"
+    return _snapshot_coverage(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="marketlib",
+        description="Market-impact analysis of the DeepSeek shock on bundled real prices.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("universe", help="firms, listings, private firms and groups")
+    sub.add_parser("report", help="the main job: run every notebook and print the verdict")
+
+    prices = sub.add_parser("prices", help="daily prices of symbols or groups")
+    prices.add_argument("symbols", nargs="+", metavar="SYMBOL|GROUP")
+    prices.add_argument("--start", required=True, help="first date, YYYY-MM-DD")
+    prices.add_argument("--end", required=True, help="last date, YYYY-MM-DD")
+    prices.add_argument("--source", choices=SOURCES, default="auto")
+    prices.add_argument("--format", choices=("table", "csv"), default="table")
+
+    snap = sub.add_parser("snapshot", help="build, verify or describe the bundled data")
+    snap_sub = snap.add_subparsers(dest="snapshot_command", required=True)
+    build = snap_sub.add_parser("build", help="copy shared/marketdata into the package")
+    build.add_argument("--from", dest="source_dir", required=True, metavar="DIR")
+    build.add_argument("--dir", type=Path, default=None, help="destination (default: package data)")
+    verify = snap_sub.add_parser("verify", help="recompute every sha256 and schema check")
+    verify.add_argument("--dir", type=Path, default=None, help="snapshot folder to check")
+    coverage = snap_sub.add_parser("coverage", help="span, basis and flags of every series")
+    coverage.add_argument("--dir", type=Path, default=None)
+    coverage.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="marketlib: %(levelname)s: %(message)s",
+    )
+    name = args.command
+    if name == "snapshot":
+        name = f"snapshot {args.snapshot_command}"
+    try:
+        return _COMMANDS[name](args)
+    except MarketlibError as exc:
+        print(f"marketlib: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0

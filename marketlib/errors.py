@@ -1,0 +1,49 @@
+"""The one exception hierarchy of marketlib.
+
+Every error names the offending input (symbol, date, file) and says what to do about it, so the
+CLI can print it as a single line and a notebook user can act on it without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MarketlibError(Exception):
+    """Base class of every error marketlib raises on purpose."""
+
+
+class UnknownSymbolError(MarketlibError, KeyError):
+    """A symbol or group name that the universe does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidInputError(MarketlibError, ValueError):
+    """A malformed argument: a date that does not parse, start after end, an unsafe symbol."""
+
+
+class DataUnavailableError(MarketlibError):
+    """The data asked for is not covered by the source that was asked."""
+
+
+class SnapshotIntegrityError(MarketlibError):
+    """A bundled snapshot file does not match its manifest (hash, rows, schema)."""
+
+
+class SourceUnavailableError(MarketlibError):
+    """A live source (Yahoo via yfinance) could not be reached or answered with nothing usable.
+
+    ``partial`` holds what did arrive (symbol -> prices), so a caller can keep it.
+    """
+
+    def __init__(self, message: str, partial: dict | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial or {}
+
+
+class CacheError(MarketlibError):
+    """An on-disk cache file is unreadable, corrupt, or its directory is not writable."""
+
+
+class MarketCapError(MarketlibError):
+    """A market capitalisation cannot be computed: no shares fact, no FX rate, unknown currency."""

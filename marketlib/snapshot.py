@@ -1,0 +1,359 @@
+"""The bundled snapshot of real market data: build it, verify it, read it.
+
+The snapshot is a byte-identical copy of ``shared/marketdata`` (prices, shares outstanding,
+splits, dividends, raw-close anchors, provenance) plus ``manifest.json``. Nothing is edited,
+filled or rounded: ``build_snapshot`` copies bytes and describes them; every reader checks a
+file's sha256 against the manifest before trusting a single number in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from marketlib.calendars import sessions
+from marketlib.errors import DataUnavailableError, SnapshotIntegrityError
+from marketlib.universe import load_universe
+
+PRICE_COLUMNS = ["date", "open", "high", "low", "close", "adj_close", "volume"]
+TABLE_COLUMNS = {
+    "shares_outstanding.csv": [
+        "symbol",
+        "share_class",
+        "shares",
+        "as_of",
+        "as_of_precision",
+        "role",
+        "quality",
+        "as_of_note",
+        "source_document",
+        "source_url_or_repo_path",
+        "note",
+    ],
+    "splits.csv": ["symbol", "effective_date", "ratio", "source", "note"],
+    "dividends.csv": ["symbol", "ex_date", "amount", "currency", "source"],
+    "raw_close_anchors.csv": ["symbol", "date", "raw_close", "currency", "source", "note"],
+}
+TABLE_DATE_COLUMN = {
+    "shares_outstanding.csv": "as_of",
+    "splits.csv": "effective_date",
+    "dividends.csv": "ex_date",
+    "raw_close_anchors.csv": "date",
+}
+
+# Caveats the data's README raises per series, kept beside the numbers they qualify.
+README_FLAGS = {
+    "ENR.DE": "forward-filled placeholder rows removed at the source (24 Jan 2025 among them); "
+    "ends 2025-05-02",
+    "GEV": "starts 2024-03-27 (when-issued trading before regular trading on 2024-04-02)",
+    "^SOX": "24/27 Jan 2025 levels have no second source",
+    "SMH": "24/27 Jan 2025 levels have no second source",
+    "SMCI": "only partially cross-checked (no independent 24/27 Jan close)",
+}
+
+_SOURCE_BACKTICKS = re.compile(
+    r"`(?P<repo>[\w.-]+/[\w.-]+)`,\s*(?:path\s*)?`(?P<path>[^`]+)`,\s*commit\s*`(?P<commit>[0-9a-f]{40})`"
+)
+_SOURCE_TABLE = re.compile(r"(?P<repo>[\w.-]+/[\w.-]+) / (?P<path>\S+) / (?P<commit>[0-9a-f]{40})")
+
+
+def default_root() -> Path:
+    """Where the bundled snapshot lives inside the installed package."""
+    return Path(str(resources.files("marketlib").joinpath("data/snapshot")))
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------- build
+
+
+def _source_of(symbol: str, provenance: dict[str, str]) -> dict[str, str | None]:
+    """Find the repository, path and commit a price file was copied from in provenance/*.md."""
+    escaped = re.escape(symbol)
+    table_row = re.compile(rf"^\| {escaped} \|.*$", re.MULTILINE)
+    heading = re.compile(rf"^(?:#+ {escaped}\b| *- \*\*{escaped}(?:\.csv)?:\*\*).*$", re.MULTILINE)
+    for name, text in sorted(provenance.items()):
+        for row in table_row.finditer(text):
+            found = _SOURCE_TABLE.search(row.group(0))
+            if found:
+                return {**found.groupdict(), "provenance": f"provenance/{name}"}
+        for head in heading.finditer(text):
+            section = text[head.end() : head.end() + 600]
+            found = _SOURCE_BACKTICKS.search(section) or re.search(
+                r"Repo `(?P<repo>[^`]+)`, path `(?P<path>[^`]+)`, "
+                r"commit `(?P<commit>[0-9a-f]{40})`",
+                section,
+            )
+            if found:
+                return {**found.groupdict(), "provenance": f"provenance/{name}"}
+    return {"repo": None, "path": None, "commit": None, "provenance": None}
+
+
+def _close_basis(frame: pd.DataFrame, role: str) -> str:
+    has_raw = frame["close"].notna()
+    has_adj = frame["adj_close"].notna()
+    if role in ("index", "fx"):
+        return "level (index points or exchange rate; no adjustment applies)"
+    if not has_raw.any():
+        return "dividend-adjusted only (close empty)"
+    if has_raw.all() and not has_adj.any():
+        return "raw"
+    if has_raw.all() and (frame["close"] == frame["adj_close"]).all():
+        return "raw (equal to adjusted: no dividend in the source's adjustment)"
+    first_raw = frame.loc[has_raw, "date"].min()
+    return f"raw from {first_raw}, dividend-adjusted only before; adj_close on every row"
+
+
+def _describe_price_file(path: Path, splits: pd.DataFrame, provenance: dict[str, str]) -> dict:
+    symbol = path.stem
+    frame = pd.read_csv(path, dtype={"date": str})
+    universe = load_universe()
+    listing = universe.listings.get(symbol)
+    role = listing.role if listing else "unknown"
+    entry: dict = {
+        "kind": "prices",
+        "symbol": symbol,
+        "columns": list(frame.columns),
+        "rows": len(frame),
+        "first_date": frame["date"].iloc[0],
+        "last_date": frame["date"].iloc[-1],
+        "close_basis": _close_basis(frame, role),
+        "raw_close_rows": int(frame["close"].notna().sum()),
+        "adj_close_rows": int(frame["adj_close"].notna().sum()),
+        "split_basis": [
+            f"prices on the post-split basis of the {row.ratio}-for-1 split effective "
+            f"{row.effective_date}"
+            for row in splits[splits["symbol"] == symbol].itertuples()
+        ],
+        "source": _source_of(symbol, provenance),
+        "flags": [README_FLAGS[symbol]] if symbol in README_FLAGS else [],
+    }
+    if listing and listing.calendar:
+        dates = pd.DatetimeIndex(pd.to_datetime(frame["date"]))
+        expected = sessions(listing.calendar, dates[0], dates[-1])
+        entry["calendar"] = listing.calendar
+        entry["missing_sessions"] = [d.strftime("%Y-%m-%d") for d in expected.difference(dates)]
+        entry["extra_dates"] = [d.strftime("%Y-%m-%d") for d in dates.difference(expected)]
+    return entry
+
+
+def _describe_table(path: Path) -> dict:
+    frame = pd.read_csv(path, dtype=str)
+    dates = frame[TABLE_DATE_COLUMN[path.name]].dropna().sort_values()
+    return {
+        "kind": "table",
+        "columns": list(frame.columns),
+        "rows": len(frame),
+        "first_date": dates.iloc[0] if len(dates) else None,
+        "last_date": dates.iloc[-1] if len(dates) else None,
+        "symbols": sorted(frame["symbol"].unique()),
+        "source": "see provenance/SHARES.md and provenance/ANCHORS.md",
+    }
+
+
+def build_snapshot(source: Path, destination: Path | None = None) -> dict:
+    """Copy ``source`` (the shared marketdata folder) into the package and write its manifest.
+
+    The copy is made in a temporary folder beside ``destination`` and swapped in at the end,
+    so a failed build leaves the previous snapshot untouched.
+    """
+    source = Path(source)
+    destination = Path(destination) if destination else default_root()
+    if not (source / "prices").is_dir() or not (source / "shares_outstanding.csv").is_file():
+        raise DataUnavailableError(
+            f"{source} does not look like a marketdata folder (no prices/ or "
+            "shares_outstanding.csv): pass --from path/to/shared/marketdata"
+        )
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=destination.parent))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        provenance = {p.name: p.read_text("utf-8") for p in (staging / "provenance").glob("*.md")}
+        splits = pd.read_csv(staging / "splits.csv", dtype={"effective_date": str})
+        files: dict[str, dict] = {}
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            relative = path.relative_to(staging).as_posix()
+            if relative.startswith("prices/"):
+                entry = _describe_price_file(path, splits, provenance)
+            elif path.name in TABLE_COLUMNS:
+                entry = _describe_table(path)
+            else:
+                entry = {"kind": "document"}
+            entry["sha256"] = sha256_of(path)
+            entry["bytes"] = path.stat().st_size
+            files[relative] = entry
+        manifest = {
+            "description": "Byte-identical copy of shared/marketdata; see README.md and "
+            "provenance/. Built by `marketlib snapshot build`.",
+            "files": files,
+        }
+        (staging / "manifest.json").write_text(
+            json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+        )
+        if destination.exists():
+            retired = destination.with_name(destination.name + ".old")
+            shutil.rmtree(retired, ignore_errors=True)
+            destination.rename(retired)
+            staging.rename(destination)
+            shutil.rmtree(retired)
+        else:
+            staging.rename(destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    read_manifest.cache_clear()
+    _read_price_file.cache_clear()
+    return manifest
+
+
+# ---------------------------------------------------------------------------- verify and read
+
+
+@cache
+def read_manifest(root: Path | None = None) -> dict:
+    root = Path(root) if root else default_root()
+    path = root / "manifest.json"
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise SnapshotIntegrityError(
+            f"{path} is missing: rebuild it with `marketlib snapshot build --from "
+            "../shared/marketdata`"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise SnapshotIntegrityError(f"{path} is not valid JSON ({exc}): rebuild it") from None
+
+
+def _checked_bytes(relative: str, root: Path) -> bytes:
+    """The bytes of a snapshot file, after checking them against the manifest."""
+    entry = read_manifest(root)["files"].get(relative)
+    path = root / relative
+    if entry is None:
+        raise SnapshotIntegrityError(
+            f"{path} has no entry in manifest.json: rebuild the snapshot with "
+            "`marketlib snapshot build`"
+        )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SnapshotIntegrityError(f"{path} is listed in manifest.json but missing") from None
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise SnapshotIntegrityError(
+            f"{path} does not match its sha256 in manifest.json (edited or corrupted): "
+            "restore it with `git checkout` or rebuild the snapshot"
+        )
+    return data
+
+
+def _parse_price_csv(data: bytes, name: str) -> pd.DataFrame:
+    frame = pd.read_csv(io.BytesIO(data), dtype={"date": str})
+    if list(frame.columns) != PRICE_COLUMNS:
+        raise SnapshotIntegrityError(f"{name}: header {list(frame.columns)} is not {PRICE_COLUMNS}")
+    dates = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
+    if dates.isna().any():
+        raise SnapshotIntegrityError(
+            f"{name}: unparseable date {frame['date'][dates.isna()].iloc[0]!r}"
+        )
+    if not dates.is_monotonic_increasing or dates.duplicated().any():
+        raise SnapshotIntegrityError(f"{name}: dates are not strictly ascending")
+    values = frame[PRICE_COLUMNS[1:]].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna() & frame[PRICE_COLUMNS[1:]].notna()
+    if bad.any().any():
+        raise SnapshotIntegrityError(f"{name}: a price or volume cell is not a number")
+    values.index = pd.DatetimeIndex(dates, name="date")
+    return values.astype("float64")
+
+
+@cache
+def _read_price_file(symbol: str, root: Path) -> pd.DataFrame:
+    relative = f"prices/{symbol}.csv"
+    if relative not in read_manifest(root)["files"] and not (root / relative).exists():
+        raise DataUnavailableError(
+            f"the snapshot has no price file for {symbol!r}: it holds "
+            f"{', '.join(snapshot_symbols(root))}; use --source yahoo when online"
+        )
+    return _parse_price_csv(_checked_bytes(relative, root), relative)
+
+
+def read_price_file(symbol: str, root: Path | None = None) -> pd.DataFrame:
+    """One bundled price series, indexed by date (columns open..volume, floats, NaN = empty)."""
+    return _read_price_file(symbol, Path(root) if root else default_root()).copy()
+
+
+def read_table(name: str, root: Path | None = None) -> pd.DataFrame:
+    """One bundled reference table (``shares_outstanding.csv``, ``splits.csv``, ...) as text."""
+    root = Path(root) if root else default_root()
+    data = _checked_bytes(name, root)
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[""])
+    return frame
+
+
+def snapshot_symbols(root: Path | None = None) -> list[str]:
+    files = read_manifest(Path(root) if root else default_root())["files"]
+    return sorted(k[len("prices/") : -len(".csv")] for k in files if k.startswith("prices/"))
+
+
+def price_coverage(symbol: str, root: Path | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    entry = read_manifest(Path(root) if root else default_root())["files"][f"prices/{symbol}.csv"]
+    return pd.Timestamp(entry["first_date"]), pd.Timestamp(entry["last_date"])
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+
+def verify_snapshot(root: Path | None = None) -> list[Problem]:
+    """Recompute every sha256 and schema check; return the problems found (empty when sound)."""
+    root = Path(root) if root else default_root()
+    read_manifest.cache_clear()
+    _read_price_file.cache_clear()
+    try:
+        files = read_manifest(root)["files"]
+    except SnapshotIntegrityError as exc:
+        return [Problem("manifest.json", str(exc))]
+    problems: list[Problem] = []
+    on_disk = {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.name != "manifest.json" and "__pycache__" not in p.parts
+    }
+    for relative in sorted(on_disk - set(files)):
+        problems.append(Problem(relative, "present on disk but has no entry in manifest.json"))
+    for relative, entry in sorted(files.items()):
+        try:
+            data = _checked_bytes(relative, root)
+            if entry["kind"] == "prices":
+                frame = _parse_price_csv(data, relative)
+                if len(frame) != entry["rows"]:
+                    raise SnapshotIntegrityError(
+                        f"has {len(frame)} rows, manifest says {entry['rows']}"
+                    )
+            elif entry["kind"] == "table":
+                frame = pd.read_csv(io.BytesIO(data), dtype=str)
+                if list(frame.columns) != TABLE_COLUMNS[Path(relative).name]:
+                    raise SnapshotIntegrityError(f"unexpected header {list(frame.columns)}")
+        except SnapshotIntegrityError as exc:
+            problems.append(Problem(relative, str(exc).removeprefix(f"{root / relative}: ")))
+    return problems
+
+
+def snapshot_dir_from_env() -> Path | None:
+    value = os.environ.get("MARKETLIB_SNAPSHOT_DIR")
+    return Path(value) if value else None

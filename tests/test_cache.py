@@ -1,0 +1,78 @@
+import os
+
+import pandas as pd
+import pytest
+from conftest import synthetic_prices
+
+from marketlib import cache
+from marketlib.errors import CacheError, InvalidInputError
+
+START, END = pd.Timestamp("2025-01-21"), pd.Timestamp("2025-01-24")
+DATES = ["2025-01-21", "2025-01-22", "2025-01-23", "2025-01-24"]
+
+
+def test_round_trip_keeps_every_value():
+    prices = synthetic_prices(DATES)
+    cache.write("NVDA", START, END, prices)
+    back = cache.read("NVDA")
+    pd.testing.assert_frame_equal(back.prices, prices.rename_axis("date"), check_freq=False)
+    assert back.covers(START, END) and not back.covers(START, END + pd.Timedelta(days=1))
+
+
+def test_a_failure_in_the_middle_of_a_write_keeps_the_previous_file(monkeypatch, isolated_cache):
+    path = cache.write("NVDA", START, END, synthetic_prices(DATES))
+    before = path.read_bytes()
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(CacheError, match="NVDA"):
+        cache.write("NVDA", START, END, synthetic_prices(DATES, 500.0))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["NVDA.csv"]  # no temp left behind
+
+
+@pytest.mark.parametrize(
+    "symbol", ["../x", "../../etc/passwd", "a/b", "/abs", "x\0y", "..", ".hidden", "Z" * 200, ""]
+)
+def test_a_path_traversal_symbol_is_refused(symbol, isolated_cache):
+    with pytest.raises(InvalidInputError, match="not a valid ticker"):
+        cache.write(symbol, START, END, synthetic_prices(DATES))
+    assert list(isolated_cache.rglob("*")) == []
+
+
+def _damage(transform):
+    path = cache.write("NVDA", START, END, synthetic_prices(DATES))
+    path.write_text(transform(path.read_text()))
+
+
+@pytest.mark.parametrize(
+    ("transform", "needle"),
+    [
+        (
+            lambda t: t.replace(
+                "2025-01-22,100.5,102.0,100.0,101.0,", "2025-01-22,100.5,102.0,100.0,,"
+            ),
+            "NaN close",
+        ),
+        (lambda t: t.replace(",102.0,", ",0.0,", 1), "zero or negative"),
+        (lambda t: t.replace(",103.0,", ",-103.0,", 1), "zero or negative"),
+        (lambda t: t.replace("2025-01-22", "2025-01-21"), "duplicated"),
+        (lambda t: t.replace("2025-01-22", "2025-01-25"), "out of order"),
+        (lambda t: t[: len(t) // 2], "truncated"),
+        (lambda t: t.replace("# marketlib cache", "# something"), "header"),
+    ],
+)
+def test_a_damaged_cache_file_is_refused(transform, needle):
+    _damage(transform)
+    with pytest.raises(CacheError, match=needle):
+        cache.read("NVDA")
+
+
+def test_an_unwritable_cache_folder_is_a_clear_error(tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.write_text("a file where the folder should be")
+    monkeypatch.setenv("MARKETLIB_CACHE_DIR", str(locked))
+    with pytest.raises(CacheError, match="MARKETLIB_CACHE_DIR"):
+        cache.write("NVDA", START, END, synthetic_prices(DATES))

@@ -1,0 +1,139 @@
+import hashlib
+import json
+import subprocess
+import sys
+
+import exchange_calendars
+import pandas as pd
+import pytest
+from conftest import REPO, SHARED_MARKETDATA
+
+from marketlib import snapshot
+from marketlib.errors import DataUnavailableError, SnapshotIntegrityError
+
+ROOT = snapshot.default_root()
+MANIFEST = json.loads((ROOT / "manifest.json").read_text())
+PRICE_FILES = sorted(k for k, e in MANIFEST["files"].items() if e["kind"] == "prices")
+SESSION_FILES = [k for k in PRICE_FILES if MANIFEST["files"][k].get("calendar")]
+
+
+def test_seed_article_is_the_shared_copy():
+    digest = hashlib.sha256((REPO / "seeds" / "deepseek-article.txt").read_bytes()).hexdigest()
+    recorded = (REPO / "seeds" / "SHA256SUMS").read_text().split()[0]
+    assert digest == recorded
+
+
+def test_manifest_lists_every_file_with_its_hash():
+    on_disk = {p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*") if p.is_file()}
+    assert on_disk - {"manifest.json"} == set(MANIFEST["files"])
+    for relative, entry in MANIFEST["files"].items():
+        data = (ROOT / relative).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], relative
+        assert len(data) == entry["bytes"], relative
+
+
+@pytest.mark.skipif(not SHARED_MARKETDATA.is_dir(), reason="shared/marketdata not beside the repo")
+def test_snapshot_is_byte_identical_to_shared_marketdata():
+    for relative in MANIFEST["files"]:
+        assert (ROOT / relative).read_bytes() == (SHARED_MARKETDATA / relative).read_bytes()
+
+
+def test_manifest_records_rows_span_basis_and_source():
+    for relative in PRICE_FILES:
+        entry = MANIFEST["files"][relative]
+        frame = pd.read_csv(ROOT / relative, dtype={"date": str})
+        assert entry["rows"] == len(frame)
+        assert (entry["first_date"], entry["last_date"]) == (
+            frame.date.iloc[0],
+            frame.date.iloc[-1],
+        )
+        assert len(entry["source"]["commit"]) == 40, relative
+        assert entry["source"]["repo"].count("/") == 1, relative
+        if frame["close"].isna().all():
+            assert entry["close_basis"].startswith("dividend-adjusted"), relative
+    assert "4-for-1" in MANIFEST["files"]["prices/9984.T.csv"]["split_basis"][0]
+
+
+def test_close_stays_empty_where_the_source_had_no_raw_close():
+    nvda = snapshot.read_price_file("NVDA")
+    assert nvda["close"].isna().all() and nvda["adj_close"].notna().all()
+
+
+def test_only_fx_rates_follow_no_exchange_calendar():
+    free = {MANIFEST["files"][k]["symbol"] for k in set(PRICE_FILES) - set(SESSION_FILES)}
+    assert free == {"JPY=X", "EURUSD=X", "DEXJPUS", "DEXUSEU"}
+
+
+@pytest.mark.parametrize("relative", SESSION_FILES)
+def test_price_file_holds_exactly_its_exchange_sessions(relative):
+    entry = MANIFEST["files"][relative]
+    calendar = entry["calendar"]
+    dates = pd.DatetimeIndex(pd.read_csv(ROOT / relative)["date"])
+    cal = exchange_calendars.get_calendar(calendar, start="2020-01-02")
+    expected = cal.sessions_in_range(dates[0], dates[-1])
+    missing = expected.difference(dates)
+    assert dates.difference(expected).empty
+    if entry["symbol"] == "ENR.DE":
+        # The data README: 25 forward-filled placeholder rows were dropped, 24 Jan 2025 among them.
+        assert len(missing) == 25 and pd.Timestamp("2025-01-24") in missing
+        assert [d.strftime("%Y-%m-%d") for d in missing] == entry["missing_sessions"]
+    else:
+        assert missing.empty
+
+
+def _verify(root):
+    return subprocess.run(
+        [sys.executable, "-m", "marketlib", "snapshot", "verify", "--dir", str(root)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_snapshot_verify_passes_on_the_bundled_data():
+    result = _verify(ROOT)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(MANIFEST['files'])} files match" in result.stdout
+
+
+def test_snapshot_verify_names_a_file_with_one_changed_digit(snapshot_copy):
+    target = snapshot_copy / "prices" / "NVDA.csv"
+    text = target.read_text()
+    row = text.index("2025-01-27,")
+    digit_at = next(i for i in range(row + 11, len(text)) if text[i].isdigit())
+    changed = "1" if text[digit_at] != "1" else "2"
+    target.write_text(text[:digit_at] + changed + text[digit_at + 1 :])
+    result = _verify(snapshot_copy)
+    assert result.returncode == 1
+    assert "prices/NVDA.csv" in result.stderr and "sha256" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_reading_a_tampered_file_raises(snapshot_copy):
+    target = snapshot_copy / "shares_outstanding.csv"
+    target.write_bytes(target.read_bytes().replace(b"24490000000", b"24490000001"))
+    with pytest.raises(SnapshotIntegrityError, match=r"shares_outstanding\.csv"):
+        snapshot.read_table("shares_outstanding.csv", snapshot_copy)
+
+
+def test_manifest_missing_an_entry_is_reported(snapshot_copy):
+    manifest = json.loads((snapshot_copy / "manifest.json").read_text())
+    del manifest["files"]["prices/MSFT.csv"]
+    (snapshot_copy / "manifest.json").write_text(json.dumps(manifest))
+    problems = [str(p) for p in snapshot.verify_snapshot(snapshot_copy)]
+    assert any(p.startswith("prices/MSFT.csv") and "no entry" in p for p in problems)
+    with pytest.raises(SnapshotIntegrityError, match="MSFT"):
+        snapshot.read_price_file("MSFT", snapshot_copy)
+
+
+def test_build_reproduces_the_committed_manifest(tmp_path):
+    if not SHARED_MARKETDATA.is_dir():
+        pytest.skip("shared/marketdata not beside the repo")
+    rebuilt = snapshot.build_snapshot(SHARED_MARKETDATA, tmp_path / "snap")
+    assert rebuilt == MANIFEST
+
+
+def test_a_failed_build_leaves_the_previous_snapshot(tmp_path, snapshot_copy):
+    before = (snapshot_copy / "manifest.json").read_bytes()
+    with pytest.raises(DataUnavailableError, match="does not look like a marketdata folder"):
+        snapshot.build_snapshot(tmp_path / "nowhere", snapshot_copy)
+    assert (snapshot_copy / "manifest.json").read_bytes() == before
