@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -112,6 +113,46 @@ def _snapshot_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("caps")
+def _caps(args: argparse.Namespace) -> int:
+    from marketlib.claims import CAPS_COLUMNS, cap_changes
+
+    changes = cap_changes(args.group, args.start, args.end, source=args.source)
+    for row in changes[changes["missing"] != ""].itertuples():
+        print(f"marketlib: warning: {row.firm}: {row.missing}", file=sys.stderr)
+    emit(changes[CAPS_COLUMNS], args.format)
+    return 0
+
+
+@command("claims")
+def _claims(args: argparse.Namespace) -> int:
+    from marketlib import claims
+
+    registry = claims.load_claims()
+    matrix = claims.evaluate(registry)
+    paragraph = claims.verdict_paragraph(matrix, registry)
+    if args.format == "json":
+        payload = {
+            "claims": registry["claims"],
+            "verdict": registry["verdict"],
+            "matrix": matrix.to_dict(orient="records"),
+            "paragraph": paragraph,
+        }
+        sys.stdout.write(json.dumps(payload, indent=1, default=str) + "\n")
+        return 0
+    table = claims.claims_table(registry)
+    shown = claims.matrix_table(matrix)
+    if args.format == "markdown":
+        print("## Claims\n\n" + table.to_markdown(index=False))
+        print("\n## The $1.5 trillion verdict\n\n" + shown.to_markdown(index=False))
+    else:
+        emit(table, "table")
+        print()
+        emit(shown, "table")
+    print("\n" + paragraph)
+    return 0
+
+
 @command("report")
 def _report(args: argparse.Namespace) -> int:
     _universe(args)
@@ -137,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     prices.add_argument("--end", required=True, help="last date, YYYY-MM-DD")
     prices.add_argument("--source", choices=SOURCES, default="auto")
     prices.add_argument("--format", choices=("table", "csv"), default="table")
+
+    caps = sub.add_parser("caps", help="per-firm USD market-value change between two dates")
+    caps.add_argument("--start", required=True, help="first date, YYYY-MM-DD")
+    caps.add_argument("--end", required=True, help="last date, YYYY-MM-DD")
+    caps.add_argument("--group", default="named", help="group or symbol (default: named)")
+    caps.add_argument("--source", choices=SOURCES, default="snapshot")
+    caps.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    claims = sub.add_parser("claims", help="the article's claims and the $1.5tn verdict matrix")
+    claims.add_argument("--format", choices=("table", "markdown", "json"), default="table")
 
     snap = sub.add_parser("snapshot", help="build, verify or describe the bundled data")
     snap_sub = snap.add_subparsers(dest="snapshot_command", required=True)

@@ -27,6 +27,8 @@ class Listing:
     currency: str
     share_class: str | None
     role: str  # equity | adr | index | etf | fx
+    cap_classes: tuple[str, ...] | None = None  # None: every PRIMARY class of the symbol
+    adr_ratio: float = 1.0  # ordinary shares per listed share
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def _listing(symbol: str, firm: str | None, name: str, spec: dict) -> Listing:
         currency=spec["currency"],
         share_class=spec.get("share_class"),
         role=spec["role"],
+        cap_classes=tuple(spec["cap_classes"]) if "cap_classes" in spec else None,
+        adr_ratio=float(spec.get("adr_ratio", 1.0)),
     )
 
 

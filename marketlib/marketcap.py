@@ -1,0 +1,342 @@
+"""Point-in-time market capitalisation in US dollars.
+
+cap(firm, t) = sum over its valued listings of
+    raw close(t) x shares outstanding on the price's basis at t / ADR ratio, converted to USD
+with the shares from the latest PRIMARY fact on or before t. Every figure carries its price
+basis and the as-of date and quality of its shares, because a level on an adjusted basis or
+from a rounded share count must never pass for an exact one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from marketlib import snapshot
+from marketlib.errors import DataUnavailableError, MarketCapError
+from marketlib.prices import load_prices
+from marketlib.universe import Listing, load_universe
+
+# Which exchange-rate series converts a currency to USD, and how. Yahoo's FX "close" dated t is
+# the rate at about 00:00 London on t: for a Tokyo close (06:00 London) that is 6 hours before,
+# the same day; FRED's noon New York rate is 11 hours after. The Yahoo rate is the nearer
+# fixing and exists on Tokyo sessions when New York is shut, so it is the one used.
+FX_TO_USD = {
+    "JPY": ("JPY=X", "divide"),  # yen per dollar
+    "EUR": ("EURUSD=X", "multiply"),  # dollars per euro
+}
+
+BASIS_RAW = "raw"
+BASIS_ANCHORED = "raw-from-anchor"
+BASIS_WEAKLY_ANCHORED = "raw-from-anchor (low-confidence anchor)"
+BASIS_ADJUSTED = "dividend-adjusted"
+
+
+@dataclass(frozen=True)
+class ShareFact:
+    symbol: str
+    share_class: str
+    shares: float
+    as_of: pd.Timestamp | None
+    precision: str
+    quality: str
+    after_date: bool = False  # True: no fact preceded the date, the nearest later one is used
+
+    @property
+    def label(self) -> str:
+        when = "undated" if self.as_of is None else f"{self.as_of:%Y-%m-%d}"
+        return f"{when} (after date)" if self.after_date else when
+
+
+# ---------------------------------------------------------------------------- reference tables
+
+
+@cache
+def _table(name: str) -> pd.DataFrame:
+    return snapshot.read_table(name)
+
+
+def shares_facts() -> pd.DataFrame:
+    facts = _table("shares_outstanding.csv").copy()
+    facts["shares"] = facts["shares"].astype("float64")
+    facts["as_of"] = pd.to_datetime(facts["as_of"], format="%Y-%m-%d")
+    return facts
+
+
+def splits() -> pd.DataFrame:
+    table = _table("splits.csv").copy()
+    table["effective_date"] = pd.to_datetime(table["effective_date"], format="%Y-%m-%d")
+    table["ratio"] = table["ratio"].astype("float64")
+    return table
+
+
+def dividends() -> pd.DataFrame:
+    table = _table("dividends.csv").copy()
+    table["ex_date"] = pd.to_datetime(table["ex_date"], format="%Y-%m-%d")
+    return table
+
+
+def anchors() -> pd.DataFrame:
+    table = _table("raw_close_anchors.csv").copy()
+    table["date"] = pd.to_datetime(table["date"], format="%Y-%m-%d")
+    table["raw_close"] = table["raw_close"].astype("float64")
+    return table
+
+
+# ---------------------------------------------------------------------------- pure pieces
+
+
+def shares_as_of(
+    facts: pd.DataFrame, symbol: str, share_class: str, date: pd.Timestamp
+) -> ShareFact:
+    """The latest PRIMARY fact on or before ``date``; the nearest later one, flagged, if none.
+
+    An undated fact (the source gave no date) is used as it stands and labelled undated.
+    """
+    mine = facts[
+        (facts["symbol"] == symbol)
+        & (facts["share_class"] == share_class)
+        & (facts["role"] == "PRIMARY")
+    ]
+    if mine.empty:
+        raise MarketCapError(
+            f"no PRIMARY shares-outstanding fact for {symbol} class {share_class!r}: add one to "
+            "shares_outstanding.csv (with its source) before valuing this listing"
+        )
+    dated = mine.dropna(subset=["as_of"]).sort_values("as_of")
+    before = dated[dated["as_of"] <= date]
+    if len(before):
+        row, after = before.iloc[-1], False
+    elif len(dated):
+        row, after = dated.iloc[0], True
+    else:
+        row, after = mine.iloc[0], False
+    as_of = None if pd.isna(row["as_of"]) else pd.Timestamp(row["as_of"])
+    return ShareFact(
+        symbol,
+        share_class,
+        float(row["shares"]),
+        as_of,
+        row["as_of_precision"],
+        row["quality"],
+        after,
+    )
+
+
+def split_factor(
+    split_table: pd.DataFrame, symbol: str, since: pd.Timestamp, until: pd.Timestamp
+) -> float:
+    """How many shares one share held at ``since`` has become by ``until`` (<1 when going back)."""
+    mine = split_table[split_table["symbol"] == symbol]
+    low, high = min(since, until), max(since, until)
+    between = mine[(mine["effective_date"] > low) & (mine["effective_date"] <= high)]
+    factor = float(np.prod(between["ratio"])) if len(between) else 1.0
+    return factor if until >= since else 1.0 / factor
+
+
+def _same_stretch(
+    symbol: str,
+    a: pd.Timestamp,
+    b: pd.Timestamp,
+    dividend_table: pd.DataFrame,
+    split_table: pd.DataFrame,
+) -> bool:
+    """True when no ex-dividend date or split falls in (min(a, b), max(a, b)]."""
+    low, high = min(a, b), max(a, b)
+    ex = dividend_table.loc[dividend_table["symbol"] == symbol, "ex_date"]
+    eff = split_table.loc[split_table["symbol"] == symbol, "effective_date"]
+    return not (((ex > low) & (ex <= high)).any() or ((eff > low) & (eff <= high)).any())
+
+
+def raw_closes(
+    prices: pd.DataFrame,
+    anchor_table: pd.DataFrame,
+    dividend_table: pd.DataFrame,
+    split_table: pd.DataFrame,
+) -> pd.DataFrame:
+    """Raw (as-traded) closes of one symbol, with the basis each one rests on.
+
+    ``prices`` is one symbol's slice of :func:`marketlib.load_prices`; ``anchor_table`` holds
+    that symbol's anchors with the series' ``adj_close`` on each anchor date. Where ``close``
+    is missing, raw = adj_close x anchor raw close / adj_close on the anchor date, using the
+    nearest anchor in the same stretch between ex-dividend dates (and splits); failing that,
+    adj_close itself, marked dividend-adjusted and brought to the as-traded split basis.
+    """
+    symbol = prices["symbol"].iloc[0]
+    dates = pd.DatetimeIndex(prices["date"])
+    adj = pd.Series(prices["adj_close"].to_numpy(), index=dates)
+    out = pd.DataFrame({"price": prices["close"].to_numpy(), "basis": BASIS_RAW}, index=dates)
+    mine = anchor_table[(anchor_table["symbol"] == symbol) & anchor_table["adj_close"].notna()]
+    for date in dates[out["price"].isna().to_numpy() & adj.notna().to_numpy()]:
+        usable = [
+            a
+            for a in mine.itertuples()
+            if _same_stretch(symbol, date, a.date, dividend_table, split_table)
+        ]
+        if usable:
+            nearest = min(usable, key=lambda a: abs(a.date - date))
+            weak = str(nearest.note).startswith("LOW CONFIDENCE")
+            basis = BASIS_WEAKLY_ANCHORED if weak else BASIS_ANCHORED
+            out.loc[date] = (adj[date] * nearest.raw_close / nearest.adj_close, basis)
+        else:
+            # The file is on the basis of every split in splits.csv (see its manifest entry):
+            # undo the splits that came after this date to get an as-traded-basis level.
+            later = split_factor(split_table, symbol, date, pd.Timestamp.max.normalize())
+            out.loc[date] = (adj[date] * later, BASIS_ADJUSTED)
+    return out
+
+
+def anchors_with_adj_close(symbol: str, currency: str, source: str) -> pd.DataFrame:
+    """The symbol's raw-close anchors, each with the series' adj_close on the anchor date."""
+    table = anchors()
+    mine = table[(table["symbol"] == symbol) & (table["currency"] == currency)].copy()
+    mine["adj_close"] = np.nan
+    if mine.empty:
+        return mine
+    try:
+        series = load_prices(symbol, mine["date"].min(), mine["date"].max(), source=source)
+    except DataUnavailableError:
+        return mine  # the anchors lie outside what the source covers: none is usable
+    adj = series.set_index("date")["adj_close"]
+    mine["adj_close"] = mine["date"].map(adj)
+    return mine
+
+
+def check_currency(currency: str) -> str:
+    if currency != "USD" and currency not in FX_TO_USD:
+        raise MarketCapError(
+            f"no USD conversion for currency {currency!r}: known are USD, {', '.join(FX_TO_USD)}"
+        )
+    return currency
+
+
+def to_usd(amount: float, currency: str, rate: float) -> float:
+    """Convert ``amount`` in ``currency`` to USD with the rate of :data:`FX_TO_USD`'s series."""
+    if check_currency(currency) == "USD":
+        return amount
+    return amount / rate if FX_TO_USD[currency][1] == "divide" else amount * rate
+
+
+# ---------------------------------------------------------------------------- market caps
+
+
+CAP_COLUMNS = [
+    "date",
+    "firm",
+    "symbol",
+    "price",
+    "price_basis",
+    "currency",
+    "fx_rate",
+    "shares",
+    "shares_as_of",
+    "shares_quality",
+    "cap_local",
+    "cap_usd",
+]
+
+
+def valued_listings(symbols: Iterable[str]) -> list[Listing]:
+    """The listings that carry firm value among ``symbols`` (every listing of a named firm)."""
+    universe = load_universe()
+    firms = dict.fromkeys(f.id for s in symbols if (f := universe.firm_of(s)))
+    return [
+        item for firm in firms for item in universe.firms[firm].listings if item.cap_classes != ()
+    ]
+
+
+def _fx_rates(
+    currencies: set[str], start: pd.Timestamp, end: pd.Timestamp, source: str
+) -> dict[str, pd.Series]:
+    rates = {}
+    for currency in currencies - {"USD"}:
+        series = load_prices(FX_TO_USD[check_currency(currency)][0], start, end, source=source)
+        rates[currency] = series.set_index("date")["close"]
+    return rates
+
+
+def listing_caps(
+    symbols_or_groups: str | Iterable[str], start: object, end: object, source: str = "snapshot"
+) -> pd.DataFrame:
+    """Daily market cap of every valued listing of the firms in ``symbols_or_groups``.
+
+    One row per listing and session (columns :data:`CAP_COLUMNS`). A session without a price or
+    FX rate has NaN ``cap_usd``: missing, never zero.
+    """
+    universe = load_universe()
+    listings = valued_listings(universe.resolve(symbols_or_groups))
+    prices = load_prices([item.symbol for item in listings], start, end, source=source)
+    first, last = prices["date"].min(), prices["date"].max()
+    rates = _fx_rates({item.currency for item in listings}, first, last, source)
+    facts, split_table, dividend_table = shares_facts(), splits(), dividends()
+    frames = []
+    for item in listings:
+        mine = prices[prices["symbol"] == item.symbol]
+        anchor_table = anchors_with_adj_close(item.symbol, item.currency, source)
+        raw = raw_closes(mine, anchor_table, dividend_table, split_table)
+        classes = item.cap_classes or tuple(
+            facts.loc[
+                (facts.symbol == item.symbol) & (facts.role == "PRIMARY"), "share_class"
+            ].unique()
+        )
+        if not classes:
+            raise MarketCapError(
+                f"no PRIMARY shares-outstanding fact for {item.symbol}: its market cap cannot be "
+                "computed; add a sourced fact to shares_outstanding.csv"
+            )
+        rows = []
+        for date, (price, basis) in raw.iterrows():
+            share_facts = [shares_as_of(facts, item.symbol, c, date) for c in classes]
+            shares = (
+                sum(
+                    f.shares * split_factor(split_table, item.symbol, f.as_of or date, date)
+                    for f in share_facts
+                )
+                / item.adr_ratio
+            )
+            rate = rates[item.currency].get(date, np.nan) if item.currency != "USD" else 1.0
+            cap_local = price * shares
+            rows.append(
+                {
+                    "date": date,
+                    "firm": item.firm,
+                    "symbol": item.symbol,
+                    "price": price,
+                    "price_basis": basis,
+                    "currency": item.currency,
+                    "fx_rate": rate,
+                    "shares": shares,
+                    "shares_as_of": "; ".join(dict.fromkeys(f.label for f in share_facts)),
+                    "shares_quality": "; ".join(dict.fromkeys(f.quality for f in share_facts)),
+                    "cap_local": cap_local,
+                    "cap_usd": to_usd(cap_local, item.currency, rate),
+                }
+            )
+        frames.append(pd.DataFrame(rows, columns=CAP_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _join(values: pd.Series) -> str:
+    return "; ".join(dict.fromkeys(str(v) for v in values))
+
+
+def firm_caps(listing_frame: pd.DataFrame) -> pd.DataFrame:
+    """Sum listing caps into one row per firm and date; a firm is missing if any listing is."""
+    grouped = listing_frame.groupby(["firm", "date"], sort=True)
+    return pd.DataFrame(
+        {
+            "cap_usd": grouped["cap_usd"]
+            .sum(min_count=1)
+            .where(~grouped["cap_usd"].apply(lambda s: s.isna().any())),
+            "price_basis": grouped["price_basis"].agg(_join),
+            "shares_as_of": grouped["shares_as_of"].agg(_join),
+            "shares_quality": grouped["shares_quality"].agg(_join),
+            "calendar": grouped["symbol"].agg(
+                lambda s: load_universe().listing(s.iloc[0]).calendar
+            ),
+        }
+    ).reset_index()

@@ -1,0 +1,127 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from conftest import REPO
+
+from marketlib import claims
+from marketlib.errors import InvalidInputError, UnknownSymbolError
+
+REGISTRY = claims.load_claims()
+ARTICLE = (REPO / "seeds" / "deepseek-article.txt").read_text()
+MATRIX = claims.evaluate(REGISTRY)
+
+
+def test_every_quote_is_in_the_article():
+    for claim in REGISTRY["claims"]:
+        assert claim["quote"] in ARTICLE, claim["id"]
+
+
+def test_every_claim_says_how_or_why_not():
+    for claim in REGISTRY["claims"]:
+        assert claim["how"] if claim["checkable"] else claim["why"]
+
+
+def test_every_checkable_claim_has_a_result():
+    checkable = {c["id"] for c in REGISTRY["claims"] if c["checkable"]}
+    assert checkable == {REGISTRY["verdict"]["claim"]}
+    windows, verdict = REGISTRY["windows"], REGISTRY["verdict"]
+    assert len(MATRIX) == len(verdict["universes"]) * len(windows) * len(verdict["measures"])
+    assert MATRIX["change_usd"].notna().all()
+
+
+def test_cells_follow_from_their_own_numbers():
+    low, high = REGISTRY["verdict"]["support_low_usd"], REGISTRY["verdict"]["support_high_usd"]
+    for row in MATRIX.itertuples():
+        assert row.supports == (low <= -row.change_usd <= high)
+        assert row.share_of_claim == pytest.approx(-row.change_usd / 1.5e12)
+    net = MATRIX[MATRIX.measure == "net"].set_index(["universe", "window"])["change_usd"]
+    gross = MATRIX[MATRIX.measure == "gross_losses"].set_index(["universe", "window"])["change_usd"]
+    assert (gross <= net + 1e-3).all()
+
+
+def test_named_one_day_equals_the_sum_of_the_caps_table():
+    changes = claims.cap_changes("named", "2025-01-24", "2025-01-27")
+    one_day = MATRIX[(MATRIX.universe == "named") & (MATRIX.measure == "net")].iloc[0]
+    tokyo_extra = claims.cap_changes("9984.T", "2025-01-24", "2025-01-28")["change_usd"].iloc[0]
+    us_only = changes[changes.firm != "softbank"]["change_usd"].sum()
+    assert one_day.change_usd == pytest.approx(us_only + tokyo_extra)
+
+
+def test_a_firm_with_missing_data_is_listed_not_zeroed():
+    caps = pd.DataFrame(
+        {
+            "firm": ["nvidia", "nvidia", "oracle", "oracle"],
+            "date": pd.to_datetime(["2025-01-24", "2025-01-27"] * 2),
+            "cap_usd": [100.0, 80.0, 50.0, float("nan")],
+            "price_basis": "raw",
+            "shares_as_of": "x",
+            "shares_quality": "exact",
+            "calendar": "XNYS",
+        }
+    )
+    window = claims.parse_window("w", REGISTRY["windows"]["one_day"])
+    changes = claims.window_changes(caps, window)
+    oracle = changes.set_index("firm").loc["oracle"]
+    assert pd.isna(oracle.change_usd) and "end date" in oracle.missing
+    assert claims.total(changes, "net") == -20.0
+
+
+def test_a_universe_naming_an_unknown_group_is_refused():
+    bad = {**REGISTRY, "verdict": {**REGISTRY["verdict"], "universes": ["named+nonsense"]}}
+    with pytest.raises(InvalidInputError, match="nonsense"):
+        claims.evaluate(bad)
+    with pytest.raises(UnknownSymbolError):
+        claims.universe_symbols("nonsense")
+
+
+def test_verdict_paragraph_is_written_from_the_matrix():
+    text = claims.verdict_paragraph(MATRIX, REGISTRY)
+    first = MATRIX.iloc[0]
+    assert f"${-first.change_usd / 1e9:,.0f} billion" in text
+    assert f"{int(MATRIX['supports'].sum())} of {len(MATRIX)}" in text or "None of" in text
+
+
+def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "marketlib", *args], capture_output=True, text=True
+    )
+
+
+def test_caps_csv_has_the_promised_columns():
+    result = run(
+        "caps",
+        "--start",
+        "2025-01-24",
+        "--end",
+        "2025-01-27",
+        "--group",
+        "named",
+        "--format",
+        "csv",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert (
+        lines[0] == "firm,cap_start_usd,cap_end_usd,change_usd,change_pct,"
+        "price_basis,shares_as_of,shares_quality"
+    )
+    assert {line.split(",")[0] for line in lines[1:]} == {
+        "nvidia",
+        "microsoft",
+        "meta",
+        "alphabet",
+        "amazon",
+        "oracle",
+        "softbank",
+    }
+
+
+def test_claims_json_holds_the_complete_matrix():
+    result = run("claims", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert len(payload["matrix"]) == len(MATRIX)
+    assert payload["paragraph"] == claims.verdict_paragraph(MATRIX, REGISTRY)
