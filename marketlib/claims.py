@@ -170,6 +170,32 @@ def cap_changes(
     return window_changes(caps, window)
 
 
+def cumulative_changes(
+    universes: list[str], base_date: object, end: object, source: str = "snapshot"
+) -> pd.DataFrame:
+    """Day-by-day USD market-value change of each universe since the ``base_date`` close.
+
+    Rows are New York sessions; a Tokyo firm enters with its latest close on or before each
+    date (an as-of join, not a filled value: it is the last price that existed then).
+    """
+    base_date = parse_date(base_date, "base date")
+    columns = {}
+    for name in universes:
+        caps = firm_caps(
+            listing_caps(universe_symbols(name), base_date - _LOOKBACK, end, source=source)
+        )
+        values = caps.pivot(index="date", columns="firm", values="cap_usd").sort_index()
+        new_york = caps.loc[caps["calendar"] == "XNYS", "date"].unique()
+        tokyo = [
+            f for f in values.columns if f not in set(caps.loc[caps["calendar"] == "XNYS", "firm"])
+        ]
+        values[tokyo] = values[tokyo].ffill()
+        values = values.loc[sorted(new_york)]
+        change = values[values.index >= base_date] - values[values.index <= base_date].iloc[-1]
+        columns[name] = change.sum(axis=1, min_count=1)
+    return pd.DataFrame(columns)
+
+
 def total(changes: pd.DataFrame, measure: str) -> float:
     """Net change, or the sum of losses only, over the firms that have a value."""
     if measure not in MEASURES:

@@ -155,10 +155,16 @@ def _claims(args: argparse.Namespace) -> int:
 
 @command("report")
 def _report(args: argparse.Namespace) -> int:
-    _universe(args)
-    print("\nSnapshot coverage")
-    args.dir, args.format = None, "table"
-    return _snapshot_coverage(args)
+    from marketlib.report import build_report
+
+    written = build_report(args.out, source=args.source)
+    print(
+        f"report: {len(written['pages'])} notebooks executed; "
+        f"{len(written['figures'])} figure files in {args.out / 'figures'}; "
+        f"open {args.out / 'reports' / 'index.html'}\n"
+    )
+    args.format = "table"
+    return _claims(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,7 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("universe", help="firms, listings, private firms and groups")
-    sub.add_parser("report", help="the main job: run every notebook and print the verdict")
+    report = sub.add_parser("report", help="the main job: run every notebook, print the verdict")
+    report.add_argument(
+        "--out", type=Path, default=Path.cwd(), help="where figures/ and reports/ go"
+    )
+    report.add_argument("--source", choices=SOURCES, default="snapshot")
 
     prices = sub.add_parser("prices", help="daily prices of symbols or groups")
     prices.add_argument("symbols", nargs="+", metavar="SYMBOL|GROUP")

@@ -1,0 +1,135 @@
+"""Helpers that keep the notebooks to short narrative cells: parameter checks and tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from marketlib import snapshot
+from marketlib.calendars import parse_date
+from marketlib.errors import InvalidInputError
+from marketlib.prices import SOURCES, load_prices
+from marketlib.returns import normalised, wide
+from marketlib.universe import load_universe
+
+
+@dataclass(frozen=True)
+class Parameters:
+    event_date: pd.Timestamp
+    base_date: pd.Timestamp
+    universe: str
+    source: str
+    figures_dir: Path
+
+
+def check_parameters(
+    *, event_date: object, base_date: object, universe: object, source: object, figures_dir: object
+) -> Parameters:
+    """Validate the papermill parameters of a notebook and return them typed."""
+    for name, value in (("universe", universe), ("source", source), ("figures_dir", figures_dir)):
+        if not isinstance(value, str | Path):
+            raise InvalidInputError(
+                f"notebook parameter {name}={value!r} is a {type(value).__name__}: pass a string"
+            )
+    event, base = parse_date(event_date, "event_date"), parse_date(base_date, "base_date")
+    if base >= event:
+        raise InvalidInputError(
+            f"base_date {base:%Y-%m-%d} must be before event_date {event:%Y-%m-%d}"
+        )
+    if source not in SOURCES:
+        raise InvalidInputError(
+            f"notebook parameter source={source!r}: use one of {', '.join(SOURCES)}"
+        )
+    load_universe().resolve(str(universe).split("+"))
+    folder = Path(figures_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return Parameters(event, base, str(universe), str(source), folder)
+
+
+def universe_table() -> pd.DataFrame:
+    universe = load_universe()
+    groups = {
+        s: [g.name for g in universe.groups.values() if s in g.symbols] for s in universe.listings
+    }
+    return pd.DataFrame(
+        [
+            {
+                "firm": firm.name,
+                "symbol": item.symbol,
+                "exchange": item.exchange,
+                "currency": item.currency,
+                "class": item.share_class,
+                "groups": ", ".join(groups[item.symbol]),
+            }
+            for firm in universe.firms.values()
+            for item in firm.listings
+        ]
+    )
+
+
+def private_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"firm": f.name, "why it cannot be priced": f.reason}
+            for f in load_universe().private.values()
+        ]
+    )
+
+
+def coverage_table() -> pd.DataFrame:
+    files = snapshot.read_manifest()["files"]
+    return pd.DataFrame(
+        [
+            {
+                "symbol": e["symbol"],
+                "first": e["first_date"],
+                "last": e["last_date"],
+                "rows": e["rows"],
+                "close_basis": e["close_basis"],
+                "missing_sessions": len(e.get("missing_sessions", [])),
+                "flags": "; ".join(e["flags"]),
+            }
+            for e in files.values()
+            if e["kind"] == "prices"
+        ]
+    )
+
+
+def by_firm_name(changes: pd.DataFrame) -> pd.Series:
+    firms = load_universe().firms
+    return changes.set_index(changes["firm"].map(lambda f: firms[f].name.split(" (")[0]))[
+        "change_usd"
+    ].dropna()
+
+
+def basis_summary(changes: pd.DataFrame) -> str:
+    return ", ".join(sorted(set("; ".join(changes["price_basis"]).split("; "))))
+
+
+def caps_table(changes: pd.DataFrame) -> pd.DataFrame:
+    """The per-firm change table with dollars in $bn, for reading."""
+    shown = changes.copy()
+    for column in ["cap_start_usd", "cap_end_usd", "change_usd"]:
+        shown[column.replace("_usd", "_$bn")] = (shown.pop(column) / 1e9).round(1)
+    shown["change_pct"] = shown["change_pct"].round(2)
+    return shown
+
+
+def venue_panels(
+    new_york: list[str],
+    tokyo: list[str],
+    base_date: object,
+    source: str,
+    start: str = "2025-01-20",
+    end: str = "2025-02-05",
+) -> dict[str, pd.DataFrame]:
+    """Rebased adjusted closes per venue, each on its own sessions."""
+    return {
+        venue: normalised(wide(load_prices(symbols, start, end, source=source)), base_date)
+        for venue, symbols in (
+            ("New York (XNYS sessions)", new_york),
+            ("Tokyo (XTKS sessions)", tokyo),
+        )
+    }

@@ -1,0 +1,236 @@
+"""One function per chart, one style (``data/deepseek.mplstyle``), each returning a Figure.
+
+Figures are reproducible byte for byte: fixed sizes and fonts, ``svg.hashsalt`` set, and no
+creation date or software version in the files' metadata.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from importlib import resources
+from io import BytesIO
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from marketlib.cache import atomic_write_bytes
+
+STYLE = Path(str(resources.files("marketlib").joinpath("data/deepseek.mplstyle")))
+SOURCE_NOTE = (
+    "Source: bundled snapshot of real daily prices (see marketlib/data/snapshot/provenance)."
+)
+CLAIM_USD = 1.5e12
+
+
+@contextmanager
+def _style():
+    with plt.style.context(STYLE):
+        yield
+
+
+def dollars(value: float, _pos: object = None) -> str:
+    """Axis label for USD: $1.2tn, $350bn, -$80bn."""
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value >= 1e12:
+        return f"{sign}${value / 1e12:.1f}tn"
+    return f"{sign}${value / 1e9:,.0f}bn"
+
+
+def _footnote(fig: Figure, text: str) -> None:
+    fig.text(0.01, 0.01, text, fontsize=7, color="#555555", ha="left", va="bottom", wrap=True)
+
+
+def _mark_event(ax, event_date: object) -> None:
+    ax.axvline(pd.Timestamp(event_date), color="#444444", linestyle=":", linewidth=1)
+    ax.annotate(
+        "R1 sell-off",
+        (pd.Timestamp(event_date), 1),
+        xycoords=("data", "axes fraction"),
+        xytext=(3, -12),
+        textcoords="offset points",
+        fontsize=8,
+        color="#444444",
+    )
+
+
+def price_paths(normalised: pd.DataFrame, event_date: object, title: str, basis: str) -> Figure:
+    """Lines of prices rebased to 100 (one per column), the event day marked."""
+    with _style():
+        fig, ax = plt.subplots()
+        for column in normalised.columns:
+            ax.plot(normalised.index, normalised[column], label=column)
+        ax.axhline(100, color="#999999", linewidth=0.8)
+        _mark_event(ax, event_date)
+        ax.set(title=title, xlabel="Session date", ylabel="Close, rebased (24 Jan 2025 = 100)")
+        ax.legend(ncol=2, loc="lower left")
+        fig.autofmt_xdate()
+        _footnote(fig, f"{SOURCE_NOTE} Price basis: {basis}.")
+        fig.subplots_adjust(bottom=0.18)
+    return fig
+
+
+def waterfall(changes: pd.Series, title: str, basis: str, claim_usd: float = CLAIM_USD) -> Figure:
+    """Bars of USD market-value change per firm, stacked into a running total, then the total."""
+    changes = changes.sort_values()
+    ends = changes.cumsum()
+    starts = ends - changes
+    with _style():
+        fig, ax = plt.subplots()
+        colours = np.where(changes < 0, "#d62728", "#2ca02c")
+        ax.bar(changes.index, changes.to_numpy(), bottom=starts.to_numpy(), color=colours)
+        ax.bar(["Total"], [ends.iloc[-1]], color="#444444")
+        ax.axhline(
+            -claim_usd,
+            color="#1f77b4",
+            linestyle="--",
+            linewidth=1.2,
+            label=f'Article: "nearly {dollars(claim_usd)}" erased',
+        )
+        ax.axhline(0, color="#999999", linewidth=0.8)
+        ax.yaxis.set_major_formatter(FuncFormatter(dollars))
+        ax.set(title=title, ylabel="Change in market value (USD)")
+        ax.legend(loc="lower right")
+        ax.tick_params(axis="x", labelrotation=30)
+        _footnote(
+            fig,
+            f"{SOURCE_NOTE} Market value = raw close x shares outstanding; price basis: {basis}.",
+        )
+        fig.subplots_adjust(bottom=0.3)
+    return fig
+
+
+def verdict_heatmap(matrix: pd.DataFrame, measure: str, claim_usd: float = CLAIM_USD) -> Figure:
+    """Universe x window grid coloured by share of the claim, cells labelled with dollars."""
+    cells = matrix[matrix["measure"] == measure]
+    share = cells.pivot(index="universe", columns="window", values="share_of_claim")
+    usd = cells.pivot(index="universe", columns="window", values="change_usd")
+    order_u = list(dict.fromkeys(cells["universe"]))
+    order_w = list(dict.fromkeys(cells["window"]))
+    share, usd = share.loc[order_u, order_w], usd.loc[order_u, order_w]
+    with _style():
+        fig, ax = plt.subplots()
+        image = ax.imshow(share.to_numpy(), cmap="RdBu_r", vmin=0, vmax=2, aspect="auto")
+        for (i, j), value in np.ndenumerate(usd.to_numpy()):
+            ax.text(
+                j,
+                i,
+                f"{dollars(value)}\n{share.iloc[i, j]:.0%}",
+                ha="center",
+                va="center",
+                fontsize=9,
+            )
+        ax.set_xticks(range(len(order_w)), order_w)
+        ax.set_yticks(range(len(order_u)), order_u)
+        ax.grid(False)
+        ax.set(
+            title=f"Market value change vs the article's {dollars(claim_usd)} "
+            f"({measure.replace('_', ' ')})",
+            xlabel="Window",
+            ylabel="Universe",
+        )
+        fig.colorbar(image, ax=ax, label=f"Loss as a share of {dollars(claim_usd)}")
+        _footnote(fig, SOURCE_NOTE)
+        fig.subplots_adjust(bottom=0.2, left=0.2)
+    return fig
+
+
+def cumulative_change(
+    totals: pd.DataFrame, event_date: object, claim_usd: float = CLAIM_USD
+) -> Figure:
+    """Day-by-day cumulative USD market-value change of each universe (one column each)."""
+    with _style():
+        fig, ax = plt.subplots()
+        for column in totals.columns:
+            ax.plot(totals.index, totals[column], label=column)
+        ax.axhline(
+            -claim_usd,
+            color="#1f77b4",
+            linestyle="--",
+            linewidth=1.2,
+            label=f"Article: -{dollars(claim_usd)}",
+        )
+        ax.axhline(0, color="#999999", linewidth=0.8)
+        _mark_event(ax, event_date)
+        ax.yaxis.set_major_formatter(FuncFormatter(dollars))
+        ax.set(
+            title="Cumulative market value change since 24 Jan 2025 close",
+            xlabel="Session date (New York)",
+            ylabel="Change in market value (USD)",
+        )
+        ax.legend(loc="lower right")
+        fig.autofmt_xdate()
+        _footnote(
+            fig,
+            f"{SOURCE_NOTE} Tokyo firms enter with their latest close on or before each "
+            "New York date.",
+        )
+        fig.subplots_adjust(bottom=0.18)
+    return fig
+
+
+def venue_timing(panels: dict[str, pd.DataFrame], event_date: object) -> Figure:
+    """Side-by-side panels of rebased prices on each venue's own sessions (one panel per venue)."""
+    with _style():
+        fig, axes = plt.subplots(1, len(panels), sharey=True, figsize=(11, 5))
+        for ax, (venue, frame) in zip(np.atleast_1d(axes), panels.items(), strict=True):
+            for column in frame.columns:
+                ax.plot(frame.index, frame[column], marker="o", markersize=3, label=column)
+            ax.axhline(100, color="#999999", linewidth=0.8)
+            _mark_event(ax, event_date)
+            ax.set(title=venue, xlabel="Session date (local)")
+            ax.legend(loc="lower left")
+            ax.tick_params(axis="x", labelrotation=45)
+        np.atleast_1d(axes)[0].set_ylabel("Close, rebased (24 Jan 2025 = 100)")
+        _footnote(fig, f"{SOURCE_NOTE} Dividend-adjusted closes; each venue on its own calendar.")
+        fig.subplots_adjust(bottom=0.25)
+    return fig
+
+
+def recovery(table: pd.DataFrame, through: str) -> Figure:
+    """Horizontal bars: sessions until each symbol regained its 24-Jan close, or 'not by' a date."""
+    table = table.sort_values("sessions", na_position="last")
+    with _style():
+        fig, ax = plt.subplots()
+        recovered = table["sessions"].notna()
+        longest = float(table["sessions"].max()) if recovered.any() else 1.0
+        values = table["sessions"].fillna(longest).to_numpy(dtype=float)
+        colours = np.where(recovered, "#2ca02c", "#bbbbbb")
+        ax.barh(table["symbol"], values, color=colours)
+        for y, (value, ok) in enumerate(zip(values, recovered, strict=True)):
+            ax.text(
+                value, y, f" {int(value)}" if ok else f" not by {through}", va="center", fontsize=8
+            )
+        ax.invert_yaxis()
+        ax.grid(axis="x")
+        ax.set(
+            title="Sessions to regain the 24 Jan 2025 close",
+            xlabel="Sessions after 24 Jan 2025",
+            ylabel="Symbol",
+        )
+        _footnote(fig, f"{SOURCE_NOTE} Dividend-adjusted closes.")
+        fig.subplots_adjust(bottom=0.15)
+    return fig
+
+
+def save_figure(fig: Figure, name: str, folder: Path) -> list[Path]:
+    """Write ``fig`` as ``folder/name.png`` and ``.svg`` atomically, with no date metadata."""
+    folder = Path(folder)
+    paths = []
+    for ext, metadata in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+        target = folder / f"{name}.{ext}"
+        buffer = BytesIO()
+        with _style():
+            fig.savefig(buffer, format=ext, metadata=metadata)
+        atomic_write_bytes(target, buffer.getvalue())
+        paths.append(target)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,81 @@
+"""Each chart on a small SYNTHETIC frame: a Figure with the expected marks and labelled axes."""
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from marketlib import plots
+
+DATES = pd.to_datetime(["2025-01-23", "2025-01-24", "2025-01-27", "2025-01-28"])
+SYNTHETIC = pd.DataFrame(
+    {"AAA": [101.0, 100.0, 83.0, 90.0], "BBB": [99.0, 100.0, 98.0, 99.0]}, index=DATES
+)
+
+
+def labelled(ax):
+    return bool(ax.get_ylabel()) and bool(ax.get_title() or ax.figure.axes[0].get_title())
+
+
+def test_price_paths_draws_one_line_per_column():
+    fig = plots.price_paths(SYNTHETIC, "2025-01-27", "synthetic", "synthetic")
+    ax = fig.axes[0]
+    assert (
+        isinstance(fig, Figure)
+        and len([line for line in ax.lines if line.get_label() in SYNTHETIC]) == 2
+    )
+    assert labelled(ax) and ax.get_xlabel()
+
+
+def test_waterfall_has_a_bar_per_firm_plus_total_and_the_claim_line():
+    changes = pd.Series({"Firm A": -500e9, "Firm B": 20e9, "Firm C": -100e9})
+    fig = plots.waterfall(changes, "synthetic", "synthetic")
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4
+    total_bar = ax.patches[-1]
+    assert total_bar.get_height() == pytest.approx(-580e9)
+    assert any(line.get_ydata()[0] == -1.5e12 for line in ax.lines)
+    assert labelled(ax) and plots.dollars(-1.5e12) == "-$1.5tn"
+
+
+def test_verdict_heatmap_labels_each_cell_with_dollars():
+    matrix = pd.DataFrame(
+        {
+            "universe": ["u1", "u1", "u2", "u2"],
+            "window": ["w1", "w2", "w1", "w2"],
+            "measure": "net",
+            "change_usd": [-1e12, -2e12, -5e11, -1.5e12],
+            "share_of_claim": [2 / 3, 4 / 3, 1 / 3, 1.0],
+        }
+    )
+    fig = plots.verdict_heatmap(matrix, "net")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert len(texts) == 4 and "-$500bn\n33%" in texts
+    assert fig.axes[0].get_xlabel() == "Window" and fig.axes[0].get_ylabel() == "Universe"
+
+
+def test_cumulative_change_has_one_line_per_universe():
+    totals = pd.DataFrame({"u1": [0.0, -1e12], "u2": [0.0, -2e12]}, index=DATES[1:3])
+    fig = plots.cumulative_change(totals, "2025-01-27")
+    assert {line.get_label() for line in fig.axes[0].lines} >= {"u1", "u2"}
+    assert labelled(fig.axes[0])
+
+
+def test_venue_timing_has_a_panel_per_venue():
+    fig = plots.venue_timing({"New York": SYNTHETIC, "Tokyo": SYNTHETIC[["AAA"]]}, "2025-01-27")
+    assert len(fig.axes) == 2 and fig.axes[0].get_ylabel()
+
+
+def test_recovery_marks_firms_that_did_not_recover():
+    table = pd.DataFrame({"symbol": ["AAA", "BBB"], "sessions": [None, 12]})
+    fig = plots.recovery(table, "30 Jun 2025")
+    ax = fig.axes[0]
+    assert len(ax.patches) == 2
+    assert any("not by 30 Jun 2025" in t.get_text() for t in ax.texts)
+    assert ax.get_xlabel()
+
+
+def test_save_figure_writes_png_and_svg_without_dates(tmp_path):
+    fig = plots.price_paths(SYNTHETIC, "2025-01-27", "synthetic", "synthetic")
+    png, svg = plots.save_figure(fig, "synthetic", tmp_path)
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
+    assert b"<dc:date>" not in svg.read_bytes()
