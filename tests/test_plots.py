@@ -13,7 +13,7 @@ SYNTHETIC = pd.DataFrame(
 
 
 def labelled(ax):
-    return bool(ax.get_ylabel()) and bool(ax.get_title() or ax.figure.axes[0].get_title())
+    return bool(ax.get_ylabel()) and bool(ax.get_title(loc="left"))
 
 
 def test_price_paths_draws_one_line_per_column():
