@@ -56,35 +56,29 @@ class ShareFact:
 
 
 @cache
-def _table(name: str) -> pd.DataFrame:
-    return snapshot.read_table(name)
+def _table(name: str, date_column: str, number_column: str | None) -> pd.DataFrame:
+    """A snapshot reference table with its date column parsed and its number column as float."""
+    table = snapshot.read_table(name)
+    table[date_column] = pd.to_datetime(table[date_column], format="%Y-%m-%d")
+    if number_column:
+        table[number_column] = table[number_column].astype("float64")
+    return table
 
 
 def shares_facts() -> pd.DataFrame:
-    facts = _table("shares_outstanding.csv").copy()
-    facts["shares"] = facts["shares"].astype("float64")
-    facts["as_of"] = pd.to_datetime(facts["as_of"], format="%Y-%m-%d")
-    return facts
+    return _table("shares_outstanding.csv", "as_of", "shares").copy()
 
 
 def splits() -> pd.DataFrame:
-    table = _table("splits.csv").copy()
-    table["effective_date"] = pd.to_datetime(table["effective_date"], format="%Y-%m-%d")
-    table["ratio"] = table["ratio"].astype("float64")
-    return table
+    return _table("splits.csv", "effective_date", "ratio").copy()
 
 
 def dividends() -> pd.DataFrame:
-    table = _table("dividends.csv").copy()
-    table["ex_date"] = pd.to_datetime(table["ex_date"], format="%Y-%m-%d")
-    return table
+    return _table("dividends.csv", "ex_date", None).copy()
 
 
 def anchors() -> pd.DataFrame:
-    table = _table("raw_close_anchors.csv").copy()
-    table["date"] = pd.to_datetime(table["date"], format="%Y-%m-%d")
-    table["raw_close"] = table["raw_close"].astype("float64")
-    return table
+    return _table("raw_close_anchors.csv", "date", "raw_close").copy()
 
 
 # ---------------------------------------------------------------------------- pure pieces
