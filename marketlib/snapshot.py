@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -352,8 +351,3 @@ def verify_snapshot(root: Path | None = None) -> list[Problem]:
         except SnapshotIntegrityError as exc:
             problems.append(Problem(relative, str(exc).removeprefix(f"{root / relative}: ")))
     return problems
-
-
-def snapshot_dir_from_env() -> Path | None:
-    value = os.environ.get("MARKETLIB_SNAPSHOT_DIR")
-    return Path(value) if value else None
