@@ -15,7 +15,7 @@ import pandas as pd
 
 from marketlib.calendars import parse_date
 from marketlib.errors import InvalidInputError, MarketlibError
-from marketlib.marketcap import firm_caps, listing_caps
+from marketlib.marketcap import firm_caps, listing_caps, valued_listings
 from marketlib.universe import load_universe
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
@@ -41,6 +41,16 @@ def universe_symbols(name: str) -> list[str]:
     """Symbols of a universe name; ``a+b`` is the union of groups a and b."""
     universe = load_universe()
     return universe.resolve(name.split("+"))
+
+
+def universe_caps(
+    universes: list[str], start: object, end: object, source: str
+) -> tuple[pd.DataFrame, dict[str, set[str]]]:
+    """Firm caps of every firm in any of ``universes`` (computed once), and each one's firms."""
+    symbols = {name: universe_symbols(name) for name in universes}
+    members = {name: {item.firm for item in valued_listings(s)} for name, s in symbols.items()}
+    union = list(dict.fromkeys(s for group in symbols.values() for s in group))
+    return firm_caps(listing_caps(union, start, end, source=source)), members
 
 
 @dataclass(frozen=True)
@@ -179,11 +189,10 @@ def cumulative_changes(
     date (an as-of join, not a filled value: it is the last price that existed then).
     """
     base_date = parse_date(base_date, "base date")
+    all_caps, members = universe_caps(universes, base_date - _LOOKBACK, end, source)
     columns = {}
     for name in universes:
-        caps = firm_caps(
-            listing_caps(universe_symbols(name), base_date - _LOOKBACK, end, source=source)
-        )
+        caps = all_caps[all_caps["firm"].isin(members[name])]
         values = caps.pivot(index="date", columns="firm", values="cap_usd").sort_index()
         new_york = caps.loc[caps["calendar"] == "XNYS", "date"].unique()
         tokyo = [
@@ -238,12 +247,12 @@ def evaluate(claims: dict | None = None, source: str = "snapshot") -> pd.DataFra
     first = min(w.first_date for w in windows)
     last = max(w.last_date for w in windows)
     cells = []
+    try:
+        all_caps, members = universe_caps(verdict["universes"], first, last, source)
+    except MarketlibError as exc:
+        raise InvalidInputError(f"claims.toml [verdict] universes: {exc}") from None
     for universe_name in verdict["universes"]:
-        try:
-            symbols = universe_symbols(universe_name)
-        except MarketlibError as exc:
-            raise InvalidInputError(f"claims.toml: universe {universe_name!r}: {exc}") from None
-        caps = firm_caps(listing_caps(symbols, first, last, source=source))
+        caps = all_caps[all_caps["firm"].isin(members[universe_name])]
         for window in windows:
             changes = window_changes(caps, window)
             losers = changes.dropna(subset=["change_usd"]).sort_values("change_usd")

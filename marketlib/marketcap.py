@@ -121,29 +121,51 @@ def shares_as_of(
     )
 
 
+def _nanoseconds(dates: object) -> np.ndarray:
+    """Dates as int64 nanoseconds, whatever unit pandas stored them in."""
+    return pd.DatetimeIndex(np.atleast_1d(dates)).as_unit("ns").asi8
+
+
 def split_factor(
-    split_table: pd.DataFrame, symbol: str, since: pd.Timestamp, until: pd.Timestamp
-) -> float:
-    """How many shares one share held at ``since`` has become by ``until`` (<1 when going back)."""
+    split_table: pd.DataFrame, symbol: str, since: object, until: object
+) -> float | np.ndarray:
+    """How many shares one share held at ``since`` has become by ``until`` (<1 going back).
+
+    ``since`` and ``until`` may be dates or arrays of dates (then an array is returned).
+    """
+    since_ns = _nanoseconds(since)
+    until_ns = _nanoseconds(until)
+    factor = np.ones(np.broadcast(since_ns, until_ns).shape)
     mine = split_table[split_table["symbol"] == symbol]
-    low, high = min(since, until), max(since, until)
-    between = mine[(mine["effective_date"] > low) & (mine["effective_date"] <= high)]
-    factor = float(np.prod(between["ratio"])) if len(between) else 1.0
-    return factor if until >= since else 1.0 / factor
+    for effective, ratio in zip(mine["effective_date"], mine["ratio"], strict=True):
+        eff = pd.Timestamp(effective).value
+        factor *= np.where((since_ns < eff) & (eff <= until_ns), ratio, 1.0)
+        factor /= np.where((until_ns < eff) & (eff <= since_ns), ratio, 1.0)
+    return float(factor[0]) if np.ndim(since) == np.ndim(until) == 0 else factor
 
 
-def _same_stretch(
-    symbol: str,
-    a: pd.Timestamp,
-    b: pd.Timestamp,
-    dividend_table: pd.DataFrame,
-    split_table: pd.DataFrame,
-) -> bool:
-    """True when no ex-dividend date or split falls in (min(a, b), max(a, b)]."""
-    low, high = min(a, b), max(a, b)
-    ex = dividend_table.loc[dividend_table["symbol"] == symbol, "ex_date"]
-    eff = split_table.loc[split_table["symbol"] == symbol, "effective_date"]
-    return not (((ex > low) & (ex <= high)).any() or ((eff > low) & (eff <= high)).any())
+def stretch_ids(
+    symbol: str, dates: pd.DatetimeIndex, dividend_table: pd.DataFrame, split_table: pd.DataFrame
+) -> np.ndarray:
+    """Number each date's stretch between ex-dividend dates and splits.
+
+    Two dates share an id exactly when no ex-date or split falls in (earlier, later].
+    """
+    boundaries = np.sort(
+        np.concatenate(
+            [
+                dividend_table.loc[dividend_table["symbol"] == symbol, "ex_date"].to_numpy(
+                    "datetime64[ns]"
+                ),
+                split_table.loc[split_table["symbol"] == symbol, "effective_date"].to_numpy(
+                    "datetime64[ns]"
+                ),
+            ]
+        )
+    )
+    return np.searchsorted(
+        boundaries, pd.DatetimeIndex(dates).to_numpy("datetime64[ns]"), side="right"
+    )
 
 
 def raw_closes(
@@ -162,26 +184,36 @@ def raw_closes(
     """
     symbol = prices["symbol"].iloc[0]
     dates = pd.DatetimeIndex(prices["date"])
-    adj = pd.Series(prices["adj_close"].to_numpy(), index=dates)
-    out = pd.DataFrame({"price": prices["close"].to_numpy(), "basis": BASIS_RAW}, index=dates)
+    adj = prices["adj_close"].to_numpy(dtype=float)
+    price = prices["close"].to_numpy(dtype=float).copy()
+    basis = np.full(len(dates), BASIS_RAW, dtype=object)
+    rebuild = np.isnan(price) & ~np.isnan(adj)
+
     mine = anchor_table[(anchor_table["symbol"] == symbol) & anchor_table["adj_close"].notna()]
-    for date in dates[out["price"].isna().to_numpy() & adj.notna().to_numpy()]:
-        usable = [
-            a
-            for a in mine.itertuples()
-            if _same_stretch(symbol, date, a.date, dividend_table, split_table)
-        ]
-        if usable:
-            nearest = min(usable, key=lambda a: abs(a.date - date))
-            weak = str(nearest.note).startswith("LOW CONFIDENCE")
-            basis = BASIS_WEAKLY_ANCHORED if weak else BASIS_ANCHORED
-            out.loc[date] = (adj[date] * nearest.raw_close / nearest.adj_close, basis)
-        else:
-            # The file is on the basis of every split in splits.csv (see its manifest entry):
-            # undo the splits that came after this date to get an as-traded-basis level.
-            later = split_factor(split_table, symbol, date, pd.Timestamp.max.normalize())
-            out.loc[date] = (adj[date] * later, BASIS_ADJUSTED)
-    return out
+    anchor_dates = pd.DatetimeIndex(mine["date"])
+    # distance in days from each date to each anchor, infinite across a stretch boundary
+    same = (
+        stretch_ids(symbol, dates, dividend_table, split_table)[:, None]
+        == stretch_ids(symbol, anchor_dates, dividend_table, split_table)[None, :]
+    )
+    days = np.abs(_nanoseconds(dates)[:, None] - _nanoseconds(anchor_dates)[None, :]).astype(float)
+    distance = np.where(same, days, np.inf)
+    anchored = rebuild & (np.isfinite(distance).any(axis=1) if len(mine) else False)
+    if anchored.any():
+        nearest = distance[anchored].argmin(axis=1)
+        ratio = mine["raw_close"].to_numpy(float) / mine["adj_close"].to_numpy(float)
+        weak = mine["note"].astype(str).str.startswith("LOW CONFIDENCE").to_numpy()
+        price[anchored] = adj[anchored] * ratio[nearest]
+        basis[anchored] = np.where(weak[nearest], BASIS_WEAKLY_ANCHORED, BASIS_ANCHORED)
+
+    adjusted = rebuild & ~anchored
+    # The file is on the basis of every split in splits.csv (see its manifest entry): undo
+    # the splits that came after each date to get an as-traded-basis level.
+    price[adjusted] = adj[adjusted] * split_factor(
+        split_table, symbol, dates[adjusted], pd.Timestamp.max.normalize()
+    )
+    basis[adjusted] = BASIS_ADJUSTED
+    return pd.DataFrame({"price": price, "basis": basis}, index=dates)
 
 
 def anchors_with_adj_close(symbol: str, currency: str, source: str) -> pd.DataFrame:
@@ -282,36 +314,77 @@ def listing_caps(
                 f"no PRIMARY shares-outstanding fact for {item.symbol}: its market cap cannot be "
                 "computed; add a sourced fact to shares_outstanding.csv"
             )
-        rows = []
-        for date, (price, basis) in raw.iterrows():
-            share_facts = [shares_as_of(facts, item.symbol, c, date) for c in classes]
-            shares = (
-                sum(
-                    f.shares * split_factor(split_table, item.symbol, f.as_of or date, date)
-                    for f in share_facts
-                )
-                / item.adr_ratio
-            )
-            rate = rates[item.currency].get(date, np.nan) if item.currency != "USD" else 1.0
-            cap_local = price * shares
-            rows.append(
-                {
-                    "date": date,
-                    "firm": item.firm,
-                    "symbol": item.symbol,
-                    "price": price,
-                    "price_basis": basis,
-                    "currency": item.currency,
-                    "fx_rate": rate,
-                    "shares": shares,
-                    "shares_as_of": "; ".join(dict.fromkeys(f.label for f in share_facts)),
-                    "shares_quality": "; ".join(dict.fromkeys(f.quality for f in share_facts)),
-                    "cap_local": cap_local,
-                    "cap_usd": to_usd(cap_local, item.currency, rate),
-                }
-            )
-        frames.append(pd.DataFrame(rows, columns=CAP_COLUMNS))
+        shares = _shares_on(facts, split_table, item.symbol, classes, raw.index)
+        rate = (
+            rates[item.currency].reindex(raw.index).to_numpy(float)
+            if item.currency != "USD"
+            else np.ones(len(raw))
+        )
+        cap_local = raw["price"].to_numpy() * shares["shares"].to_numpy() / item.adr_ratio
+        frame = pd.DataFrame(
+            {
+                "date": raw.index,
+                "firm": item.firm,
+                "symbol": item.symbol,
+                "price": raw["price"].to_numpy(),
+                "price_basis": raw["basis"].to_numpy(),
+                "currency": item.currency,
+                "fx_rate": rate,
+                "shares": shares["shares"].to_numpy() / item.adr_ratio,
+                "shares_as_of": shares["label"].to_numpy(),
+                "shares_quality": shares["quality"].to_numpy(),
+                "cap_local": cap_local,
+                "cap_usd": to_usd(cap_local, item.currency, rate),
+            }
+        )
+        frames.append(frame[CAP_COLUMNS])
     return pd.concat(frames, ignore_index=True)
+
+
+def _shares_on(
+    facts: pd.DataFrame,
+    split_table: pd.DataFrame,
+    symbol: str,
+    classes: tuple[str, ...],
+    dates: pd.DatetimeIndex,
+) -> pd.DataFrame:
+    """Shares of ``classes`` summed on each date, on the split basis of that date.
+
+    The fact chosen by :func:`shares_as_of` changes only at fact dates, so it is looked up
+    once per stretch between them rather than once per date.
+    """
+    total = np.zeros(len(dates))
+    labels, qualities = [], []
+    for share_class in classes:
+        fact_dates = np.sort(
+            facts.loc[
+                (facts.symbol == symbol)
+                & (facts.share_class == share_class)
+                & (facts.role == "PRIMARY"),
+                "as_of",
+            ]
+            .dropna()
+            .to_numpy("datetime64[ns]")
+        )
+        regime = np.searchsorted(fact_dates, dates.to_numpy("datetime64[ns]"), side="right")
+        chosen = {
+            k: shares_as_of(facts, symbol, share_class, dates[regime == k][0])
+            for k in np.unique(regime)
+        }
+        per_date = [chosen[k] for k in regime]
+        as_of = pd.DatetimeIndex([f.as_of or d for f, d in zip(per_date, dates, strict=True)])
+        total += np.array([f.shares for f in per_date]) * split_factor(
+            split_table, symbol, as_of, dates
+        )
+        labels.append([f.label for f in per_date])
+        qualities.append([f.quality for f in per_date])
+    return pd.DataFrame(
+        {
+            "shares": total,
+            "label": ["; ".join(dict.fromkeys(row)) for row in zip(*labels, strict=True)],
+            "quality": ["; ".join(dict.fromkeys(row)) for row in zip(*qualities, strict=True)],
+        }
+    )
 
 
 def _join(values: pd.Series) -> str:
