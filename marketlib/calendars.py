@@ -32,15 +32,6 @@ def sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Dateti
     return pd.DatetimeIndex(cal.sessions_in_range(first, last), name="date")
 
 
-def is_session(calendar: str, date: pd.Timestamp) -> bool:
-    return bool(_calendar(calendar).is_session(pd.Timestamp(date)))
-
-
-def session_on_or_after(calendar: str, date: pd.Timestamp) -> pd.Timestamp:
-    """The first session on or after ``date`` (the documented roll for non-session dates)."""
-    return pd.Timestamp(_calendar(calendar).date_to_session(pd.Timestamp(date), "next"))
-
-
 def parse_date(value: object, what: str = "date") -> pd.Timestamp:
     """An ISO date (``"2025-01-27"``) or a date-like object as a naive midnight Timestamp.
 

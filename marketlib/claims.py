@@ -37,6 +37,16 @@ def load_claims(path: Path = CLAIMS_FILE) -> dict:
         raise InvalidInputError(f"claims file {path} is not valid TOML: {exc}") from None
 
 
+def claimed_loss_usd(claims: dict | None = None) -> float:
+    """The dollar amount of the claim the verdict tests (``amount_usd`` in claims.toml)."""
+    claims = claims or load_claims()
+    wanted = claims["verdict"]["claim"]
+    claim = next((c for c in claims["claims"] if c["id"] == wanted), None)
+    if claim is None:
+        raise InvalidInputError(f"claims.toml: [verdict] names unknown claim {wanted!r}")
+    return float(claim["amount_usd"])
+
+
 def universe_symbols(name: str) -> list[str]:
     """Symbols of a universe name; ``a+b`` is the union of groups a and b."""
     universe = load_universe()
@@ -213,35 +223,11 @@ def total(changes: pd.DataFrame, measure: str) -> float:
     return float(values.sum() if measure == "net" else values[values < 0].sum())
 
 
-def firm_names(firms: list[str]) -> list[str]:
-    universe = load_universe()
-    return [universe.firms[f].name for f in firms]
-
-
-@dataclass(frozen=True)
-class Cell:
-    universe: str
-    window: str
-    measure: str
-    change_usd: float
-    share_of_claim: float
-    supports: bool
-    drivers: list[str]
-    missing: list[str]
-    n_firms: int
-
-    def as_dict(self) -> dict:
-        return self.__dict__.copy()
-
-
 def evaluate(claims: dict | None = None, source: str = "snapshot") -> pd.DataFrame:
     """The verdict matrix: one row per universe x window x measure."""
     claims = claims or load_claims()
     verdict = claims["verdict"]
-    claim = next((c for c in claims["claims"] if c["id"] == verdict["claim"]), None)
-    if claim is None:
-        raise InvalidInputError(f"claims.toml: [verdict] names unknown claim {verdict['claim']!r}")
-    amount = float(claim["amount_usd"])
+    amount = claimed_loss_usd(claims)
     low, high = float(verdict["support_low_usd"]), float(verdict["support_high_usd"])
     windows = [parse_window(n, s) for n, s in claims["windows"].items()]
     first = min(w.first_date for w in windows)
@@ -269,17 +255,17 @@ def evaluate(claims: dict | None = None, source: str = "snapshot") -> pd.DataFra
             for measure in verdict["measures"]:
                 value = total(changes, measure)
                 cells.append(
-                    Cell(
-                        universe_name,
-                        window.label,
-                        measure,
-                        value,
-                        -value / amount,
-                        low <= -value <= high,
-                        drivers,
-                        missing,
-                        int(changes["change_usd"].notna().sum()),
-                    ).as_dict()
+                    {
+                        "universe": universe_name,
+                        "window": window.label,
+                        "measure": measure,
+                        "change_usd": value,
+                        "share_of_claim": -value / amount,
+                        "supports": low <= -value <= high,
+                        "drivers": drivers,
+                        "missing": missing,
+                        "n_firms": int(changes["change_usd"].notna().sum()),
+                    }
                 )
     return pd.DataFrame(cells)
 
@@ -308,7 +294,7 @@ def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
             "window": matrix["window"],
             "measure": matrix["measure"],
             "change_$bn": (matrix["change_usd"] / 1e9).round(1),
-            "of_$1.5tn": (100 * matrix["share_of_claim"]).round(1).astype(str) + "%",
+            "of_claim": (100 * matrix["share_of_claim"]).round(1).astype(str) + "%",
             "supports": matrix["supports"].map({True: "yes", False: "no"}),
             "firms": matrix["n_firms"],
             "missing": matrix["missing"].map(lambda m: "; ".join(m) or "-"),
@@ -330,13 +316,15 @@ def verdict_paragraph(matrix: pd.DataFrame, claims: dict | None = None) -> str:
     claims = claims or load_claims()
     verdict = claims["verdict"]
     low, high = verdict["support_low_usd"], verdict["support_high_usd"]
+    claimed = _bn(claimed_loss_usd(claims))
+    quote = next(c["quote"] for c in claims["claims"] if c["id"] == verdict["claim"])
     supported = matrix[matrix["supports"]]
     first = matrix.iloc[0]
     largest = matrix.loc[matrix["change_usd"].idxmin()]
     lines = [
         f"Under the narrowest definition (the {first.universe} firms, {first.window}, "
         f"{first.measure.replace('_', ' ')}), they lost {_bn(first.change_usd)}, "
-        f"{first.share_of_claim:.0%} of the article's $1.5 trillion.",
+        f"{first.share_of_claim:.0%} of the article's {claimed}.",
         f"The largest loss in the matrix is {_bn(largest.change_usd)} "
         f"({largest.share_of_claim:.0%} of the claim): {largest.universe}, {largest.window}, "
         f"{largest.measure.replace('_', ' ')}.",
@@ -348,7 +336,7 @@ def verdict_paragraph(matrix: pd.DataFrame, claims: dict | None = None) -> str:
         )
         lines.append(
             f"{len(supported)} of {len(matrix)} definitions give a loss within the tolerance "
-            f'({_bn(low)} to {_bn(high)}) and so support "nearly $1.5 trillion": {names}.'
+            f'({_bn(low)} to {_bn(high)}) and so support "{quote}": {names}.'
         )
     else:
         lines.append(

@@ -144,7 +144,7 @@ def _claims(args: argparse.Namespace) -> int:
     shown = claims.matrix_table(matrix)
     if args.format == "markdown":
         print("## Claims\n\n" + table.to_markdown(index=False))
-        print("\n## The $1.5 trillion verdict\n\n" + shown.to_markdown(index=False))
+        print("\n## The verdict on the checkable claim\n\n" + shown.to_markdown(index=False))
     else:
         emit(table, "table")
         print()
@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     caps.add_argument("--source", choices=SOURCES, default="snapshot")
     caps.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
-    claims = sub.add_parser("claims", help="the article's claims and the $1.5tn verdict matrix")
+    claims = sub.add_parser("claims", help="the article's claims and the verdict matrix")
     claims.add_argument("--format", choices=("table", "markdown", "json"), default="table")
 
     snap = sub.add_parser("snapshot", help="build, verify or describe the bundled data")

@@ -9,6 +9,7 @@ import pandas as pd
 
 from marketlib import snapshot
 from marketlib.calendars import parse_date
+from marketlib.claims import universe_symbols
 from marketlib.errors import InvalidInputError
 from marketlib.prices import SOURCES, load_prices
 from marketlib.returns import normalised, wide
@@ -42,7 +43,7 @@ def check_parameters(
         raise InvalidInputError(
             f"notebook parameter source={source!r}: use one of {', '.join(SOURCES)}"
         )
-    load_universe().resolve(str(universe).split("+"))
+    universe_symbols(str(universe))
     folder = Path(figures_dir)
     folder.mkdir(parents=True, exist_ok=True)
     return Parameters(event, base, str(universe), str(source), folder)
@@ -121,9 +122,9 @@ def venue_panels(
     new_york: list[str],
     tokyo: list[str],
     base_date: object,
+    start: object,
+    end: object,
     source: str,
-    start: str = "2025-01-20",
-    end: str = "2025-02-05",
 ) -> dict[str, pd.DataFrame]:
     """Rebased adjusted closes per venue, each on its own sessions."""
     return {

@@ -27,7 +27,6 @@ STYLE = Path(str(resources.files("marketlib").joinpath("data/deepseek.mplstyle")
 SOURCE_NOTE = (
     "Source: bundled snapshot of real daily prices (see marketlib/data/snapshot/provenance)."
 )
-CLAIM_USD = 1.5e12
 
 
 @contextmanager
@@ -62,23 +61,50 @@ def _mark_event(ax, event_date: object) -> None:
     )
 
 
-def price_paths(normalised: pd.DataFrame, event_date: object, title: str, basis: str) -> Figure:
+def _time_lines(ax, frame: pd.DataFrame, event_date: object, baseline: float, **style) -> None:
+    """One line per column over its own dates, a grey baseline, and the event day marked.
+
+    Each column is drawn over the dates it has, so a Tokyo series and a New York series in
+    one frame are both continuous lines on their own sessions.
+    """
+    for column in frame.columns:
+        series = frame[column].dropna()
+        ax.plot(series.index, series.to_numpy(), label=column, **style)
+    ax.axhline(baseline, color="#999999", linewidth=0.8)
+    _mark_event(ax, event_date)
+
+
+def _claim_line(ax, claim_usd: float) -> None:
+    """The article's claimed loss as a dashed reference line."""
+    ax.axhline(
+        -claim_usd,
+        color="#1f77b4",
+        linestyle="--",
+        linewidth=1.2,
+        label=f"Article: {dollars(claim_usd)} erased",
+    )
+
+
+def _rebased_label(base_date: object) -> str:
+    return f"Close, rebased ({pd.Timestamp(base_date):%d %b %Y} = 100)"
+
+
+def price_paths(
+    normalised: pd.DataFrame, base_date: object, event_date: object, title: str, basis: str
+) -> Figure:
     """Lines of prices rebased to 100 (one per column), the event day marked."""
     with _style():
         fig, ax = plt.subplots()
-        for column in normalised.columns:
-            ax.plot(normalised.index, normalised[column], label=column)
-        ax.axhline(100, color="#999999", linewidth=0.8)
-        _mark_event(ax, event_date)
-        ax.set(title=title, xlabel="Session date", ylabel="Close, rebased (24 Jan 2025 = 100)")
+        _time_lines(ax, normalised, event_date, baseline=100)
+        ax.set(title=title, xlabel="Session date", ylabel=_rebased_label(base_date))
         ax.legend(ncol=2, loc="lower left")
         fig.autofmt_xdate()
         _footnote(fig, f"{SOURCE_NOTE} Price basis: {basis}.")
-        fig.subplots_adjust(bottom=0.18)
+        fig.subplots_adjust(bottom=0.24)
     return fig
 
 
-def waterfall(changes: pd.Series, title: str, basis: str, claim_usd: float = CLAIM_USD) -> Figure:
+def waterfall(changes: pd.Series, title: str, basis: str, claim_usd: float) -> Figure:
     """Bars of USD market-value change per firm, stacked into a running total, then the total."""
     changes = changes.sort_values()
     ends = changes.cumsum()
@@ -88,13 +114,7 @@ def waterfall(changes: pd.Series, title: str, basis: str, claim_usd: float = CLA
         colours = np.where(changes < 0, "#d62728", "#2ca02c")
         ax.bar(changes.index, changes.to_numpy(), bottom=starts.to_numpy(), color=colours)
         ax.bar(["Total"], [ends.iloc[-1]], color="#444444")
-        ax.axhline(
-            -claim_usd,
-            color="#1f77b4",
-            linestyle="--",
-            linewidth=1.2,
-            label=f'Article: "nearly {dollars(claim_usd)}" erased',
-        )
+        _claim_line(ax, claim_usd)
         ax.axhline(0, color="#999999", linewidth=0.8)
         ax.yaxis.set_major_formatter(FuncFormatter(dollars))
         ax.set(title=title, ylabel="Change in market value (USD)")
@@ -108,7 +128,7 @@ def waterfall(changes: pd.Series, title: str, basis: str, claim_usd: float = CLA
     return fig
 
 
-def verdict_heatmap(matrix: pd.DataFrame, measure: str, claim_usd: float = CLAIM_USD) -> Figure:
+def verdict_heatmap(matrix: pd.DataFrame, measure: str, claim_usd: float) -> Figure:
     """Universe x window grid coloured by share of the claim, cells labelled with dollars."""
     cells = matrix[matrix["measure"] == measure]
     share = cells.pivot(index="universe", columns="window", values="share_of_claim")
@@ -143,61 +163,51 @@ def verdict_heatmap(matrix: pd.DataFrame, measure: str, claim_usd: float = CLAIM
     return fig
 
 
-def cumulative_change(
-    totals: pd.DataFrame, event_date: object, claim_usd: float = CLAIM_USD
-) -> Figure:
+def cumulative_change(totals: pd.DataFrame, event_date: object, claim_usd: float) -> Figure:
     """Day-by-day cumulative USD market-value change of each universe (one column each)."""
     with _style():
         fig, ax = plt.subplots()
-        for column in totals.columns:
-            ax.plot(totals.index, totals[column], label=column)
-        ax.axhline(
-            -claim_usd,
-            color="#1f77b4",
-            linestyle="--",
-            linewidth=1.2,
-            label=f"Article: -{dollars(claim_usd)}",
-        )
-        ax.axhline(0, color="#999999", linewidth=0.8)
-        _mark_event(ax, event_date)
+        _time_lines(ax, totals, event_date, baseline=0)
+        _claim_line(ax, claim_usd)
         ax.yaxis.set_major_formatter(FuncFormatter(dollars))
         ax.set(
-            title="Cumulative market value change since 24 Jan 2025 close",
+            title=f"Cumulative market value change since the {totals.index[0]:%d %b %Y} close",
             xlabel="Session date (New York)",
             ylabel="Change in market value (USD)",
         )
-        ax.legend(loc="lower right")
+        ax.legend(loc="lower left")
         fig.autofmt_xdate()
         _footnote(
             fig,
             f"{SOURCE_NOTE} Tokyo firms enter with their latest close on or before each "
             "New York date.",
         )
-        fig.subplots_adjust(bottom=0.18)
+        fig.subplots_adjust(bottom=0.24)
     return fig
 
 
-def venue_timing(panels: dict[str, pd.DataFrame], event_date: object) -> Figure:
+def venue_timing(panels: dict[str, pd.DataFrame], base_date: object, event_date: object) -> Figure:
     """Side-by-side panels of rebased prices on each venue's own sessions (one panel per venue)."""
     with _style():
         fig, axes = plt.subplots(1, len(panels), sharey=True, figsize=(11, 5))
         for ax, (venue, frame) in zip(np.atleast_1d(axes), panels.items(), strict=True):
-            for column in frame.columns:
-                ax.plot(frame.index, frame[column], marker="o", markersize=3, label=column)
-            ax.axhline(100, color="#999999", linewidth=0.8)
-            _mark_event(ax, event_date)
+            _time_lines(ax, frame, event_date, baseline=100, marker="o", markersize=3)
             ax.set(title=venue, xlabel="Session date (local)")
             ax.legend(loc="lower left")
             ax.tick_params(axis="x", labelrotation=45)
-        np.atleast_1d(axes)[0].set_ylabel("Close, rebased (24 Jan 2025 = 100)")
+        np.atleast_1d(axes)[0].set_ylabel(_rebased_label(base_date))
         _footnote(fig, f"{SOURCE_NOTE} Dividend-adjusted closes; each venue on its own calendar.")
         fig.subplots_adjust(bottom=0.25)
     return fig
 
 
-def recovery(table: pd.DataFrame, through: str) -> Figure:
-    """Horizontal bars: sessions until each symbol regained its 24-Jan close, or 'not by' a date."""
+def recovery(table: pd.DataFrame, base_date: object) -> Figure:
+    """Horizontal bars: sessions until each symbol regained its ``base_date`` close.
+
+    A symbol that had not by the end of its data is marked "not by" that date.
+    """
     table = table.sort_values("sessions", na_position="last")
+    base = pd.Timestamp(base_date)
     with _style():
         fig, ax = plt.subplots()
         recovered = table["sessions"].notna()
@@ -205,15 +215,20 @@ def recovery(table: pd.DataFrame, through: str) -> Figure:
         values = table["sessions"].fillna(longest).to_numpy(dtype=float)
         colours = np.where(recovered, "#2ca02c", "#bbbbbb")
         ax.barh(table["symbol"], values, color=colours)
-        for y, (value, ok) in enumerate(zip(values, recovered, strict=True)):
+        rows = zip(values, recovered, table["checked_through"], strict=True)
+        for y, (value, ok, checked) in enumerate(rows):
             ax.text(
-                value, y, f" {int(value)}" if ok else f" not by {through}", va="center", fontsize=8
+                value,
+                y,
+                f" {int(value)}" if ok else f" not by {checked:%d %b %Y}",
+                va="center",
+                fontsize=8,
             )
         ax.invert_yaxis()
         ax.grid(axis="x")
         ax.set(
-            title="Sessions to regain the 24 Jan 2025 close",
-            xlabel="Sessions after 24 Jan 2025",
+            title=f"Sessions to regain the {base:%d %b %Y} close",
+            xlabel=f"Sessions after {base:%d %b %Y}",
             ylabel="Symbol",
         )
         _footnote(fig, f"{SOURCE_NOTE} Dividend-adjusted closes.")

@@ -79,7 +79,6 @@ def _conform(
     tidy.insert(1, "symbol", symbol)
     tidy["currency"] = listing.currency
     tidy["source"] = source
-    tidy.attrs["missing_sessions"] = list(missing)
     return tidy[TIDY_COLUMNS]
 
 

@@ -304,11 +304,6 @@ def snapshot_symbols(root: Path | None = None) -> list[str]:
     return sorted(k[len("prices/") : -len(".csv")] for k in files if k.startswith("prices/"))
 
 
-def price_coverage(symbol: str, root: Path | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
-    entry = read_manifest(Path(root) if root else default_root())["files"][f"prices/{symbol}.csv"]
-    return pd.Timestamp(entry["first_date"]), pd.Timestamp(entry["last_date"])
-
-
 @dataclass(frozen=True)
 class Problem:
     file: str

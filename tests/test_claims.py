@@ -36,7 +36,9 @@ def test_cells_follow_from_their_own_numbers():
     low, high = REGISTRY["verdict"]["support_low_usd"], REGISTRY["verdict"]["support_high_usd"]
     for row in MATRIX.itertuples():
         assert row.supports == (low <= -row.change_usd <= high)
-        assert row.share_of_claim == pytest.approx(-row.change_usd / 1.5e12)
+        assert row.share_of_claim == pytest.approx(
+            -row.change_usd / claims.claimed_loss_usd(REGISTRY)
+        )
     net = MATRIX[MATRIX.measure == "net"].set_index(["universe", "window"])["change_usd"]
     gross = MATRIX[MATRIX.measure == "gross_losses"].set_index(["universe", "window"])["change_usd"]
     assert (gross <= net + 1e-3).all()
@@ -75,6 +77,13 @@ def test_a_universe_naming_an_unknown_group_is_refused():
         claims.evaluate(bad)
     with pytest.raises(UnknownSymbolError):
         claims.universe_symbols("nonsense")
+
+
+def test_the_claimed_amount_comes_from_the_registry():
+    claim = next(c for c in REGISTRY["claims"] if c["id"] == REGISTRY["verdict"]["claim"])
+    assert claims.claimed_loss_usd(REGISTRY) == claim["amount_usd"]
+    halved = {**REGISTRY, "claims": [{**claim, "amount_usd": claim["amount_usd"] / 2}]}
+    assert claims.claimed_loss_usd(halved) == claim["amount_usd"] / 2
 
 
 def test_verdict_paragraph_is_written_from_the_matrix():

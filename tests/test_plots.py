@@ -17,7 +17,7 @@ def labelled(ax):
 
 
 def test_price_paths_draws_one_line_per_column():
-    fig = plots.price_paths(SYNTHETIC, "2025-01-27", "synthetic", "synthetic")
+    fig = plots.price_paths(SYNTHETIC, "2025-01-24", "2025-01-27", "synthetic", "synthetic")
     ax = fig.axes[0]
     assert (
         isinstance(fig, Figure)
@@ -28,7 +28,7 @@ def test_price_paths_draws_one_line_per_column():
 
 def test_waterfall_has_a_bar_per_firm_plus_total_and_the_claim_line():
     changes = pd.Series({"Firm A": -500e9, "Firm B": 20e9, "Firm C": -100e9})
-    fig = plots.waterfall(changes, "synthetic", "synthetic")
+    fig = plots.waterfall(changes, "synthetic", "synthetic", 1.5e12)
     ax = fig.axes[0]
     assert len(ax.patches) == 4
     total_bar = ax.patches[-1]
@@ -47,7 +47,7 @@ def test_verdict_heatmap_labels_each_cell_with_dollars():
             "share_of_claim": [2 / 3, 4 / 3, 1 / 3, 1.0],
         }
     )
-    fig = plots.verdict_heatmap(matrix, "net")
+    fig = plots.verdict_heatmap(matrix, "net", 1.5e12)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == 4 and "-$500bn\n33%" in texts
     assert fig.axes[0].get_xlabel() == "Window" and fig.axes[0].get_ylabel() == "Universe"
@@ -55,19 +55,27 @@ def test_verdict_heatmap_labels_each_cell_with_dollars():
 
 def test_cumulative_change_has_one_line_per_universe():
     totals = pd.DataFrame({"u1": [0.0, -1e12], "u2": [0.0, -2e12]}, index=DATES[1:3])
-    fig = plots.cumulative_change(totals, "2025-01-27")
+    fig = plots.cumulative_change(totals, "2025-01-27", 1.5e12)
     assert {line.get_label() for line in fig.axes[0].lines} >= {"u1", "u2"}
     assert labelled(fig.axes[0])
 
 
 def test_venue_timing_has_a_panel_per_venue():
-    fig = plots.venue_timing({"New York": SYNTHETIC, "Tokyo": SYNTHETIC[["AAA"]]}, "2025-01-27")
+    fig = plots.venue_timing(
+        {"New York": SYNTHETIC, "Tokyo": SYNTHETIC[["AAA"]]}, "2025-01-24", "2025-01-27"
+    )
     assert len(fig.axes) == 2 and fig.axes[0].get_ylabel()
 
 
 def test_recovery_marks_firms_that_did_not_recover():
-    table = pd.DataFrame({"symbol": ["AAA", "BBB"], "sessions": [None, 12]})
-    fig = plots.recovery(table, "30 Jun 2025")
+    table = pd.DataFrame(
+        {
+            "symbol": ["AAA", "BBB"],
+            "sessions": [None, 12],
+            "checked_through": pd.to_datetime(["2025-06-30"] * 2),
+        }
+    )
+    fig = plots.recovery(table, "2025-01-24")
     ax = fig.axes[0]
     assert len(ax.patches) == 2
     assert any("not by 30 Jun 2025" in t.get_text() for t in ax.texts)
@@ -75,7 +83,15 @@ def test_recovery_marks_firms_that_did_not_recover():
 
 
 def test_save_figure_writes_png_and_svg_without_dates(tmp_path):
-    fig = plots.price_paths(SYNTHETIC, "2025-01-27", "synthetic", "synthetic")
+    fig = plots.price_paths(SYNTHETIC, "2025-01-24", "2025-01-27", "synthetic", "synthetic")
     png, svg = plots.save_figure(fig, "synthetic", tmp_path)
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
     assert b"<dc:date>" not in svg.read_bytes()
+
+
+def test_series_on_different_calendars_are_drawn_as_continuous_lines():
+    mixed = SYNTHETIC.copy()
+    mixed.loc[DATES[1], "AAA"] = float("nan")  # AAA has no session that day
+    fig = plots.price_paths(mixed, "2025-01-24", "2025-01-27", "synthetic", "synthetic")
+    aaa = next(line for line in fig.axes[0].lines if line.get_label() == "AAA")
+    assert len(aaa.get_ydata()) == 3 and not pd.isna(aaa.get_ydata()).any()
