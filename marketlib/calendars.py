@@ -32,6 +32,34 @@ def sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Dateti
     return pd.DatetimeIndex(cal.sessions_in_range(first, last), name="date")
 
 
+def session_on_or_after(calendar: str, date: pd.Timestamp) -> pd.Timestamp:
+    """``date`` itself if it is a session of ``calendar``, else the next session.
+
+    Event days roll forward: news on a weekend or holiday first meets prices at the next open.
+    """
+    try:
+        return _calendar(calendar).date_to_session(pd.Timestamp(date), direction="next")
+    except xcals.errors.DateOutOfBounds:
+        raise InvalidInputError(
+            f"{pd.Timestamp(date):%Y-%m-%d} is outside the {calendar} calendar "
+            f"({_CALENDAR_START} to {_calendar(calendar).last_session:%Y-%m-%d})"
+        ) from None
+
+
+def sessions_around(calendar: str, day0: pd.Timestamp, first: int, last: int) -> pd.DatetimeIndex:
+    """The sessions at offsets ``first..last`` from session ``day0`` (``-1`` = the one before)."""
+    cal = _calendar(calendar)
+    try:
+        start = cal.session_offset(day0, first)
+        end = cal.session_offset(day0, last)
+    except xcals.errors.DateOutOfBounds:
+        raise InvalidInputError(
+            f"sessions {first:+d}..{last:+d} around {day0:%Y-%m-%d} run outside the {calendar} "
+            "calendar: shorten the windows"
+        ) from None
+    return sessions(calendar, start, end)
+
+
 def parse_date(value: object, what: str = "date") -> pd.Timestamp:
     """An ISO date (``"2025-01-27"``) or a date-like object as a naive midnight Timestamp.
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from marketlib import snapshot
 from marketlib.errors import MarketlibError
+from marketlib.events import DEFAULT_EVENT_DATE
 from marketlib.prices import SOURCES, load_prices
 from marketlib.universe import load_universe
 
@@ -153,6 +154,42 @@ def _claims(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("event-study")
+def _event_study(args: argparse.Namespace) -> int:
+    from marketlib import events
+
+    windows = [events.parse_window(w) for w in args.window] or list(events.DEFAULT_WINDOWS)
+    results = events.event_study(
+        args.group,
+        args.event_date,
+        estimation=events.parse_window(args.estimation),
+        windows=windows,
+        source=args.source,
+    )
+    skipped = results.attrs["skipped"]  # each already logged as a warning
+    groups = [args.group] if args.group in load_universe().groups else []
+    tests = events.group_tests(results, groups) if groups else pd.DataFrame()
+    if args.format == "csv":
+        emit(results[events.CSV_COLUMNS], "csv")
+    elif args.format == "json":
+        payload = {
+            "event_date": args.event_date,
+            "estimation": args.estimation,
+            "results": results.to_dict(orient="records"),
+            "group_tests": tests.to_dict(orient="records"),
+            "skipped": skipped,
+        }
+        sys.stdout.write(json.dumps(payload, indent=1, default=str) + "\n")
+    else:
+        print(f"Event study, event date {args.event_date}, estimation {args.estimation}")
+        emit(events.results_table(results), "table")
+        if groups:
+            print(f"\nGroup {args.group}: one listing per firm")
+            emit(events.group_table(tests), "table")
+        print(f"\n{events.SIGNIFICANCE_NOTE}")
+    return 0
+
+
 @command("report")
 def _report(args: argparse.Namespace) -> int:
     from marketlib.report import build_report
@@ -195,6 +232,26 @@ def build_parser() -> argparse.ArgumentParser:
     caps.add_argument("--group", default="named", help="group or symbol (default: named)")
     caps.add_argument("--source", choices=SOURCES, default="snapshot")
     caps.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    study = sub.add_parser(
+        "event-study", help="market-model abnormal returns (CARs) around the event, with t-tests"
+    )
+    study.add_argument("--group", default="named", help="group or symbol (default: named)")
+    study.add_argument("--event-date", default=DEFAULT_EVENT_DATE, help="day 0, YYYY-MM-DD")
+    study.add_argument(
+        "--estimation",
+        default="-250,-11",
+        help="estimation window in sessions before day 0 (write --estimation=-250,-11)",
+    )
+    study.add_argument(
+        "--window",
+        action="append",
+        default=[],
+        help="event window, repeatable (write --window=-1,1); default [0,0] [0,1] [-1,1] "
+        "[0,5] [0,10]",
+    )
+    study.add_argument("--source", choices=SOURCES, default="snapshot")
+    study.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     claims = sub.add_parser("claims", help="the article's claims and the verdict matrix")
     claims.add_argument("--format", choices=("table", "markdown", "json"), default="table")

@@ -134,3 +134,9 @@ def venue_panels(
             ("Tokyo (XTKS sessions)", tokyo),
         )
     }
+
+
+def skipped_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The listings a study skipped (``attrs["skipped"]``) and why, or one row saying none."""
+    skipped = results.attrs.get("skipped", {}) or {"-": "none: every listing was studied"}
+    return pd.DataFrame({"symbol": list(skipped), "reason": list(skipped.values())})

@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+from scipy import stats
 
 from marketlib.cache import atomic_write_bytes
+from marketlib.events import significance_stars
 
 STYLE = Path(str(resources.files("marketlib").joinpath("data/deepseek.mplstyle")))
 SOURCE_NOTE = (
@@ -128,29 +130,39 @@ def waterfall(changes: pd.Series, title: str, basis: str, claim_usd: float) -> F
     return fig
 
 
+def _ordered_pivot(frame: pd.DataFrame, index: str, columns: str, values: str) -> pd.DataFrame:
+    """``frame.pivot`` with rows and columns in their order of first appearance."""
+    grid = frame.pivot(index=index, columns=columns, values=values)
+    return grid.loc[list(dict.fromkeys(frame[index])), list(dict.fromkeys(frame[columns]))]
+
+
+def _annotated_grid(ax, values: pd.DataFrame, labels: list[list[str]], **colours):
+    """A coloured grid of ``values`` (rows x columns) with a text label in each cell."""
+    grid = values.to_numpy(dtype=float)
+    image = ax.imshow(grid, aspect="auto", **colours)
+    # White text where the colour is dark: both ends of a diverging map.
+    dark = np.abs(np.asarray(image.norm(grid)) - 0.5) > 0.35
+    for (i, j), text in np.ndenumerate(np.array(labels, dtype=object)):
+        colour = "white" if dark[i, j] else "black"
+        ax.text(j, i, text, ha="center", va="center", fontsize=9, color=colour)
+    ax.set_xticks(range(values.shape[1]), list(values.columns))
+    ax.set_yticks(range(values.shape[0]), list(values.index))
+    ax.grid(False)
+    return image
+
+
 def verdict_heatmap(matrix: pd.DataFrame, measure: str, claim_usd: float) -> Figure:
     """Universe x window grid coloured by share of the claim, cells labelled with dollars."""
     cells = matrix[matrix["measure"] == measure]
-    share = cells.pivot(index="universe", columns="window", values="share_of_claim")
-    usd = cells.pivot(index="universe", columns="window", values="change_usd")
-    order_u = list(dict.fromkeys(cells["universe"]))
-    order_w = list(dict.fromkeys(cells["window"]))
-    share, usd = share.loc[order_u, order_w], usd.loc[order_u, order_w]
+    share = _ordered_pivot(cells, "universe", "window", "share_of_claim")
+    usd = _ordered_pivot(cells, "universe", "window", "change_usd")
+    labels = [
+        [f"{dollars(value)}\n{share_of:.0%}" for value, share_of in zip(u, s, strict=True)]
+        for u, s in zip(usd.to_numpy(), share.to_numpy(), strict=True)
+    ]
     with _style():
         fig, ax = plt.subplots()
-        image = ax.imshow(share.to_numpy(), cmap="RdBu_r", vmin=0, vmax=2, aspect="auto")
-        for (i, j), value in np.ndenumerate(usd.to_numpy()):
-            ax.text(
-                j,
-                i,
-                f"{dollars(value)}\n{share.iloc[i, j]:.0%}",
-                ha="center",
-                va="center",
-                fontsize=9,
-            )
-        ax.set_xticks(range(len(order_w)), order_w)
-        ax.set_yticks(range(len(order_u)), order_u)
-        ax.grid(False)
+        image = _annotated_grid(ax, share, labels, cmap="RdBu_r", vmin=0, vmax=2)
         ax.set(
             title=f"Market value change vs the article's {dollars(claim_usd)} "
             f"({measure.replace('_', ' ')})",
@@ -234,6 +246,83 @@ def recovery(table: pd.DataFrame, base_date: object) -> Figure:
         _footnote(fig, f"{SOURCE_NOTE} Dividend-adjusted closes.")
         fig.subplots_adjust(bottom=0.15)
     return fig
+
+
+def car_paths(paths: pd.DataFrame, confidence: float = 0.95) -> Figure:
+    """One panel per listing: abnormal returns cumulated around day 0, with a confidence band.
+
+    ``paths`` is :func:`marketlib.events.car_paths` output; the band is ``car +/- t * se``.
+    """
+    symbols = list(dict.fromkeys(paths["symbol"]))
+    columns = min(3, len(symbols))
+    rows = -(-len(symbols) // columns)
+    with _style():
+        fig, axes = plt.subplots(
+            rows, columns, sharex=True, sharey=True, figsize=(11, 2.6 * rows + 1), squeeze=False
+        )
+        for ax, symbol in zip(axes.flat, symbols, strict=False):
+            one = paths[paths["symbol"] == symbol]
+            half_width = stats.t.ppf(0.5 + confidence / 2, one["dof"]) * one["standard_error"]
+            days, car = one["relative_day"], 100 * one["car"]
+            ax.fill_between(days, car - 100 * half_width, car + 100 * half_width, alpha=0.2)
+            ax.plot(days, car, marker="o", markersize=3)
+            ax.axhline(0, color="#999999", linewidth=0.8)
+            ax.axvline(0, color="#444444", linestyle=":", linewidth=1)
+            ax.set_title(f"{symbol} vs {one['benchmark'].iloc[0]}", fontsize=10)
+        for ax in axes.flat[len(symbols) :]:
+            ax.set_visible(False)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("CAR (%)")
+        for ax in axes[-1, :]:
+            ax.set_xlabel("Session relative to day 0")
+        first_day = int(paths["relative_day"].min())
+        fig.suptitle(
+            f"Cumulative abnormal returns from day {first_day} "
+            f"(day 0 = {paths.loc[paths['relative_day'] == 0, 'date'].min():%d %b %Y})",
+            x=0.01,
+            ha="left",
+            fontweight="bold",
+        )
+        _footnote(
+            fig,
+            f"{SOURCE_NOTE} Market model fitted by OLS before the event; shaded: "
+            f"{confidence:.0%} interval with the prediction-error adjustment. Sessions on each "
+            "listing's own exchange calendar.",
+        )
+        fig.subplots_adjust(bottom=0.12, top=0.9, hspace=0.45)
+    return fig
+
+
+def group_significance(tests: pd.DataFrame) -> Figure:
+    """Group x window grid of mean CARs, starred by the BMP test's p-value."""
+    mean = _ordered_pivot(tests, "group", "window", "mean_car")
+    p_values = _ordered_pivot(tests, "group", "window", "bmp_p")
+    labels = [
+        [f"{value:+.1%}{significance_stars(p)}" for value, p in zip(m, q, strict=True)]
+        for m, q in zip(mean.to_numpy(), p_values.to_numpy(), strict=True)
+    ]
+    limit = float(np.nanmax(np.abs(mean.to_numpy()))) or 0.01
+    with _style():
+        fig, ax = plt.subplots()
+        image = _annotated_grid(ax, mean, labels, cmap="RdBu", vmin=-limit, vmax=limit)
+        ax.set(
+            title="Mean cumulative abnormal return by group and window",
+            xlabel="Event window (sessions relative to day 0)",
+            ylabel="Group",
+        )
+        fig.colorbar(image, ax=ax, label="Mean CAR", format=FuncFormatter(_percent))
+        _footnote(
+            fig,
+            f"{SOURCE_NOTE} One listing per firm. Stars: BMP (1991) standardised "
+            "cross-sectional test, * p<0.10, ** p<0.05, *** p<0.01; firms are treated as "
+            "independent, so p-values are optimistic on a shared event date.",
+        )
+        fig.subplots_adjust(bottom=0.22, left=0.2)
+    return fig
+
+
+def _percent(value: float, _pos: object = None) -> str:
+    return f"{value:+.0%}"
 
 
 def save_figure(fig: Figure, name: str, folder: Path) -> list[Path]:

@@ -34,6 +34,11 @@ def simple_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series
     return (observed / observed.shift(1) - 1).reindex(prices.index)
 
 
+def log_returns(prices: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+    """log(p_t / p_{t-1}): the returns that add up over time (sum = log of the price ratio)."""
+    return np.log1p(simple_returns(prices))
+
+
 def normalised(prices: pd.DataFrame, base_date: object, base: float = 100.0) -> pd.DataFrame:
     """Each column rescaled so that its last value on or before ``base_date`` equals ``base``."""
     base_date = pd.Timestamp(base_date)

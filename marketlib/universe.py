@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -59,6 +59,7 @@ class Universe:
     listings: dict[str, Listing]
     private: dict[str, PrivateFirm]
     groups: dict[str, Group]
+    benchmarks: dict[str, str] = field(default_factory=dict)  # calendar -> benchmark symbol
 
     def listing(self, symbol: str) -> Listing:
         try:
@@ -76,6 +77,26 @@ class Universe:
             raise UnknownSymbolError(
                 f"unknown group {name!r}: known groups are {', '.join(sorted(self.groups))}"
             ) from None
+
+    def benchmark_for(self, symbol: str) -> str:
+        """The market benchmark of ``symbol``'s calendar (``[benchmarks]`` in universe.toml)."""
+        item = self.listing(symbol)
+        benchmark = self.benchmarks.get(item.calendar or "")
+        if benchmark is None:
+            raise InvalidInputError(
+                f"{symbol} trades on the {item.calendar or 'no'} calendar, which has no market "
+                "benchmark: add one under [benchmarks] in universe.toml"
+            )
+        if benchmark == symbol:
+            raise InvalidInputError(
+                f"{symbol} is the benchmark of {item.calendar} listings: it cannot be measured "
+                "against itself; study the listings it benchmarks instead"
+            )
+        return benchmark
+
+    def primary_listing(self, firm_id: str) -> Listing:
+        """The first listing that carries the firm's value: one observation per firm."""
+        return next(i for i in self.firms[firm_id].listings if i.cap_classes != ())
 
     def firm_of(self, symbol: str) -> Firm | None:
         firm_id = self.listing(symbol).firm
@@ -153,7 +174,13 @@ def parse_universe(raw: dict) -> Universe:
         unknown = [s for s in group.symbols if s not in listings]
         if unknown:
             raise InvalidInputError(f"group {group.name!r} names unknown symbols {unknown}")
-    return Universe(firms, listings, private, groups)
+    benchmarks = dict(raw.get("benchmarks", {}))
+    for calendar, symbol in benchmarks.items():
+        if symbol not in listings or listings[symbol].calendar != calendar:
+            raise InvalidInputError(
+                f"benchmark {symbol!r} of calendar {calendar} must be a listing on {calendar}"
+            )
+    return Universe(firms, listings, private, groups, benchmarks)
 
 
 @cache

@@ -21,15 +21,18 @@ PROMISED = [
     "03_verdict_heatmap_gross_losses",
     "03_cumulative_change",
     "04_recovery",
+    "05_car_paths",
+    "05_group_significance",
 ]
 
 
-def test_the_four_numbered_notebooks_exist_with_a_parameters_cell():
+def test_the_five_numbered_notebooks_exist_with_a_parameters_cell():
     assert [p.stem for p in NOTEBOOKS] == [
         "01_universe_and_data",
         "02_the_january_27_drawdown",
         "03_the_1_5_trillion_claim",
         "04_recovery",
+        "05_event_study",
     ]
     for path in NOTEBOOKS:
         cells = nbformat.read(path, as_version=4).cells

@@ -95,3 +95,40 @@ def test_series_on_different_calendars_are_drawn_as_continuous_lines():
     fig = plots.price_paths(mixed, "2025-01-24", "2025-01-27", "synthetic", "synthetic")
     aaa = next(line for line in fig.axes[0].lines if line.get_label() == "AAA")
     assert len(aaa.get_ydata()) == 3 and not pd.isna(aaa.get_ydata()).any()
+
+
+def test_car_paths_draws_one_banded_panel_per_listing():
+    paths = pd.DataFrame(
+        {
+            "symbol": ["SYN_A"] * 3 + ["SYN_B"] * 3,
+            "benchmark": "SYN_MARKET",
+            "relative_day": [-1, 0, 1] * 2,
+            "date": list(DATES[1:]) * 2,
+            "car": [0.0, -0.1, -0.12, 0.01, 0.0, 0.02],
+            "standard_error": [0.01, 0.014, 0.017] * 2,
+            "dof": 238,
+        }
+    )
+    fig = plots.car_paths(paths)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title(loc="left") for ax in visible] == [
+        "SYN_A vs SYN_MARKET",
+        "SYN_B vs SYN_MARKET",
+    ]
+    band = visible[0].collections[0].get_paths()[0].vertices[:, 1]
+    half_width = 100 * 1.96 * 0.017  # t(238) ~ normal at 95%
+    assert band.min() == pytest.approx(-12 - half_width, abs=0.05)
+    assert visible[0].lines[0].get_ydata()[1] == pytest.approx(-10.0)
+
+
+def test_group_significance_stars_cells_by_bmp_p_value():
+    tests = pd.DataFrame(
+        {
+            "group": ["g1", "g1", "g2", "g2"],
+            "window": ["[0,0]", "[0,1]", "[0,0]", "[0,1]"],
+            "mean_car": [-0.05, -0.02, 0.01, -0.1],
+            "bmp_p": [0.001, 0.2, 0.07, 0.03],
+        }
+    )
+    fig = plots.group_significance(tests)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["-5.0%***", "-2.0%", "+1.0%*", "-10.0%**"]

@@ -1,0 +1,555 @@
+"""Event study: market-model abnormal returns around an event and their significance.
+
+The method is MacKinlay (1997), "Event Studies in Economics and Finance", Journal of Economic
+Literature 35(1), 13-39 (https://www.jstor.org/stable/2729691):
+
+1. fit the market model ``R_t = alpha + beta * R_m,t + e_t`` by OLS over an estimation window
+   that ends before the event (default sessions -250..-11);
+2. abnormal returns ``AR_t = R_t - alpha - beta * R_m,t`` around the event;
+3. the cumulative abnormal return of a window, ``CAR = sum(AR)``, with the variance that adds
+   the error of the estimated alpha and beta (MacKinlay eq. 15-16):
+   ``var(CAR) = s^2 * (L + x' (X'X)^-1 x)``, ``x = sum over the window of [1, R_m,t]``;
+4. ``t = CAR / sqrt(var(CAR))``, Student t with ``n - 2`` degrees of freedom.
+
+Days count in each listing's own exchange sessions. Day 0 is the first session on or after the
+event date (a weekend or holiday rolls forward), so for 27 Jan 2025 Tokyo's day 0 is Tokyo's
+Monday session and its day +1 is the Tuesday on which it met New York's Monday sell-off. A
+holiday inside a window is not a session, so it is skipped, never filled.
+
+Vocabulary as in empyrical: ``returns`` are the listing's, ``factor_returns`` the benchmark's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from marketlib.calendars import parse_date, session_on_or_after, sessions_around
+from marketlib.errors import DataUnavailableError, InvalidInputError
+from marketlib.prices import load_prices
+from marketlib.returns import log_returns, simple_returns, wide
+from marketlib.universe import load_universe
+
+log = logging.getLogger(__name__)
+
+Window = tuple[int, int]
+
+DEFAULT_EVENT_DATE = "2025-01-27"
+DEFAULT_ESTIMATION: Window = (-250, -11)
+DEFAULT_WINDOWS: tuple[Window, ...] = ((0, 0), (0, 1), (-1, 1), (0, 5), (0, 10))
+DEFAULT_PATH: Window = (-5, 10)
+# Below this the residual variance is too noisy for a t-test to mean much; MacKinlay's
+# examples use 120 sessions or more.
+MIN_ESTIMATION = 30
+RETURN_KINDS = {"simple": simple_returns, "log": log_returns}
+
+RESULT_COLUMNS = [
+    "symbol",
+    "firm",
+    "window",
+    "car",
+    "t_stat",
+    "p_value",
+    "n_estimation",
+    "benchmark",
+    "day0",
+    "first_date",
+    "last_date",
+    "standard_error",
+    "alpha",
+    "beta",
+]
+CSV_COLUMNS = RESULT_COLUMNS[:8]
+
+
+@dataclass(frozen=True)
+class MarketModel:
+    """OLS fit of ``returns`` on ``factor_returns`` over the estimation window."""
+
+    alpha: float
+    beta: float
+    residual_variance: float  # s^2 = sum of squared residuals / (n - 2)
+    n_estimation: int
+    xtx_inverse: np.ndarray  # (X'X)^-1 of the design [1, factor_returns]
+
+    @property
+    def dof(self) -> int:
+        return self.n_estimation - 2
+
+    def car_standard_error(self, factor_returns: np.ndarray) -> float:
+        """Standard error of a CAR over the sessions whose benchmark returns are given."""
+        x = np.array([len(factor_returns), np.sum(factor_returns)])
+        return float(
+            np.sqrt(self.residual_variance * (len(factor_returns) + x @ self.xtx_inverse @ x))
+        )
+
+
+def window_label(window: Window) -> str:
+    """``(-1, 1)`` as ``"[-1,1]"``, the form the CLI prints and parses."""
+    return f"[{window[0]},{window[1]}]"
+
+
+def parse_window(text: str) -> Window:
+    """``"[-1,1]"`` or ``"-1,1"`` as ``(-1, 1)``."""
+    if not isinstance(text, str):
+        raise InvalidInputError(
+            f'window {text!r} is a {type(text).__name__}: pass a string like "-1,1"'
+        )
+    parts = text.strip().strip("[]").split(",")
+    try:
+        first, last = (int(p) for p in parts)
+    except ValueError:
+        raise InvalidInputError(
+            f"window {text!r} is not two whole session offsets: write it like [-1,1]"
+        ) from None
+    if first > last:
+        raise InvalidInputError(f"window {text!r} ends before it starts: write it like [-1,1]")
+    return first, last
+
+
+def check_design(estimation: Window, windows: Iterable[Window]) -> tuple[Window, ...]:
+    """Refuse an estimation window that is too short or overlaps the event windows."""
+    windows = tuple(windows)
+    if not windows:
+        raise InvalidInputError("no event windows given: name at least one, like [0,0]")
+    first, last = estimation
+    if last - first + 1 < MIN_ESTIMATION:
+        raise InvalidInputError(
+            f"estimation window {window_label(estimation)} holds {max(last - first + 1, 0)} "
+            f"sessions; it needs at least {MIN_ESTIMATION}: widen it (default "
+            f"{window_label(DEFAULT_ESTIMATION)})"
+        )
+    earliest = min(w[0] for w in windows)
+    if last >= earliest:
+        raise InvalidInputError(
+            f"estimation window {window_label(estimation)} overlaps event window starting at "
+            f"{earliest}: end the estimation before day {earliest}"
+        )
+    return windows
+
+
+def market_model(returns: pd.Series, factor_returns: pd.Series) -> MarketModel:
+    """OLS of ``returns`` on a constant and ``factor_returns`` (MacKinlay 1997, eq. 7-9)."""
+    y, m = np.asarray(returns, dtype=float), np.asarray(factor_returns, dtype=float)
+    if np.isnan(y).any() or np.isnan(m).any():
+        raise DataUnavailableError(
+            f"{returns.name}: the estimation window has missing returns; it must be complete"
+        )
+    design = np.column_stack([np.ones_like(m), m])
+    coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
+    residuals = y - design @ coefficients
+    n = len(y)
+    return MarketModel(
+        alpha=float(coefficients[0]),
+        beta=float(coefficients[1]),
+        residual_variance=float(residuals @ residuals / (n - 2)),
+        n_estimation=n,
+        xtx_inverse=np.linalg.inv(design.T @ design),
+    )
+
+
+def abnormal_returns(
+    returns: pd.Series, factor_returns: pd.Series, model: MarketModel
+) -> pd.Series:
+    """``returns`` less what the market model expected given ``factor_returns``."""
+    return returns - (model.alpha + model.beta * factor_returns)
+
+
+def t_test(statistic: float, dof: int) -> float:
+    """Two-sided p-value of a Student t statistic."""
+    return float(2 * stats.t.sf(abs(statistic), dof))
+
+
+def _fit_around(
+    returns: pd.Series, factor_returns: pd.Series, event_date: object, estimation: Window, last: int
+) -> tuple[int, MarketModel]:
+    """Position of day 0 in the index and the market model fitted before it."""
+    if not returns.index.equals(factor_returns.index):
+        raise InvalidInputError(
+            f"{returns.name} and its benchmark {factor_returns.name} must share one session index"
+        )
+    name = returns.name
+    if returns.empty:
+        raise DataUnavailableError(f"{name}: no returns to study")
+    day0 = pd.Timestamp(event_date)
+    p0 = int(returns.index.searchsorted(day0))
+    if p0 + last >= len(returns):
+        raise DataUnavailableError(
+            f"{name}: the event windows need {last} sessions after {day0:%Y-%m-%d} and the data "
+            f"ends {returns.index[-1]:%Y-%m-%d}: shorten the windows or choose an earlier date"
+        )
+    if p0 + estimation[0] < 0:
+        raise DataUnavailableError(
+            f"{name}: estimation window {window_label(estimation)} needs {-estimation[0]} "
+            f"sessions before day 0 ({returns.index[p0]:%Y-%m-%d}); the data holds {p0}: "
+            "shorten the estimation window"
+        )
+    span = slice(p0 + estimation[0], p0 + estimation[1] + 1)
+    estimation_returns, estimation_factor = returns.iloc[span], factor_returns.iloc[span]
+    gaps = estimation_returns.index[estimation_returns.isna() | estimation_factor.isna()]
+    if len(gaps):
+        raise DataUnavailableError(
+            f"{name}: the estimation window has gaps on {len(gaps)} session(s) "
+            f"({', '.join(f'{d:%Y-%m-%d}' for d in gaps[:5])}): choose an estimation window "
+            "without them"
+        )
+    return p0, market_model(estimation_returns, estimation_factor)
+
+
+def _abnormal_span(
+    returns: pd.Series, factor_returns: pd.Series, model: MarketModel, p0: int, window: Window
+) -> tuple[pd.Series, pd.Series]:
+    span = slice(p0 + window[0], p0 + window[1] + 1)
+    abnormal = abnormal_returns(returns.iloc[span], factor_returns.iloc[span], model)
+    if abnormal.isna().any():
+        missing = abnormal.index[abnormal.isna()]
+        raise DataUnavailableError(
+            f"{returns.name}: no return on {', '.join(f'{d:%Y-%m-%d}' for d in missing[:5])} "
+            f"inside event window {window_label(window)}: choose windows without gaps"
+        )
+    return abnormal, factor_returns.iloc[span]
+
+
+def listing_event_study(
+    returns: pd.Series,
+    factor_returns: pd.Series,
+    event_date: object,
+    estimation: Window = DEFAULT_ESTIMATION,
+    windows: Iterable[Window] = DEFAULT_WINDOWS,
+) -> pd.DataFrame:
+    """CAR, its t-statistic and p-value for each event window of one listing.
+
+    ``returns`` and ``factor_returns`` share one index: the listing's sessions. Day 0 is the
+    first session on or after ``event_date``; offsets count rows of that index.
+    """
+    windows = check_design(estimation, windows)
+    p0, model = _fit_around(
+        returns, factor_returns, event_date, estimation, max(w[1] for w in windows)
+    )
+    rows = []
+    for window in windows:
+        abnormal, factor = _abnormal_span(returns, factor_returns, model, p0, window)
+        car = float(abnormal.sum())
+        standard_error = model.car_standard_error(factor.to_numpy())
+        t_stat = car / standard_error
+        rows.append(
+            {
+                "window": window_label(window),
+                "car": car,
+                "t_stat": t_stat,
+                "p_value": t_test(t_stat, model.dof),
+                "n_estimation": model.n_estimation,
+                "day0": returns.index[p0],
+                "first_date": abnormal.index[0],
+                "last_date": abnormal.index[-1],
+                "standard_error": standard_error,
+                "alpha": model.alpha,
+                "beta": model.beta,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def car_path(
+    returns: pd.Series,
+    factor_returns: pd.Series,
+    event_date: object,
+    estimation: Window = DEFAULT_ESTIMATION,
+    path: Window = DEFAULT_PATH,
+) -> pd.DataFrame:
+    """Abnormal returns cumulated session by session from ``path[0]`` to ``path[1]``.
+
+    ``standard_error`` at relative day k is that of the CAR over ``[path[0], k]``, so a band of
+    ``car +/- t * standard_error`` is the confidence interval of each cumulated value.
+    """
+    check_design(estimation, [path])
+    p0, model = _fit_around(returns, factor_returns, event_date, estimation, path[1])
+    abnormal, factor = _abnormal_span(returns, factor_returns, model, p0, path)
+    factor_values = factor.to_numpy()
+    return pd.DataFrame(
+        {
+            "relative_day": np.arange(path[0], path[1] + 1),
+            "date": abnormal.index,
+            "abnormal_return": abnormal.to_numpy(),
+            "car": abnormal.cumsum().to_numpy(),
+            "standard_error": [
+                model.car_standard_error(factor_values[: k + 1]) for k in range(len(factor_values))
+            ],
+            "dof": model.dof,
+        }
+    )
+
+
+def significance_stars(p_value: float) -> str:
+    """``***`` below 1%, ``**`` below 5%, ``*`` below 10%, else nothing."""
+    thresholds = ((0.01, "***"), (0.05, "**"), (0.10, "*"))
+    return next((mark for level, mark in thresholds if p_value < level), "")
+
+
+SIGNIFICANCE_NOTE = (
+    "t: CAR over its standard error (market model, prediction-error adjusted), Student t; "
+    "cs: cross-sectional t-test; bmp: Boehmer-Musumeci-Poulsen (1991). * p<0.10, ** p<0.05, "
+    "*** p<0.01. Group tests treat firms as independent: optimistic on a shared event date."
+)
+
+
+def results_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per-listing results for reading: CAR in percent, rounded statistics, stars."""
+    return pd.DataFrame(
+        {
+            "symbol": results["symbol"],
+            "firm": results["firm"],
+            "window": results["window"],
+            "car_%": (100 * results["car"]).round(2),
+            "t_stat": results["t_stat"].round(2),
+            "p_value": results["p_value"].round(4),
+            "sig": results["p_value"].map(significance_stars),
+            "n_est": results["n_estimation"],
+            "benchmark": results["benchmark"],
+            "day0": results["day0"].dt.strftime("%Y-%m-%d"),
+        }
+    )
+
+
+def group_table(tests: pd.DataFrame) -> pd.DataFrame:
+    """Group tests for reading: mean CAR in percent, rounded statistics, stars."""
+    return pd.DataFrame(
+        {
+            "group": tests["group"],
+            "window": tests["window"],
+            "n_firms": tests["n_firms"],
+            "mean_car_%": (100 * tests["mean_car"]).round(2),
+            "cs_t": tests["cs_t"].round(2),
+            "cs_p": tests["cs_p"].round(4),
+            "bmp_t": tests["bmp_t"].round(2),
+            "bmp_p": tests["bmp_p"].round(4),
+            "sig": tests["bmp_p"].map(significance_stars),
+            "skipped": tests["skipped"].replace("", "-"),
+        }
+    )
+
+
+def cross_sectional_test(cars: pd.Series) -> tuple[float, float]:
+    """t-statistic and p-value of the mean CAR across firms, from their cross-sectional spread.
+
+    Brown & Warner (1985), https://doi.org/10.1016/0304-405X(85)90042-X. NaN for fewer than two.
+    """
+    values = np.asarray(cars, dtype=float)
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    t_stat = values.mean() / (values.std(ddof=1) / np.sqrt(len(values)))
+    return float(t_stat), t_test(t_stat, len(values) - 1)
+
+
+def bmp_test(cars: pd.Series, standard_errors: pd.Series) -> tuple[float, float]:
+    """Boehmer, Musumeci & Poulsen (1991) standardised cross-sectional test.
+
+    Each CAR is divided by its own standard error before the cross-sectional t-test, which
+    stays valid when the event itself raises volatility.
+    https://doi.org/10.1016/0304-405X(91)90032-F
+    """
+    standardised = np.asarray(cars, dtype=float) / np.asarray(standard_errors, dtype=float)
+    return cross_sectional_test(pd.Series(standardised))
+
+
+@dataclass(frozen=True)
+class ListingReturns:
+    """One listing's and its benchmark's returns over the sessions a study needs."""
+
+    symbol: str
+    firm: str
+    benchmark: str
+    day0: pd.Timestamp
+    returns: pd.Series
+    factor_returns: pd.Series
+
+
+def _study_closes(symbol: str, needed: pd.DatetimeIndex, source: str) -> pd.Series:
+    """The closes returns use, on exactly the ``needed`` sessions, or an error naming the gap."""
+    span = f"{needed[0]:%Y-%m-%d}..{needed[-1]:%Y-%m-%d}"
+    try:
+        closes = wide(load_prices(symbol, needed[0], needed[-1], source=source))[symbol]
+    except DataUnavailableError as exc:
+        raise DataUnavailableError(
+            f"{exc}; the study needs {span}: shorten the estimation window or the windows"
+        ) from exc
+    closes = closes.reindex(needed)
+    missing = closes.index[closes.isna()]
+    if len(missing):
+        raise DataUnavailableError(
+            f"{symbol}: no price on {len(missing)} of the sessions the study needs ({span}): "
+            f"{', '.join(f'{d:%Y-%m-%d}' for d in missing[:5])}; a gap would turn into a "
+            "multi-session return, so choose windows without it"
+        )
+    return closes
+
+
+@dataclass(frozen=True)
+class StudyReturns:
+    """The listings that can be studied, and why the others cannot."""
+
+    listings: list[ListingReturns]
+    skipped: dict[str, str]  # symbol -> reason
+
+
+def study_returns(
+    symbols_or_groups: str | Iterable[str],
+    event_date: object,
+    first: int,
+    last: int,
+    source: str = "snapshot",
+    returns_kind: str = "simple",
+) -> StudyReturns:
+    """Returns of each listing and its calendar's benchmark, sessions ``first..last`` of day 0.
+
+    One price more is loaded before ``first`` so that the first return exists. A listing whose
+    prices do not cover every needed session (too short a history, a gap) is skipped with its
+    reason; if none is left, the reasons are raised together.
+    """
+    if returns_kind not in RETURN_KINDS:
+        raise InvalidInputError(
+            f"returns_kind {returns_kind!r} is not one of {', '.join(RETURN_KINDS)}"
+        )
+    to_returns = RETURN_KINDS[returns_kind]
+    universe = load_universe()
+    event = parse_date(event_date, "event date")
+    by_benchmark = {s: universe.benchmark_for(s) for s in universe.resolve(symbols_or_groups)}
+    listings, skipped = [], {}
+    for benchmark in dict.fromkeys(by_benchmark.values()):
+        calendar = universe.listing(benchmark).calendar
+        day0 = session_on_or_after(calendar, event)
+        if day0 != event:
+            log.warning(
+                "event date %s is not a %s session: day 0 rolls forward to %s",
+                f"{event:%Y-%m-%d}",
+                calendar,
+                f"{day0:%Y-%m-%d}",
+            )
+        needed = sessions_around(calendar, day0, first - 1, last)
+        factor_returns = to_returns(_study_closes(benchmark, needed, source)).iloc[1:]
+        for symbol in (s for s, b in by_benchmark.items() if b == benchmark):
+            try:
+                closes = _study_closes(symbol, needed, source)
+            except DataUnavailableError as exc:
+                skipped[symbol] = str(exc)
+                log.warning("event study skips %s", exc)
+                continue
+            listings.append(
+                ListingReturns(
+                    symbol=symbol,
+                    firm=universe.listing(symbol).firm or "",
+                    benchmark=benchmark,
+                    day0=day0,
+                    returns=to_returns(closes).iloc[1:],
+                    factor_returns=factor_returns,
+                )
+            )
+    if not listings:
+        raise DataUnavailableError("nothing to study: " + " | ".join(skipped.values()))
+    order = list(by_benchmark)
+    return StudyReturns(sorted(listings, key=lambda item: order.index(item.symbol)), skipped)
+
+
+def event_study(
+    symbols_or_groups: str | Iterable[str] = "named",
+    event_date: object = DEFAULT_EVENT_DATE,
+    *,
+    estimation: Window = DEFAULT_ESTIMATION,
+    windows: Iterable[Window] = DEFAULT_WINDOWS,
+    source: str = "snapshot",
+    returns_kind: str = "simple",
+) -> pd.DataFrame:
+    """CARs with t-statistics for every listing in ``symbols_or_groups`` (:data:`RESULT_COLUMNS`).
+
+    ``car`` is a fraction (-0.15 = -15%); ``p_value`` is two-sided; ``benchmark`` names the
+    index the listing was measured against; ``day0`` is the event date on its calendar.
+    Listings that could not be studied are in ``attrs["skipped"]`` (symbol -> reason).
+    """
+    windows = check_design(estimation, windows)
+    first, last = estimation[0], max(w[1] for w in windows)
+    prepared = study_returns(symbols_or_groups, event_date, first, last, source, returns_kind)
+    frames = [
+        listing_event_study(
+            item.returns, item.factor_returns, item.day0, estimation, windows
+        ).assign(symbol=item.symbol, firm=item.firm, benchmark=item.benchmark)
+        for item in prepared.listings
+    ]
+    results = pd.concat(frames, ignore_index=True)[RESULT_COLUMNS]
+    results.attrs["skipped"] = prepared.skipped
+    return results
+
+
+def car_paths(
+    symbols_or_groups: str | Iterable[str] = "named",
+    event_date: object = DEFAULT_EVENT_DATE,
+    *,
+    estimation: Window = DEFAULT_ESTIMATION,
+    path: Window = DEFAULT_PATH,
+    source: str = "snapshot",
+) -> pd.DataFrame:
+    """:func:`car_path` for every listing, stacked, with ``symbol`` and ``benchmark`` columns."""
+    check_design(estimation, [path])
+    prepared = study_returns(symbols_or_groups, event_date, estimation[0], path[1], source)
+    frames = [
+        car_path(item.returns, item.factor_returns, item.day0, estimation, path).assign(
+            symbol=item.symbol, benchmark=item.benchmark
+        )
+        for item in prepared.listings
+    ]
+    paths = pd.concat(frames, ignore_index=True)
+    paths.attrs["skipped"] = prepared.skipped
+    return paths
+
+
+def group_tests(results: pd.DataFrame, groups: Iterable[str]) -> pd.DataFrame:
+    """Mean CAR per group and window, with the cross-sectional and BMP tests.
+
+    One listing per firm (its first value-carrying listing: GOOGL for Alphabet, 9984.T for
+    SoftBank), so no firm counts twice; firms the study skipped are named in ``skipped``.
+    Both tests treat firms as independent; on one shared
+    event date they are not (Kolari & Pynnönen 2010), so read the p-values as optimistic.
+    """
+    universe = load_universe()
+    indexed = results.set_index(["symbol", "window"])
+    rows = []
+    for group in groups:
+        firms = dict.fromkeys(
+            f.id for s in universe.group(group).symbols if (f := universe.firm_of(s))
+        )
+        symbols = [universe.primary_listing(firm).symbol for firm in firms]
+        skipped = [s for s in symbols if s in results.attrs.get("skipped", {})]
+        absent = [
+            s
+            for s in symbols
+            if s not in skipped and s not in indexed.index.get_level_values("symbol")
+        ]
+        if absent:
+            raise InvalidInputError(
+                f"group {group!r} needs results for {', '.join(absent)}: run the event study "
+                "over the group first"
+            )
+        symbols = [s for s in symbols if s not in skipped]
+        for window in dict.fromkeys(results["window"]):
+            chosen = indexed.loc[[(s, window) for s in symbols]]
+            cs_t, cs_p = cross_sectional_test(chosen["car"])
+            bmp_t, bmp_p = bmp_test(chosen["car"], chosen["standard_error"])
+            rows.append(
+                {
+                    "group": group,
+                    "window": window,
+                    "n_firms": len(symbols),
+                    "mean_car": float(chosen["car"].mean()),
+                    "cs_t": cs_t,
+                    "cs_p": cs_p,
+                    "bmp_t": bmp_t,
+                    "bmp_p": bmp_p,
+                    "symbols": " ".join(symbols),
+                    "skipped": " ".join(skipped),
+                }
+            )
+    return pd.DataFrame(rows)
