@@ -11,9 +11,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from marketlib.calendars import parse_date
+from marketlib.calendars import parse_date, sessions
 from marketlib.errors import InvalidInputError, MarketlibError
 from marketlib.marketcap import firm_caps, listing_caps, valued_listings
 from marketlib.universe import load_universe
@@ -108,59 +109,127 @@ def parse_window(name: str, spec: dict) -> Window:
     )
 
 
-def _last_on_or_before(series: pd.Series, date: pd.Timestamp) -> tuple[pd.Timestamp | None, float]:
-    before = series[series.index <= date]
-    if before.empty:
-        return None, float("nan")
-    return before.index[-1], float(before.iloc[-1])
+def _rows_between(index: pd.DatetimeIndex, first: object, last: object) -> slice:
+    """Positions of the rows with ``first <= date <= last`` (``first=None``: from the start)."""
+    lo = 0 if first is None else int(index.searchsorted(pd.Timestamp(first), side="left"))
+    return slice(lo, int(index.searchsorted(pd.Timestamp(last), side="right")))
+
+
+def _extreme(block: np.ndarray, rows: slice, largest: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Row position (-1 if none) and value of each column's max or min over ``rows``."""
+    part = block[rows]
+    empty = np.isnan(part).all(axis=0) if len(part) else np.ones(block.shape[1], bool)
+    if not len(part):
+        return np.full(block.shape[1], -1), np.full(block.shape[1], np.nan)
+    filled = np.where(np.isnan(part), -np.inf if largest else np.inf, part)
+    at = filled.argmax(axis=0) if largest else filled.argmin(axis=0)
+    value = np.where(empty, np.nan, filled[at, np.arange(block.shape[1])])
+    return np.where(empty, -1, at + (rows.start or 0)), value
+
+
+def firm_window_changes(
+    values: pd.DataFrame, calendar_of: pd.Series, window: Window
+) -> pd.DataFrame:
+    """Per-firm USD market-value change over ``window``, from a date x firm frame of values.
+
+    Each firm is read on its own calendar's sessions (``calendar_of``: firm -> calendar): the
+    "close on or before" a date is the last session of that calendar, and if that session has
+    no value the firm is reported missing, not carried back to an older value.
+    """
+    frames = []
+    for calendar, firms in calendar_of.groupby(calendar_of, sort=True):
+        own = sessions(calendar, values.index[0], values.index[-1])
+        block = values.loc[values.index.isin(own), list(firms.index)]
+        dates, grid = block.index, block.to_numpy(dtype=float)
+        columns = np.arange(grid.shape[1])
+        start_at = np.full(len(columns), dates.searchsorted(window.start, side="right") - 1)
+        start_cap = grid[start_at, columns] if start_at[0] >= 0 else np.full(len(columns), np.nan)
+        if window.kind == "peak_to_trough":
+            peak_at, peak = _extreme(
+                grid, _rows_between(dates, window.peak_from, window.start), True
+            )
+            found = peak_at >= 0
+            start_at, start_cap = (
+                np.where(found, peak_at, start_at),
+                np.where(found, peak, start_cap),
+            )
+        if window.kind == "fixed":
+            end = window.end_by_calendar.get(calendar, window.end)
+            end_at = np.full(len(columns), dates.searchsorted(end, side="right") - 1)
+            end_cap = grid[end_at, columns] if end_at[0] >= 0 else np.full(len(columns), np.nan)
+        else:
+            after = _rows_between(dates, window.start + pd.Timedelta(days=1), window.trough_through)
+            end_at, end_cap = _extreme(grid, after, largest=False)
+        start_cap = np.where(start_at >= 0, start_cap, np.nan)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "firm": list(firms.index),
+                    "start_date": pd.DatetimeIndex(
+                        [dates[i] if i >= 0 else pd.NaT for i in start_at]
+                    ),
+                    "end_date": pd.DatetimeIndex([dates[i] if i >= 0 else pd.NaT for i in end_at]),
+                    "cap_start_usd": start_cap,
+                    "cap_end_usd": end_cap,
+                }
+            )
+        )
+    changes = pd.concat(frames, ignore_index=True).sort_values("firm", ignore_index=True)
+    changes["change_usd"] = changes["cap_end_usd"] - changes["cap_start_usd"]
+    changes["change_pct"] = 100 * (changes["cap_end_usd"] / changes["cap_start_usd"] - 1)
+    changes["missing"] = np.select(
+        [changes["cap_start_usd"].isna(), changes["cap_end_usd"].isna()],
+        ["no market value on start date", "no market value on end date"],
+        "",
+    )
+    return changes
+
+
+def wide_values(caps: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """A :func:`firm_caps` frame as date x firm values and each firm's calendar."""
+    values = caps.pivot(index="date", columns="firm", values="cap_usd").sort_index()
+    return values, caps.drop_duplicates("firm").set_index("firm")["calendar"]
 
 
 def window_changes(caps: pd.DataFrame, window: Window) -> pd.DataFrame:
     """Per-firm USD market-value change over ``window`` from a :func:`firm_caps` frame.
 
     A firm without a value at either end is kept with NaN ``change_usd`` and a reason in
-    ``missing``: it is reported, never counted as zero.
+    ``missing``: it is reported, never counted as zero. The labels (price basis, shares fact)
+    are those of the start and end closes, joined when they differ.
     """
-    rows = []
-    for firm, mine in caps.groupby("firm", sort=True):
-        series = mine.set_index("date")["cap_usd"].sort_index()
-        calendar = mine["calendar"].iloc[0]
-        start_date, start_cap = _last_on_or_before(series, window.start)
-        if window.kind == "peak_to_trough":
-            span = series[
-                (series.index >= window.peak_from) & (series.index <= window.start)
-            ].dropna()
-            if len(span):
-                start_date, start_cap = span.idxmax(), float(span.max())
-        if window.kind == "fixed":
-            end = window.end_by_calendar.get(calendar, window.end)
-            end_date, end_cap = _last_on_or_before(series, end)
-        else:
-            after = series[
-                (series.index > window.start) & (series.index <= window.trough_through)
-            ].dropna()
-            end_date, end_cap = (
-                (after.idxmin(), float(after.min())) if len(after) else (None, float("nan"))
-            )
-        missing = ""
-        if pd.isna(start_cap) or pd.isna(end_cap):
-            missing = f"no market value on {'start' if pd.isna(start_cap) else 'end'} date"
-        rows.append(
-            {
-                "firm": firm,
-                "start_date": start_date,
-                "end_date": end_date,
-                "cap_start_usd": start_cap,
-                "cap_end_usd": end_cap,
-                "change_usd": end_cap - start_cap,
-                "change_pct": 100 * (end_cap / start_cap - 1),
-                "price_basis": mine["price_basis"].iloc[0],
-                "shares_as_of": mine["shares_as_of"].iloc[0],
-                "shares_quality": mine["shares_quality"].iloc[0],
-                "missing": missing,
-            }
-        )
-    return pd.DataFrame(rows)
+    changes = firm_window_changes(*wide_values(caps), window)
+    label_columns = ["price_basis", "shares_as_of", "shares_quality"]
+    labels = caps.set_index(["firm", "date"])[label_columns]
+    first_rows = caps.drop_duplicates("firm").set_index("firm")[label_columns]
+
+    def at(dates: pd.Series) -> pd.DataFrame:
+        keys = pd.MultiIndex.from_arrays([changes["firm"], dates])
+        found = labels.reindex(keys).set_axis(changes.index)
+        return found.where(found.notna(), first_rows.reindex(changes["firm"]).set_axis(found.index))
+
+    start, end = at(changes["start_date"]), at(changes["end_date"])
+    for column in label_columns:
+        changes[column] = [
+            "; ".join(dict.fromkeys(f"{a}; {b}".split("; ")))
+            for a, b in zip(start[column], end[column], strict=True)
+        ]
+    return changes[CHANGE_COLUMNS]
+
+
+CHANGE_COLUMNS = [
+    "firm",
+    "start_date",
+    "end_date",
+    "cap_start_usd",
+    "cap_end_usd",
+    "change_usd",
+    "change_pct",
+    "price_basis",
+    "shares_as_of",
+    "shares_quality",
+    "missing",
+]
 
 
 CAPS_COLUMNS = [
@@ -223,32 +292,37 @@ def total(changes: pd.DataFrame, measure: str) -> float:
     return float(values.sum() if measure == "net" else values[values < 0].sum())
 
 
-def evaluate(claims: dict | None = None, source: str = "snapshot") -> pd.DataFrame:
-    """The verdict matrix: one row per universe x window x measure."""
-    claims = claims or load_claims()
-    verdict = claims["verdict"]
-    amount = claimed_loss_usd(claims)
+def verdict_matrix(
+    values: pd.DataFrame,
+    calendar_of: pd.Series,
+    members: dict[str, set[str]],
+    windows: list[Window],
+    verdict: dict,
+    claimed_usd: float,
+    names: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """The verdict matrix from firm values: one row per universe x window x measure.
+
+    ``values`` is date x firm USD market value, ``calendar_of`` each firm's calendar,
+    ``members`` each universe's firms; ``verdict`` holds ``measures`` and the tolerance
+    ``support_low_usd``/``support_high_usd``. A firm's change does not depend on the universe
+    it is counted in, so each window is computed once for all firms.
+    """
+    names = names or {}
     low, high = float(verdict["support_low_usd"]), float(verdict["support_high_usd"])
-    windows = [parse_window(n, s) for n, s in claims["windows"].items()]
-    first = min(w.first_date for w in windows)
-    last = max(w.last_date for w in windows)
     cells = []
-    try:
-        all_caps, members = universe_caps(verdict["universes"], first, last, source)
-    except MarketlibError as exc:
-        raise InvalidInputError(f"claims.toml [verdict] universes: {exc}") from None
-    for universe_name in verdict["universes"]:
-        caps = all_caps[all_caps["firm"].isin(members[universe_name])]
+    by_window = {w.name: firm_window_changes(values, calendar_of, w) for w in windows}
+    for universe_name, firms in members.items():
         for window in windows:
-            changes = window_changes(caps, window)
-            losers = changes.dropna(subset=["change_usd"]).sort_values("change_usd")
+            changes = by_window[window.name][by_window[window.name]["firm"].isin(firms)]
+            losers = changes.dropna(subset=["change_usd"]).nsmallest(3, "change_usd")
             drivers = [
-                f"{load_universe().firms[r.firm].name} {r.change_usd / 1e9:+,.0f}bn"
-                for r in losers.head(3).itertuples()
+                f"{names.get(r.firm, r.firm)} {r.change_usd / 1e9:+,.0f}bn"
+                for r in losers.itertuples()
                 if r.change_usd < 0
             ]
             missing = [
-                f"{load_universe().firms[r.firm].name} ({r.missing})"
+                f"{names.get(r.firm, r.firm)} ({r.missing})"
                 for r in changes.itertuples()
                 if r.missing
             ]
@@ -260,7 +334,7 @@ def evaluate(claims: dict | None = None, source: str = "snapshot") -> pd.DataFra
                         "window": window.label,
                         "measure": measure,
                         "change_usd": value,
-                        "share_of_claim": -value / amount,
+                        "share_of_claim": -value / claimed_usd,
                         "supports": low <= -value <= high,
                         "drivers": drivers,
                         "missing": missing,
@@ -268,6 +342,24 @@ def evaluate(claims: dict | None = None, source: str = "snapshot") -> pd.DataFra
                     }
                 )
     return pd.DataFrame(cells)
+
+
+def evaluate(claims: dict | None = None, source: str = "snapshot") -> pd.DataFrame:
+    """The verdict matrix of ``claims.toml`` on real prices (see :func:`verdict_matrix`)."""
+    claims = claims or load_claims()
+    verdict = claims["verdict"]
+    windows = [parse_window(n, s) for n, s in claims["windows"].items()]
+    first = min(w.first_date for w in windows)
+    last = max(w.last_date for w in windows)
+    try:
+        all_caps, members = universe_caps(verdict["universes"], first, last, source)
+    except MarketlibError as exc:
+        raise InvalidInputError(f"claims.toml [verdict] universes: {exc}") from None
+    values, calendar_of = wide_values(all_caps)
+    names = {firm.id: firm.name for firm in load_universe().firms.values()}
+    return verdict_matrix(
+        values, calendar_of, members, windows, verdict, claimed_loss_usd(claims), names
+    )
 
 
 def claims_table(claims: dict) -> pd.DataFrame:

@@ -391,19 +391,46 @@ def _join(values: pd.Series) -> str:
     return "; ".join(dict.fromkeys(str(v) for v in values))
 
 
+def caps_usd(price: pd.DataFrame, shares: pd.DataFrame, usd_per_unit: pd.DataFrame) -> pd.DataFrame:
+    """Market value in USD of each listing (column) on each date (row).
+
+    ``price`` is the raw close in the listing's currency, ``shares`` the shares valued at that
+    price, ``usd_per_unit`` the dollars one unit of the currency buys (1 for USD). All three
+    share one index and columns; NaN in any of them gives NaN: missing, never zero.
+    """
+    return price * shares * usd_per_unit
+
+
+def firm_totals(listing_caps: pd.DataFrame, firm_of: pd.Series) -> pd.DataFrame:
+    """Listing columns summed into one column per firm (sorted by firm id).
+
+    A firm is NaN on a date where any of its listings is: a half-valued firm is not a value.
+    ``firm_of`` maps each listing column to its firm.
+    """
+    firms = firm_of.reindex(listing_caps.columns).to_numpy()
+    if pd.isna(firms).any():
+        unknown = list(listing_caps.columns[pd.isna(firms)])
+        raise MarketCapError(f"listings {unknown} have no firm: map every listing to its firm")
+    names, codes = np.unique(firms.astype(str), return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+    # np.add propagates NaN, which is exactly the "any listing missing" rule.
+    summed = np.add.reduceat(listing_caps.to_numpy(dtype=float)[:, order], starts, axis=1)
+    return pd.DataFrame(summed, index=listing_caps.index, columns=pd.Index(names, name="firm"))
+
+
 def firm_caps(listing_frame: pd.DataFrame) -> pd.DataFrame:
     """Sum listing caps into one row per firm and date; a firm is missing if any listing is."""
-    grouped = listing_frame.groupby(["firm", "date"], sort=True)
+    keys = [listing_frame["firm"], listing_frame["date"]]
+    grouped = listing_frame.groupby(keys, sort=True)
+    any_missing = listing_frame["cap_usd"].isna().groupby(keys, sort=True).any()
+    calendars = {s: load_universe().listing(s).calendar for s in listing_frame["symbol"].unique()}
     return pd.DataFrame(
         {
-            "cap_usd": grouped["cap_usd"]
-            .sum(min_count=1)
-            .where(~grouped["cap_usd"].apply(lambda s: s.isna().any())),
+            "cap_usd": grouped["cap_usd"].sum(min_count=1).where(~any_missing),
             "price_basis": grouped["price_basis"].agg(_join),
             "shares_as_of": grouped["shares_as_of"].agg(_join),
             "shares_quality": grouped["shares_quality"].agg(_join),
-            "calendar": grouped["symbol"].agg(
-                lambda s: load_universe().listing(s.iloc[0]).calendar
-            ),
+            "calendar": grouped["symbol"].first().map(calendars),
         }
     ).reset_index()

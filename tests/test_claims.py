@@ -134,3 +134,31 @@ def test_claims_json_holds_the_complete_matrix():
     payload = json.loads(result.stdout)
     assert len(payload["matrix"]) == len(MATRIX)
     assert payload["paragraph"] == claims.verdict_paragraph(MATRIX, REGISTRY)
+
+
+def test_window_changes_read_each_firm_on_its_own_calendar_and_find_peak_and_trough():
+    # SYNTHETIC values: a New York firm and a Tokyo firm on a shared date index.
+    dates = pd.to_datetime(["2025-01-17", "2025-01-20", "2025-01-21", "2025-01-22"]).append(
+        pd.to_datetime(["2025-01-23", "2025-01-24", "2025-01-27", "2025-01-28", "2025-01-29"])
+    )
+    ny = [100.0, None, 104.0, 103.0, 101.0, 102.0, 90.0, 95.0, 92.0]  # 20 Jan: NY holiday
+    tokyo = [50.0, 51.0, 52.0, 53.0, 54.0, 55.0, 49.0, 45.0, 47.0]
+    values = pd.DataFrame({"ny_firm": ny, "tokyo_firm": tokyo}, index=dates)
+    calendars = pd.Series({"ny_firm": "XNYS", "tokyo_firm": "XTKS"})
+    peak = claims.Window(
+        "p", "p", "peak_to_trough", pd.Timestamp("2025-01-24"),
+        peak_from=pd.Timestamp("2025-01-17"), trough_through=pd.Timestamp("2025-01-29"),
+    )  # fmt: skip
+    changes = claims.firm_window_changes(values, calendars, peak).set_index("firm")
+    assert changes.loc["ny_firm", "change_usd"] == 90.0 - 104.0
+    assert changes.loc["tokyo_firm", "change_usd"] == 45.0 - 55.0
+    assert changes.loc["ny_firm", "start_date"] == pd.Timestamp("2025-01-21")
+    fixed = claims.Window("f", "f", "fixed", pd.Timestamp("2025-01-20"), pd.Timestamp("2025-01-27"))
+    one_day = claims.firm_window_changes(values, calendars, fixed).set_index("firm")
+    # 20 Jan is no XNYS session: the close on or before it is 17 Jan's, not a NaN.
+    assert (
+        one_day.loc["ny_firm", "cap_start_usd"] == 100.0 and one_day.loc["ny_firm", "missing"] == ""
+    )
+    values.loc["2025-01-27", "ny_firm"] = None
+    missing = claims.firm_window_changes(values, calendars, fixed).set_index("firm")
+    assert missing.loc["ny_firm", "missing"] == "no market value on end date"

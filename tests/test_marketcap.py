@@ -169,3 +169,17 @@ def test_softbank_is_one_firm_valued_in_tokyo_and_converted_with_the_same_day_ra
     )
     # the anchor (pre-split, December) carries the 1/4 factor: a pre-split yen level
     assert 10_000 < sbg.price < 11_000
+
+
+def test_firm_totals_sum_listings_and_refuse_a_half_valued_firm():
+    # SYNTHETIC listing caps: firm "ab" has two listings, firm "c" one.
+    caps = pd.DataFrame(
+        {"A": [1.0, 2.0, 3.0], "B": [10.0, float("nan"), 30.0], "C": [5.0, 6.0, 7.0]},
+        index=pd.to_datetime(["2025-01-23", "2025-01-24", "2025-01-27"]),
+    )
+    totals = marketcap.firm_totals(caps, pd.Series({"A": "ab", "B": "ab", "C": "c"}))
+    assert list(totals.columns) == ["ab", "c"]
+    assert totals["ab"].iloc[0] == 11.0 and pd.isna(totals["ab"].iloc[1])
+    assert totals["c"].tolist() == [5.0, 6.0, 7.0]
+    with pytest.raises(MarketCapError, match=r"\['C'\] have no firm"):
+        marketcap.firm_totals(caps, pd.Series({"A": "ab", "B": "ab"}))
