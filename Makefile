@@ -14,6 +14,7 @@ help:
 	@echo "make test     - run the whole test suite"
 	@echo "make lint     - ruff check and format check"
 	@echo "make snapshot - rebuild the bundled snapshot from $(MARKETDATA)"
+	@echo "make bench    - run the benchmarks, write benchmarks/RESULTS.md (not part of test)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,9 @@ format: $(STAMP)
 snapshot: $(STAMP)
 	$(BIN)/marketlib snapshot build --from $(MARKETDATA)
 	$(BIN)/marketlib snapshot verify
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

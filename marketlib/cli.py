@@ -194,14 +194,17 @@ def _event_study(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from marketlib.report import build_report
 
-    written = build_report(args.out, source=args.source)
+    written = build_report(args.out, source=args.source, jobs=args.jobs)
     print(
         f"report: {len(written['pages'])} notebooks executed; "
         f"{len(written['figures'])} figure files in {args.out / 'figures'}; "
         f"open {args.out / 'reports' / 'index.html'}\n"
     )
-    args.format = "table"
-    return _claims(args)
+    print(written["summary"].strip())
+    print(
+        "\nThe whole verdict matrix: `marketlib claims`, or reports/03_the_1_5_trillion_claim.html"
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path.cwd(), help="where figures/ and reports/ go"
     )
     report.add_argument("--source", choices=SOURCES, default="snapshot")
+    report.add_argument(
+        "--jobs", type=int, default=None, help="notebooks run at once (default: one per CPU)"
+    )
 
     prices = sub.add_parser("prices", help="daily prices of symbols or groups")
     prices.add_argument("symbols", nargs="+", metavar="SYMBOL|GROUP")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtr, stdtrit
 
 from marketlib.calendars import parse_date, session_on_or_after, sessions_around
 from marketlib.errors import DataUnavailableError, InvalidInputError
@@ -162,7 +162,12 @@ def abnormal_returns(
 
 def t_test(statistic: float, dof: int) -> float:
     """Two-sided p-value of a Student t statistic."""
-    return float(2 * stats.t.sf(abs(statistic), dof))
+    return float(2 * stdtr(dof, -abs(statistic)))
+
+
+def t_quantile(probability: float, dof: int | np.ndarray) -> float | np.ndarray:
+    """The Student t quantile: ``t_quantile(0.975, dof)`` is the 95% two-sided critical value."""
+    return stdtrit(dof, probability)
 
 
 def _fit_around(

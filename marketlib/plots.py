@@ -20,10 +20,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
-from scipy import stats
 
 from marketlib.cache import atomic_write_bytes
-from marketlib.events import significance_stars
+from marketlib.events import significance_stars, t_quantile
 
 STYLE = Path(str(resources.files("marketlib").joinpath("data/deepseek.mplstyle")))
 SOURCE_NOTE = (
@@ -262,7 +261,7 @@ def car_paths(paths: pd.DataFrame, confidence: float = 0.95) -> Figure:
         )
         for ax, symbol in zip(axes.flat, symbols, strict=False):
             one = paths[paths["symbol"] == symbol]
-            half_width = stats.t.ppf(0.5 + confidence / 2, one["dof"]) * one["standard_error"]
+            half_width = t_quantile(0.5 + confidence / 2, one["dof"]) * one["standard_error"]
             days, car = one["relative_day"], 100 * one["car"]
             ax.fill_between(days, car - 100 * half_width, car + 100 * half_width, alpha=0.2)
             ax.plot(days, car, marker="o", markersize=3)

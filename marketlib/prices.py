@@ -66,7 +66,7 @@ def _conform(
             ", ".join(f"{d:%Y-%m-%d}" for d in extra[:5]),
         )
     aligned = prices.reindex(expected)
-    missing = aligned.index[aligned[["close", "adj_close"]].isna().all(axis=1)]
+    missing = aligned.index[aligned["close"].isna() & aligned["adj_close"].isna()]
     if len(missing):
         log.warning(
             "%s (%s): no price on %d session(s): %s (left empty, not filled)",
@@ -75,19 +75,23 @@ def _conform(
             len(missing),
             ", ".join(f"{d:%Y-%m-%d}" for d in missing[:10]),
         )
-    tidy = aligned.reset_index(names="date")
-    tidy.insert(1, "symbol", symbol)
-    tidy["currency"] = listing.currency
-    tidy["source"] = source
-    return tidy[TIDY_COLUMNS]
+    columns = {"date": aligned.index, "symbol": symbol}
+    columns.update({name: aligned[name].to_numpy() for name in TIDY_COLUMNS[2:8]})
+    return pd.DataFrame(columns | {"currency": listing.currency, "source": source})
 
 
 def _from_snapshot(
-    symbol: str, start: pd.Timestamp, end: pd.Timestamp, root: Path | None = None
+    symbol: str,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    root: Path | None = None,
 ) -> pd.DataFrame:
+    """One symbol from the snapshot; ``start``/``end`` None: the first/last date it holds."""
     listing = load_universe().listing(symbol)
     prices = snapshot.read_price_file(symbol, root)
     first, last = prices.index[0], prices.index[-1]
+    start = first if start is None else start
+    end = last if end is None else end
     wanted = _expected_dates(listing, start, end, prices.index)
     if listing.calendar is None:
         outside = start < first - pd.tseries.offsets.BDay(
@@ -146,8 +150,8 @@ def _auto(
 
 def load_prices(
     symbols_or_groups: str | Iterable[str],
-    start: object,
-    end: object,
+    start: object = None,
+    end: object = None,
     source: str = "auto",
     *,
     downloader: yahoo.Downloader | None = None,
@@ -157,7 +161,8 @@ def load_prices(
     Parameters
     ----------
     symbols_or_groups : a symbol (``"NVDA"``), a group (``"named"``) or a list of either.
-    start, end : first and last calendar date, inclusive (``"2025-01-21"``).
+    start, end : first and last calendar date, inclusive (``"2025-01-21"``). With
+        ``source="snapshot"`` either may be None: each symbol's first or last date.
     source : ``"snapshot"`` (bundled real data), ``"yahoo"`` (live, via yfinance, cached) or
         ``"auto"``: the cache, then Yahoo, then the snapshot; the ``source`` column says which
         served each row, and a fallback is logged as a warning.
@@ -172,6 +177,15 @@ def load_prices(
     if source not in SOURCES:
         raise InvalidInputError(f"source {source!r} is not one of {', '.join(SOURCES)}")
     symbols = load_universe().resolve(symbols_or_groups)
+    if start is None or end is None:
+        if source != "snapshot":
+            raise InvalidInputError(
+                f"start and end may be left out only with source='snapshot' (each symbol's "
+                f"full span), not {source!r}: give both dates"
+            )
+        start = None if start is None else parse_date(start, "start date")
+        end = None if end is None else parse_date(end, "end date")
+        return _combine(symbols, {s: _from_snapshot(s, start, end) for s in symbols}, source)
     start, end = parse_date(start, "start date"), parse_date(end, "end date")
     if start > end:
         raise InvalidInputError(
@@ -183,6 +197,10 @@ def load_prices(
         frames = _from_yahoo(symbols, start, end, downloader)
     else:
         frames = _auto(symbols, start, end, downloader)
+    return _combine(symbols, frames, source)
+
+
+def _combine(symbols: list[str], frames: dict[str, pd.DataFrame], source: str) -> pd.DataFrame:
     tidy = pd.concat([frames[s] for s in sorted(symbols)], ignore_index=True)
     tidy.attrs["sources"] = {
         s: frames[s]["source"].iloc[0] if len(frames[s]) else source for s in sorted(symbols)

@@ -275,8 +275,19 @@ def _parse_price_csv(data: bytes, name: str) -> pd.DataFrame:
     return values.astype("float64")
 
 
+def _signature(path: Path) -> tuple[int, int] | None:
+    """(mtime, size) of a file, so a cached parse is dropped the moment the file changes."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
 @cache
-def _read_price_file(symbol: str, root: Path) -> pd.DataFrame:
+def _read_price_file(
+    symbol: str, root: Path, signature: tuple[object, object] | None = None
+) -> pd.DataFrame:
     relative = f"prices/{symbol}.csv"
     if relative not in read_manifest(root)["files"] and not (root / relative).exists():
         raise DataUnavailableError(
@@ -288,7 +299,10 @@ def _read_price_file(symbol: str, root: Path) -> pd.DataFrame:
 
 def read_price_file(symbol: str, root: Path | None = None) -> pd.DataFrame:
     """One bundled price series, indexed by date (columns open..volume, floats, NaN = empty)."""
-    return _read_price_file(symbol, Path(root) if root else default_root()).copy()
+    root = Path(root) if root else default_root()
+    path = root / "prices" / f"{symbol}.csv"
+    signature = (_signature(path), _signature(root / "manifest.json"))
+    return _read_price_file(symbol, root, signature).copy()
 
 
 def read_table(name: str, root: Path | None = None) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from conftest import REPO
 
 from marketlib import notebook
 from marketlib.errors import MarketlibError
-from marketlib.report import notebook_paths
+from marketlib.report import notebook_paths, summary
 
 NOTEBOOKS = notebook_paths()
 PROMISED = [
@@ -86,7 +86,8 @@ def test_report_executes_every_notebook_and_writes_the_promised_figures(two_repo
         assert (out / "figures" / f"{name}.svg").stat().st_size > 0
     index = (out / "reports" / "index.html").read_text()
     assert all(f"{p.stem}.html" in index for p in NOTEBOOKS)
-    assert "supports" in result.stdout and "of 24 definitions" in result.stdout
+    verdict = summary(out / "reports" / "executed" / "03_the_1_5_trillion_claim.ipynb")
+    assert "of 24 definitions" in verdict and verdict.strip() in result.stdout
 
 
 @pytest.mark.notebook
