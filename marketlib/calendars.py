@@ -42,7 +42,8 @@ def session_on_or_after(calendar: str, date: pd.Timestamp) -> pd.Timestamp:
     except xcals.errors.DateOutOfBounds:
         raise InvalidInputError(
             f"{pd.Timestamp(date):%Y-%m-%d} is outside the {calendar} calendar "
-            f"({_CALENDAR_START} to {_calendar(calendar).last_session:%Y-%m-%d})"
+            f"({_CALENDAR_START} to {_calendar(calendar).last_session:%Y-%m-%d}): choose a date "
+            "inside it"
         ) from None
 
 

@@ -436,8 +436,14 @@ def study_returns(
                 f"{day0:%Y-%m-%d}",
             )
         needed = sessions_around(calendar, day0, first - 1, last)
-        factor_returns = to_returns(_study_closes(benchmark, needed, source)).iloc[1:]
-        for symbol in (s for s, b in by_benchmark.items() if b == benchmark):
+        members = [s for s, b in by_benchmark.items() if b == benchmark]
+        try:
+            factor_returns = to_returns(_study_closes(benchmark, needed, source)).iloc[1:]
+        except DataUnavailableError as exc:
+            raise DataUnavailableError(
+                f"cannot study {', '.join(members)} against {benchmark}: {exc}"
+            ) from exc
+        for symbol in members:
             try:
                 closes = _study_closes(symbol, needed, source)
             except DataUnavailableError as exc:

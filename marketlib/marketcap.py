@@ -235,15 +235,26 @@ def anchors_with_adj_close(symbol: str, currency: str, source: str) -> pd.DataFr
 def check_currency(currency: str) -> str:
     if currency != "USD" and currency not in FX_TO_USD:
         raise MarketCapError(
-            f"no USD conversion for currency {currency!r}: known are USD, {', '.join(FX_TO_USD)}"
+            f"no USD conversion for currency {currency!r}: use USD, {', '.join(FX_TO_USD)}, or add "
+            "it to marketcap.FX_TO_USD with the Yahoo rate series that converts it"
         )
     return currency
 
 
 def to_usd(amount: float, currency: str, rate: float) -> float:
-    """Convert ``amount`` in ``currency`` to USD with the rate of :data:`FX_TO_USD`'s series."""
+    """Convert ``amount`` in ``currency`` to USD with the rate of :data:`FX_TO_USD`'s series.
+
+    Arrays of rates may hold NaN (no rate that day: the result is NaN, reported as missing);
+    a single rate must be a positive number.
+    """
     if check_currency(currency) == "USD":
         return amount
+    if np.ndim(rate) == 0 and not float(rate) > 0:
+        series = FX_TO_USD[currency][0]
+        raise MarketCapError(
+            f"no usable {series} rate ({rate}) to convert {currency} to USD: the rate series has "
+            "no value for that date; pick a date it covers"
+        )
     return amount / rate if FX_TO_USD[currency][1] == "divide" else amount * rate
 
 

@@ -113,10 +113,11 @@ def _from_yahoo(
     end: pd.Timestamp,
     downloader: yahoo.Downloader | None = None,
 ) -> dict[str, pd.DataFrame]:
-    def keep(symbol: str, prices: pd.DataFrame) -> None:
-        cache.write(symbol, start, end, prices)
-
-    received = yahoo.download(symbols, start, end, downloader=downloader, on_symbol=keep)
+    """Download, then cache. Only a complete answer is cached: a refresh that fails part-way
+    writes nothing, so every file cached before it stays byte for byte as it was."""
+    received = yahoo.download(symbols, start, end, downloader=downloader)
+    for symbol in symbols:
+        cache.write(symbol, start, end, received[symbol])
     return {s: _conform(s, received[s], start, end, "yahoo") for s in symbols}
 
 

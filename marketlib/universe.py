@@ -75,7 +75,7 @@ class Universe:
             return self.groups[name]
         except KeyError:
             raise UnknownSymbolError(
-                f"unknown group {name!r}: known groups are {', '.join(sorted(self.groups))}"
+                f"unknown group {name!r}: use one of {', '.join(sorted(self.groups))}"
             ) from None
 
     def benchmark_for(self, symbol: str) -> str:

@@ -68,6 +68,12 @@ def normalise(frame: pd.DataFrame | None, symbols: Sequence[str]) -> dict[str, p
         # Daily bars are stamped at midnight exchange time: the local date is the session.
         index = index.tz_localize(None)
     index = index.normalize().rename("date")
+    if index.has_duplicates:
+        raise SourceUnavailableError(
+            f"yfinance answered with {len(index) - index.nunique()} extra bars on dates it "
+            f"already had (first {index[index.duplicated()][0]:%Y-%m-%d}): intraday bars? "
+            "download with interval='1d'"
+        )
     result: dict[str, pd.DataFrame] = {}
     tickers = set(frame.columns.get_level_values(1))
     for symbol in symbols:
@@ -89,13 +95,11 @@ def download(
     *,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     downloader: Downloader | None = None,
-    on_symbol: Callable[[str, pd.DataFrame], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Daily raw and adjusted prices for ``symbols`` from ``start`` to ``end`` inclusive.
 
-    ``on_symbol`` is called as each symbol arrives (the loader uses it to cache per symbol, so
-    a failure later in the run keeps what already came). Raises SourceUnavailableError naming
-    every symbol Yahoo returned nothing for.
+    Raises SourceUnavailableError naming every symbol Yahoo returned nothing for, or the
+    batch during which the download failed; its ``partial`` holds what had arrived.
     """
     symbols = [check_symbol(s) for s in symbols]
     fetch = downloader or _yfinance_download
@@ -103,25 +107,27 @@ def download(
     with tqdm(total=len(symbols), desc="yahoo", unit="symbol", disable=len(symbols) <= 1) as bar:
         for offset in range(0, len(symbols), SYMBOLS_PER_CALL):
             batch = symbols[offset : offset + SYMBOLS_PER_CALL]
-            answer = fetch(
-                tickers=batch,
-                start=start.strftime("%Y-%m-%d"),
-                end=(end + pd.Timedelta(days=1)).strftime(
-                    "%Y-%m-%d"
-                ),  # yfinance's end is exclusive
-                interval="1d",
-                auto_adjust=False,
-                actions=False,
-                group_by="column",
-                multi_level_index=True,
-                progress=False,
-                threads=True,
-                timeout=timeout,
-            )
-            for symbol, prices in normalise(answer, batch).items():
-                received[symbol] = prices
-                if on_symbol:
-                    on_symbol(symbol, prices)
+            try:
+                answer = fetch(
+                    tickers=batch,
+                    start=start.strftime("%Y-%m-%d"),
+                    end=(end + pd.Timedelta(days=1)).strftime("%Y-%m-%d"),  # end is exclusive
+                    interval="1d",
+                    auto_adjust=False,
+                    actions=False,
+                    group_by="column",
+                    multi_level_index=True,
+                    progress=False,
+                    threads=True,
+                    timeout=timeout,
+                )
+            except Exception as exc:  # network stacks raise anything; the caller needs one type
+                raise SourceUnavailableError(
+                    f"the Yahoo download of {', '.join(batch)} failed "
+                    f"({type(exc).__name__}: {exc}): try again later or use --source snapshot",
+                    partial=received,
+                ) from exc
+            received.update(normalise(answer, batch))
             bar.update(len(batch))
     missing = [s for s in symbols if s not in received]
     if missing:
