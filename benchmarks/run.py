@@ -108,7 +108,7 @@ def render(snapshot: dict, engines: list[dict], report: dict) -> str:
 
 def main() -> None:
     sys.path.insert(0, str(HERE.parent))
-    from marketlib.cache import atomic_write_bytes
+    from marketlib.files import atomic_write_bytes
 
     print("benchmark: snapshot load", flush=True)
     snapshot = _json_run("snapshot_load.py")

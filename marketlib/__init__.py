@@ -14,8 +14,6 @@ from marketlib.errors import (
     SourceUnavailableError,
     UnknownSymbolError,
 )
-from marketlib.prices import load_prices
-from marketlib.universe import load_universe
 
 __all__ = [
     "CacheError",
@@ -30,3 +28,15 @@ __all__ = [
     "load_universe",
 ]
 __version__ = "0.1.0"
+
+_LAZY = {"load_prices": "marketlib.prices", "load_universe": "marketlib.universe"}
+
+
+def __getattr__(name: str) -> object:
+    # The API functions load pandas; importing them on first use keeps `marketlib report`'s
+    # parent process (which only drives Jupyter kernels) free of it.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'marketlib' has no attribute {name!r}")

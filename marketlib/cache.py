@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pandas as pd
 import platformdirs
 
 from marketlib.errors import CacheError, InvalidInputError
+from marketlib.files import atomic_write_bytes
 
 PRICE_FIELDS = ["open", "high", "low", "close", "adj_close", "volume"]
 _SAFE_SYMBOL = re.compile(r"[A-Za-z0-9^=._-]{1,32}")
@@ -44,24 +44,6 @@ def check_symbol(symbol: object) -> str:
             "(no slashes, no leading dot)"
         )
     return symbol
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, then rename it over ``path``.
-
-    Readers see the old file or the new one, never half of either.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,18 @@ def universe_caps(
     return firm_caps(listing_caps(union, start, end, source=source)), members
 
 
+def _check_span(caps: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
+    """Refuse reused caps that miss a session of ``first..last`` at either end."""
+    for calendar, dates in caps.groupby("calendar")["date"]:
+        needed = sessions(calendar, first, last)
+        if len(needed) and (dates.min() > needed[0] or dates.max() < needed[-1]):
+            raise InvalidInputError(
+                f"the {calendar} market values given span {dates.min():%Y-%m-%d}.."
+                f"{dates.max():%Y-%m-%d}; {needed[0]:%Y-%m-%d}..{needed[-1]:%Y-%m-%d} is "
+                "needed: compute them over that span with universe_caps"
+            )
+
+
 @dataclass(frozen=True)
 class Window:
     name: str
@@ -260,15 +272,22 @@ def cap_changes(
 
 
 def cumulative_changes(
-    universes: list[str], base_date: object, end: object, source: str = "snapshot"
+    universes: list[str],
+    base_date: object,
+    end: object,
+    source: str = "snapshot",
+    caps: tuple[pd.DataFrame, dict[str, set[str]]] | None = None,
 ) -> pd.DataFrame:
     """Day-by-day USD market-value change of each universe since the ``base_date`` close.
+
+    ``caps`` is :func:`universe_caps` output to reuse; None computes it.
 
     Rows are New York sessions; a Tokyo firm enters with its latest close on or before each
     date (an as-of join, not a filled value: it is the last price that existed then).
     """
     base_date = parse_date(base_date, "base date")
-    all_caps, members = universe_caps(universes, base_date - _LOOKBACK, end, source)
+    all_caps, members = caps or universe_caps(universes, base_date - _LOOKBACK, end, source)
+    _check_span(all_caps, base_date - _LOOKBACK, parse_date(end, "end date"))
     columns = {}
     for name in universes:
         caps = all_caps[all_caps["firm"].isin(members[name])]
@@ -344,17 +363,26 @@ def verdict_matrix(
     return pd.DataFrame(cells)
 
 
-def evaluate(claims: dict | None = None, source: str = "snapshot") -> pd.DataFrame:
-    """The verdict matrix of ``claims.toml`` on real prices (see :func:`verdict_matrix`)."""
+def evaluate(
+    claims: dict | None = None,
+    source: str = "snapshot",
+    caps: tuple[pd.DataFrame, dict[str, set[str]]] | None = None,
+) -> pd.DataFrame:
+    """The verdict matrix of ``claims.toml`` on real prices (see :func:`verdict_matrix`).
+
+    ``caps`` is :func:`universe_caps` output to reuse (it must span every window); None
+    computes it.
+    """
     claims = claims or load_claims()
     verdict = claims["verdict"]
     windows = [parse_window(n, s) for n, s in claims["windows"].items()]
     first = min(w.first_date for w in windows)
     last = max(w.last_date for w in windows)
     try:
-        all_caps, members = universe_caps(verdict["universes"], first, last, source)
+        all_caps, members = caps or universe_caps(verdict["universes"], first, last, source)
     except MarketlibError as exc:
         raise InvalidInputError(f"claims.toml [verdict] universes: {exc}") from None
+    _check_span(all_caps, first, last)
     values, calendar_of = wide_values(all_caps)
     names = {firm.id: firm.name for firm in load_universe().firms.values()}
     return verdict_matrix(

@@ -1,4 +1,8 @@
-"""The ``marketlib`` command line. Errors become one line on stderr and a non-zero exit."""
+"""The ``marketlib`` command line. Errors become one line on stderr and a non-zero exit.
+
+Each command imports what it uses: `marketlib report` only drives Jupyter kernels and should
+not pay for pandas before the first kernel starts.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,13 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from marketlib import snapshot
+from marketlib.defaults import DEFAULT_EVENT_DATE, SOURCES
 from marketlib.errors import MarketlibError
-from marketlib.events import DEFAULT_EVENT_DATE
-from marketlib.prices import SOURCES, load_prices
-from marketlib.universe import load_universe
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, Command] = {}
@@ -31,6 +34,8 @@ def command(name: str) -> Callable[[Command], Command]:
 
 def emit(frame: pd.DataFrame, fmt: str) -> None:
     """Write ``frame`` to stdout as an aligned table, CSV (header first) or JSON records."""
+    import pandas as pd
+
     if fmt == "csv":
         frame.to_csv(sys.stdout, index=False, lineterminator="\n", date_format="%Y-%m-%d")
     elif fmt == "json":
@@ -42,6 +47,10 @@ def emit(frame: pd.DataFrame, fmt: str) -> None:
 
 @command("universe")
 def _universe(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from marketlib.universe import load_universe
+
     universe = load_universe()
     rows = [
         {
@@ -68,6 +77,8 @@ def _universe(args: argparse.Namespace) -> int:
 
 @command("prices")
 def _prices(args: argparse.Namespace) -> int:
+    from marketlib.prices import load_prices
+
     frame = load_prices(args.symbols, args.start, args.end, source=args.source)
     emit(frame, args.format)
     return 0
@@ -75,6 +86,8 @@ def _prices(args: argparse.Namespace) -> int:
 
 @command("snapshot build")
 def _snapshot_build(args: argparse.Namespace) -> int:
+    from marketlib import snapshot
+
     manifest = snapshot.build_snapshot(Path(args.source_dir), args.dir)
     print(
         f"snapshot built: {len(manifest['files'])} files in {args.dir or snapshot.default_root()}"
@@ -84,6 +97,8 @@ def _snapshot_build(args: argparse.Namespace) -> int:
 
 @command("snapshot verify")
 def _snapshot_verify(args: argparse.Namespace) -> int:
+    from marketlib import snapshot
+
     problems = snapshot.verify_snapshot(args.dir)
     for problem in problems:
         print(f"snapshot verify: {problem}", file=sys.stderr)
@@ -96,6 +111,10 @@ def _snapshot_verify(args: argparse.Namespace) -> int:
 
 @command("snapshot coverage")
 def _snapshot_coverage(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from marketlib import snapshot
+
     files = snapshot.read_manifest(args.dir)["files"]
     rows = [
         {
@@ -156,7 +175,10 @@ def _claims(args: argparse.Namespace) -> int:
 
 @command("event-study")
 def _event_study(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from marketlib import events
+    from marketlib.universe import load_universe
 
     windows = [events.parse_window(w) for w in args.window] or list(events.DEFAULT_WINDOWS)
     results = events.event_study(
@@ -222,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--source", choices=SOURCES, default="snapshot")
     report.add_argument(
-        "--jobs", type=int, default=None, help="notebooks run at once (default: one per CPU)"
+        "--jobs", type=int, default=None, help="notebooks run at once (default: CPUs + 1)"
     )
 
     prices = sub.add_parser("prices", help="daily prices of symbols or groups")

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import stdtr, stdtrit
 
 from marketlib.calendars import parse_date, session_on_or_after, sessions_around
+from marketlib.defaults import DEFAULT_EVENT_DATE
 from marketlib.errors import DataUnavailableError, InvalidInputError
 from marketlib.prices import load_prices
 from marketlib.returns import log_returns, simple_returns, wide
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 Window = tuple[int, int]
 
-DEFAULT_EVENT_DATE = "2025-01-27"
 DEFAULT_ESTIMATION: Window = (-250, -11)
 DEFAULT_WINDOWS: tuple[Window, ...] = ((0, 0), (0, 1), (-1, 1), (0, 5), (0, 10))
 DEFAULT_PATH: Window = (-5, 10)
@@ -162,11 +161,15 @@ def abnormal_returns(
 
 def t_test(statistic: float, dof: int) -> float:
     """Two-sided p-value of a Student t statistic."""
+    from scipy.special import stdtr  # scipy costs ~0.1 s to import: only when testing
+
     return float(2 * stdtr(dof, -abs(statistic)))
 
 
 def t_quantile(probability: float, dof: int | np.ndarray) -> float | np.ndarray:
     """The Student t quantile: ``t_quantile(0.975, dof)`` is the 95% two-sided critical value."""
+    from scipy.special import stdtrit
+
     return stdtrit(dof, probability)
 
 

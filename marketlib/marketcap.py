@@ -9,6 +9,7 @@ from a rounded share count must never pass for an exact one.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -216,19 +217,33 @@ def raw_closes(
     return pd.DataFrame({"price": price, "basis": basis}, index=dates)
 
 
-def anchors_with_adj_close(symbol: str, currency: str, source: str) -> pd.DataFrame:
-    """The symbol's raw-close anchors, each with the series' adj_close on the anchor date."""
+def anchors_with_adj_close(listings: list[Listing], source: str) -> pd.DataFrame:
+    """The listings' raw-close anchors, each with its series' adj_close on the anchor date.
+
+    One load covers every listing's anchors; a listing whose series does not reach back to
+    its anchors gets NaN there (that anchor is then unusable, never guessed).
+    """
     table = anchors()
-    mine = table[(table["symbol"] == symbol) & (table["currency"] == currency)].copy()
+    wanted = {(item.symbol, item.currency) for item in listings}
+    keys = list(zip(table["symbol"], table["currency"], strict=True))
+    mine = table[[key in wanted for key in keys]].copy()
     mine["adj_close"] = np.nan
     if mine.empty:
         return mine
+    symbols = list(dict.fromkeys(mine["symbol"]))
+    first, last = mine["date"].min(), mine["date"].max()
     try:
-        series = load_prices(symbol, mine["date"].min(), mine["date"].max(), source=source)
-    except DataUnavailableError:
-        return mine  # the anchors lie outside what the source covers: none is usable
-    adj = series.set_index("date")["adj_close"]
-    mine["adj_close"] = mine["date"].map(adj)
+        series = [load_prices(symbols, first, last, source=source)]
+    except DataUnavailableError:  # some series start later: load them one by one
+        series = []
+        for symbol in symbols:
+            own = mine.loc[mine["symbol"] == symbol, "date"]
+            with contextlib.suppress(DataUnavailableError):
+                series.append(load_prices(symbol, own.min(), own.max(), source=source))
+    if series:
+        adj = pd.concat(series).set_index(["symbol", "date"])["adj_close"]
+        keys = pd.MultiIndex.from_arrays([mine["symbol"], mine["date"]])
+        mine["adj_close"] = adj.reindex(keys).to_numpy()
     return mine
 
 
@@ -310,22 +325,22 @@ def listing_caps(
     first, last = prices["date"].min(), prices["date"].max()
     rates = _fx_rates({item.currency for item in listings}, first, last, source)
     facts, split_table, dividend_table = shares_facts(), splits(), dividends()
+    # Each listing looks only at its own facts: filtering the whole table per date is slow.
+    facts_of = dict(tuple(facts[facts["role"] == "PRIMARY"].groupby("symbol")))
+    all_anchors = anchors_with_adj_close(listings, source)
     frames = []
     for item in listings:
         mine = prices[prices["symbol"] == item.symbol]
-        anchor_table = anchors_with_adj_close(item.symbol, item.currency, source)
+        own_facts = facts_of.get(item.symbol, facts.iloc[:0])
+        anchor_table = all_anchors[all_anchors["symbol"] == item.symbol]
         raw = raw_closes(mine, anchor_table, dividend_table, split_table)
-        classes = item.cap_classes or tuple(
-            facts.loc[
-                (facts.symbol == item.symbol) & (facts.role == "PRIMARY"), "share_class"
-            ].unique()
-        )
+        classes = item.cap_classes or tuple(own_facts["share_class"].unique())
         if not classes:
             raise MarketCapError(
                 f"no PRIMARY shares-outstanding fact for {item.symbol}: its market cap cannot be "
                 "computed; add a sourced fact to shares_outstanding.csv"
             )
-        shares = _shares_on(facts, split_table, item.symbol, classes, raw.index)
+        shares = _shares_on(own_facts, split_table, item.symbol, classes, raw.index)
         rate = (
             rates[item.currency].reindex(raw.index).to_numpy(float)
             if item.currency != "USD"

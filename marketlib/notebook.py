@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from marketlib import snapshot
 from marketlib.calendars import parse_date
 from marketlib.claims import universe_symbols
+from marketlib.defaults import SOURCES
 from marketlib.errors import InvalidInputError
-from marketlib.prices import SOURCES, load_prices
+from marketlib.plots import save_figure
+from marketlib.prices import load_prices
 from marketlib.returns import normalised, wide
 from marketlib.universe import load_universe
+
+if TYPE_CHECKING:
+    from IPython.display import Image
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -140,3 +147,15 @@ def skipped_table(results: pd.DataFrame) -> pd.DataFrame:
     """The listings a study skipped (``attrs["skipped"]``) and why, or one row saying none."""
     skipped = results.attrs.get("skipped", {}) or {"-": "none: every listing was studied"}
     return pd.DataFrame({"symbol": list(skipped), "reason": list(skipped.values())})
+
+
+def show_figure(fig: Figure, name: str, folder: Path) -> Image:
+    """Save ``fig`` (PNG and SVG, :func:`plots.save_figure`) and display the saved PNG.
+
+    The notebook then shows exactly the file in ``figures/``, and matplotlib does not draw the
+    figure a third time just to display it.
+    """
+    from IPython.display import Image
+
+    png, _svg = save_figure(fig, name, folder)
+    return Image(filename=str(png))

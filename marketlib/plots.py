@@ -21,8 +21,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from marketlib.cache import atomic_write_bytes
 from marketlib.events import significance_stars, t_quantile
+from marketlib.files import atomic_write_bytes
 
 STYLE = Path(str(resources.files("marketlib").joinpath("data/deepseek.mplstyle")))
 SOURCE_NOTE = (

@@ -14,6 +14,7 @@ import pandas as pd
 
 from marketlib import cache, snapshot, yahoo
 from marketlib.calendars import parse_date, sessions
+from marketlib.defaults import SOURCES
 from marketlib.errors import (
     CacheError,
     DataUnavailableError,
@@ -36,7 +37,6 @@ TIDY_COLUMNS = [
     "currency",
     "source",
 ]
-SOURCES = ("auto", "snapshot", "yahoo")
 
 
 def _expected_dates(

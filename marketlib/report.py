@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
+import math
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +20,7 @@ import nbformat  # noqa: E402
 import papermill  # noqa: E402
 from nbconvert import HTMLExporter  # noqa: E402
 
-from marketlib.cache import atomic_write_bytes  # noqa: E402
+from marketlib.files import atomic_write_bytes  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -29,24 +31,26 @@ def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:
     return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
 
 
-def run_notebook(path: Path, executed: Path, parameters: dict) -> Path:
-    """Execute one notebook in a real Jupyter kernel with papermill; return the executed copy."""
-    target = executed / path.name
-    papermill.execute_notebook(
+def run_notebook(path: Path, executed: Path, parameters: dict) -> nbformat.NotebookNode:
+    """Execute one notebook in a real Jupyter kernel with papermill; write the executed copy.
+
+    The copy is written once, at the end (or at the failing cell): saving after every cell
+    would re-validate and rewrite the whole notebook a dozen times.
+    """
+    return papermill.execute_notebook(
         str(path),
-        str(target),
+        str(executed / path.name),
         parameters=parameters,
         kernel_name="python3",
         cwd=str(path.parent),
         progress_bar=False,
         log_output=False,
+        request_save_on_cell_execute=False,
     )
-    return target
 
 
-def _html(executed_notebook: Path) -> str:
-    exporter = HTMLExporter(template_name="lab")
-    body, _ = exporter.from_notebook_node(nbformat.read(executed_notebook, as_version=4))
+def _html(notebook: nbformat.NotebookNode) -> str:
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(notebook)
     return body
 
 
@@ -62,11 +66,19 @@ def summary(executed_notebook: Path) -> str:
     )
 
 
+def _previous_seconds(executed_notebook: Path) -> float:
+    """How long the last run of this notebook took (papermill's record), inf if unknown."""
+    try:
+        record = json.loads(executed_notebook.read_text("utf-8"))["metadata"]["papermill"]
+        return float(record["duration"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return math.inf
+
+
 def _execute_and_render(path: Path, executed: Path, reports: Path, parameters: dict) -> Path:
     log.info("executing %s", path.name)
-    done = run_notebook(path, executed, parameters)
     page = reports / f"{path.stem}.html"
-    atomic_write_bytes(page, _html(done).encode())
+    atomic_write_bytes(page, _html(run_notebook(path, executed, parameters)).encode())
     return page
 
 
@@ -74,7 +86,7 @@ def build_report(out: Path = REPO, source: str = "snapshot", jobs: int | None = 
     """Run every notebook; write ``figures/``, ``reports/executed/`` and ``reports/index.html``.
 
     Notebooks are independent (each writes only its own figures), so up to ``jobs`` of them
-    (default: one per CPU) run at once, each in its own kernel.
+    (default: one more than the CPUs) run at once, each in its own kernel.
     """
     out = Path(out)
     figures, reports = out / "figures", out / "reports"
@@ -82,12 +94,16 @@ def build_report(out: Path = REPO, source: str = "snapshot", jobs: int | None = 
     executed.mkdir(parents=True, exist_ok=True)
     parameters = {"source": source, "figures_dir": str(figures.resolve())}
     paths = notebook_paths()
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
+    # One more kernel than CPUs: a starting kernel spends part of its time waiting, not computing.
+    jobs = max(1, min(jobs or (os.cpu_count() or 1) + 1, len(paths)))
+    # Longest first (as timed by the previous run), so no long notebook starts last.
+    queue = sorted(paths, key=lambda p: -_previous_seconds(executed / p.name))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [
-            pool.submit(_execute_and_render, path, executed, reports, parameters) for path in paths
-        ]
-        pages = [future.result() for future in futures]
+        futures = {
+            path: pool.submit(_execute_and_render, path, executed, reports, parameters)
+            for path in queue
+        }
+        pages = [futures[path].result() for path in paths]
     links = [
         f'<li><a href="{page.name}">{html.escape(page.stem)}</a> '
         f'(<a href="executed/{page.stem}.ipynb">notebook</a>)</li>'

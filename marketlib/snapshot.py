@@ -257,22 +257,22 @@ def _checked_bytes(relative: str, root: Path) -> bytes:
 
 
 def _parse_price_csv(data: bytes, name: str) -> pd.DataFrame:
-    frame = pd.read_csv(io.BytesIO(data), dtype={"date": str})
+    dtypes = {"date": str} | dict.fromkeys(PRICE_COLUMNS[1:], "float64")
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype=dtypes)
+    except ValueError as exc:  # a cell that is not a number
+        raise SnapshotIntegrityError(
+            f"{name}: a price or volume cell is not a number ({exc})"
+        ) from None
     if list(frame.columns) != PRICE_COLUMNS:
         raise SnapshotIntegrityError(f"{name}: header {list(frame.columns)} is not {PRICE_COLUMNS}")
-    dates = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
+    dates = pd.to_datetime(frame.pop("date"), format="%Y-%m-%d", errors="coerce")
     if dates.isna().any():
-        raise SnapshotIntegrityError(
-            f"{name}: unparseable date {frame['date'][dates.isna()].iloc[0]!r}"
-        )
+        raise SnapshotIntegrityError(f"{name}: unparseable or empty date")
     if not dates.is_monotonic_increasing or dates.duplicated().any():
         raise SnapshotIntegrityError(f"{name}: dates are not strictly ascending")
-    values = frame[PRICE_COLUMNS[1:]].apply(pd.to_numeric, errors="coerce")
-    bad = values.isna() & frame[PRICE_COLUMNS[1:]].notna()
-    if bad.any().any():
-        raise SnapshotIntegrityError(f"{name}: a price or volume cell is not a number")
-    values.index = pd.DatetimeIndex(dates, name="date")
-    return values.astype("float64")
+    frame.index = pd.DatetimeIndex(dates, name="date")
+    return frame
 
 
 def _signature(path: Path) -> tuple[int, int] | None:

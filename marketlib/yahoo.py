@@ -12,7 +12,6 @@ import warnings
 from collections.abc import Callable, Sequence
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from marketlib.cache import PRICE_FIELDS, check_symbol
 from marketlib.errors import SourceUnavailableError
@@ -101,6 +100,8 @@ def download(
     Raises SourceUnavailableError naming every symbol Yahoo returned nothing for, or the
     batch during which the download failed; its ``partial`` holds what had arrived.
     """
+    from tqdm.auto import tqdm  # in a notebook this pulls in ipywidgets: only when downloading
+
     symbols = [check_symbol(s) for s in symbols]
     fetch = downloader or _yfinance_download
     received: dict[str, pd.DataFrame] = {}

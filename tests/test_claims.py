@@ -162,3 +162,12 @@ def test_window_changes_read_each_firm_on_its_own_calendar_and_find_peak_and_tro
     values.loc["2025-01-27", "ny_firm"] = None
     missing = claims.firm_window_changes(values, calendars, fixed).set_index("firm")
     assert missing.loc["ny_firm", "missing"] == "no market value on end date"
+
+
+def test_reused_market_values_give_the_same_matrix_and_too_short_ones_are_refused():
+    universes = REGISTRY["verdict"]["universes"]
+    wide = claims.universe_caps(universes, "2025-01-01", "2025-02-28", "snapshot")
+    pd.testing.assert_frame_equal(claims.evaluate(REGISTRY, caps=wide), MATRIX)
+    short = claims.universe_caps(universes, "2025-01-01", "2025-01-28", "snapshot")
+    with pytest.raises(InvalidInputError, match=r"XNYS market values given span .*2025-02-07"):
+        claims.evaluate(REGISTRY, caps=short)

@@ -115,6 +115,24 @@ def test_reading_a_tampered_file_raises(snapshot_copy):
         snapshot.read_table("shares_outstanding.csv", snapshot_copy)
 
 
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda t: t.replace(",142.", ",abc", 1), "not a number"),
+        (lambda t: t.replace("2025-01-27,", "2025-01-32,", 1), "unparseable"),
+        (lambda t: t.replace("2025-01-27,", "2025-01-23,", 1), "not strictly ascending"),
+    ],
+)
+def test_a_rehashed_but_malformed_price_file_is_refused_by_its_schema(snapshot_copy, edit, needle):
+    target = snapshot_copy / "prices" / "NVDA.csv"
+    target.write_text(edit(target.read_text()))
+    manifest = json.loads((snapshot_copy / "manifest.json").read_text())
+    manifest["files"]["prices/NVDA.csv"]["sha256"] = hashlib.sha256(target.read_bytes()).hexdigest()
+    (snapshot_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SnapshotIntegrityError, match=needle):
+        snapshot.read_price_file("NVDA", snapshot_copy)
+
+
 def test_manifest_missing_an_entry_is_reported(snapshot_copy):
     manifest = json.loads((snapshot_copy / "manifest.json").read_text())
     del manifest["files"]["prices/MSFT.csv"]
