@@ -244,16 +244,8 @@ CHANGE_COLUMNS = [
 ]
 
 
-CAPS_COLUMNS = [
-    "firm",
-    "cap_start_usd",
-    "cap_end_usd",
-    "change_usd",
-    "change_pct",
-    "price_basis",
-    "shares_as_of",
-    "shares_quality",
-]
+# What the `caps` command prints: the change table without its bookkeeping columns.
+CAPS_COLUMNS = [c for c in CHANGE_COLUMNS if c not in ("start_date", "end_date", "missing")]
 
 
 def cap_changes(
