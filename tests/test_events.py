@@ -290,3 +290,17 @@ def test_cli_bad_input_is_one_line_and_exit_2(args):
     result = cli(*args)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("symbol", "holiday", "next_session"),
+    [("NVDA", "2025-01-20", "2025-01-21"), ("9984.T", "2025-02-11", "2025-02-12")],
+)
+def test_an_event_date_on_an_exchange_holiday_rolls_forward_on_that_exchange(
+    symbol, holiday, next_session
+):
+    # 20 Jan 2025 closes New York (MLK Day) but not Tokyo; 11 Feb 2025 closes Tokyo only.
+    rolled = events.event_study(symbol, holiday, windows=[(0, 0)])
+    assert rolled["day0"].iloc[0] == pd.Timestamp(next_session)
+    direct = events.event_study(symbol, next_session, windows=[(0, 0)])
+    pd.testing.assert_frame_equal(rolled, direct)
