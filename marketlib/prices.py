@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from marketlib import cache, snapshot, yahoo
@@ -48,14 +50,25 @@ def _expected_dates(
     return available[(available >= start) & (available <= end)]
 
 
+@dataclass(frozen=True)
+class _Series:
+    """One symbol's prices on its sessions, before the tidy frame is assembled."""
+
+    symbol: str
+    currency: str
+    source: str
+    dates: pd.DatetimeIndex
+    values: np.ndarray  # sessions x open..volume
+
+
 def _conform(
     symbol: str, prices: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, source: str
-) -> pd.DataFrame:
-    """Align one series to its exchange's sessions and add the identifying columns."""
+) -> _Series:
+    """Align one series to its exchange's sessions."""
     listing = load_universe().listing(symbol)
-    prices = prices.set_axis(pd.DatetimeIndex(prices.index).as_unit("ns").rename("date"))
-    expected = _expected_dates(listing, start, end, prices.index)
-    extra = prices.index[(prices.index >= start) & (prices.index <= end)].difference(expected)
+    index = pd.DatetimeIndex(prices.index).as_unit("ns").rename("date")
+    expected = _expected_dates(listing, start, end, index)
+    extra = index[(index >= start) & (index <= end)].difference(expected)
     if len(extra):
         log.warning(
             "%s (%s): dropped %d rows on dates that are not %s sessions: %s",
@@ -65,8 +78,12 @@ def _conform(
             listing.calendar,
             ", ".join(f"{d:%Y-%m-%d}" for d in extra[:5]),
         )
-    aligned = prices.reindex(expected)
-    missing = aligned.index[aligned["close"].isna() & aligned["adj_close"].isna()]
+    fields = TIDY_COLUMNS[2:8]
+    table = prices if list(prices.columns) == fields else prices[fields]
+    positions = index.get_indexer(expected)
+    values = table.to_numpy(dtype="float64")[positions]
+    values[positions < 0] = np.nan  # a session the source lacks stays empty
+    missing = expected[np.isnan(values[:, 3]) & np.isnan(values[:, 4])]
     if len(missing):
         log.warning(
             "%s (%s): no price on %d session(s): %s (left empty, not filled)",
@@ -75,9 +92,7 @@ def _conform(
             len(missing),
             ", ".join(f"{d:%Y-%m-%d}" for d in missing[:10]),
         )
-    columns = {"date": aligned.index, "symbol": symbol}
-    columns.update({name: aligned[name].to_numpy() for name in TIDY_COLUMNS[2:8]})
-    return pd.DataFrame(columns | {"currency": listing.currency, "source": source})
+    return _Series(symbol, listing.currency, source, expected, values)
 
 
 def _from_snapshot(
@@ -85,7 +100,7 @@ def _from_snapshot(
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
     root: Path | None = None,
-) -> pd.DataFrame:
+) -> _Series:
     """One symbol from the snapshot; ``start``/``end`` None: the first/last date it holds."""
     listing = load_universe().listing(symbol)
     prices = snapshot.read_price_file(symbol, root)
@@ -112,7 +127,7 @@ def _from_yahoo(
     start: pd.Timestamp,
     end: pd.Timestamp,
     downloader: yahoo.Downloader | None = None,
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, _Series]:
     """Download, then cache. Only a complete answer is cached: a refresh that fails part-way
     writes nothing, so every file cached before it stays byte for byte as it was."""
     received = yahoo.download(symbols, start, end, downloader=downloader)
@@ -121,7 +136,7 @@ def _from_yahoo(
     return {s: _conform(s, received[s], start, end, "yahoo") for s in symbols}
 
 
-def _from_cache(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame | None:
+def _from_cache(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> _Series | None:
     cached = cache.read(symbol)
     if cached is None or not cached.covers(start, end):
         return None
@@ -130,7 +145,7 @@ def _from_cache(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataF
 
 def _auto(
     symbols: list[str], start: pd.Timestamp, end: pd.Timestamp, downloader: yahoo.Downloader | None
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, _Series]:
     frames = {s: f for s in symbols if (f := _from_cache(s, start, end)) is not None}
     wanted = [s for s in symbols if s not in frames]
     if wanted:
@@ -201,9 +216,15 @@ def load_prices(
     return _combine(symbols, frames, source)
 
 
-def _combine(symbols: list[str], frames: dict[str, pd.DataFrame], source: str) -> pd.DataFrame:
-    tidy = pd.concat([frames[s] for s in sorted(symbols)], ignore_index=True)
-    tidy.attrs["sources"] = {
-        s: frames[s]["source"].iloc[0] if len(frames[s]) else source for s in sorted(symbols)
-    }
+def _combine(symbols: list[str], series: dict[str, _Series], source: str) -> pd.DataFrame:
+    """One tidy frame, sorted by symbol then date, built in one go (not per symbol)."""
+    ordered = [series[s] for s in sorted(symbols)]
+    lengths = [len(one.dates) for one in ordered]
+    tidy = pd.DataFrame(np.concatenate([one.values for one in ordered]), columns=TIDY_COLUMNS[2:8])
+    dates = np.concatenate([one.dates.to_numpy("datetime64[ns]") for one in ordered])
+    tidy.insert(0, "date", dates)
+    tidy.insert(1, "symbol", np.repeat([one.symbol for one in ordered], lengths).astype(object))
+    tidy["currency"] = np.repeat([one.currency for one in ordered], lengths).astype(object)
+    tidy["source"] = np.repeat([one.source for one in ordered], lengths).astype(object)
+    tidy.attrs["sources"] = {one.symbol: one.source for one in ordered}
     return tidy
