@@ -77,7 +77,9 @@ def render(snapshot: dict, engines: list[dict], report: dict) -> str:
         "Timed: `marketcap.caps_usd` -> `marketcap.firm_totals` -> `claims.verdict_matrix` "
         "(three universes x the windows of `seeds/claims.toml` x both measures), the code "
         "`claims.evaluate` runs after loading. Peak memory is the whole process's maximum RSS, "
-        "inputs included.",
+        "inputs included. Not timed: building those inputs from real data "
+        "(`marketcap.listing_caps`: raw closes rebuilt from anchors, the shares-outstanding "
+        "as-of lookup), which still works one listing at a time.",
         "",
         "| listings | firms | sessions | runs (s) | median (s) | peak RSS (MB) |",
         "|---|---|---|---|---|---|",
