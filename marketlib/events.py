@@ -7,7 +7,7 @@ Literature 35(1), 13-39 (https://www.jstor.org/stable/2729691):
    that ends before the event (default sessions -250..-11);
 2. abnormal returns ``AR_t = R_t - alpha - beta * R_m,t`` around the event;
 3. the cumulative abnormal return of a window, ``CAR = sum(AR)``, with the variance that adds
-   the error of the estimated alpha and beta (MacKinlay eq. 15-16):
+   the error of the estimated alpha and beta:
    ``var(CAR) = s^2 * (L + x' (X'X)^-1 x)``, ``x = sum over the window of [1, R_m,t]``;
 4. ``t = CAR / sqrt(var(CAR))``, Student t with ``n - 2`` degrees of freedom.
 
@@ -42,8 +42,8 @@ Window = tuple[int, int]
 DEFAULT_ESTIMATION: Window = (-250, -11)
 DEFAULT_WINDOWS: tuple[Window, ...] = ((0, 0), (0, 1), (-1, 1), (0, 5), (0, 10))
 DEFAULT_PATH: Window = (-5, 10)
-# Below this the residual variance is too noisy for a t-test to mean much; MacKinlay's
-# examples use 120 sessions or more.
+# Below this the residual variance is too noisy for a t-test to mean much; event studies
+# usually estimate over 120 to 250 sessions.
 MIN_ESTIMATION = 30
 RETURN_KINDS = {"simple": simple_returns, "log": log_returns}
 
@@ -133,7 +133,7 @@ def check_design(estimation: Window, windows: Iterable[Window]) -> tuple[Window,
 
 
 def market_model(returns: pd.Series, factor_returns: pd.Series) -> MarketModel:
-    """OLS of ``returns`` on a constant and ``factor_returns`` (MacKinlay 1997, eq. 7-9)."""
+    """OLS of ``returns`` on a constant and ``factor_returns``."""
     y, m = np.asarray(returns, dtype=float), np.asarray(factor_returns, dtype=float)
     if np.isnan(y).any() or np.isnan(m).any():
         raise DataUnavailableError(

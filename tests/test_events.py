@@ -72,7 +72,7 @@ def test_ols_matches_statsmodels_to_1e10():
 
 
 def test_car_variance_equals_the_full_matrix_formula():
-    """var(CAR) = iota' (s^2 I + X* (X'X)^-1 X*' s^2) iota, MacKinlay (1997) eq. 15-16."""
+    """var(CAR) = iota' (s^2 I + X* (X'X)^-1 X*' s^2) iota."""
     market, firms, *_ = synthetic_market()
     model = events.market_model(firms["SYN2"].iloc[:200], market.iloc[:200])
     window = market.iloc[260:266].to_numpy()
