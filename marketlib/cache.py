@@ -61,11 +61,6 @@ def _path(symbol: str, root: Path | None) -> Path:
     return (root or cache_dir()) / "prices" / f"{check_symbol(symbol)}.csv"
 
 
-def exists(symbol: str, root: Path | None = None) -> bool:
-    """Whether a cache file for ``symbol`` is on disk (valid or not)."""
-    return _path(symbol, root).exists()
-
-
 def write(
     symbol: str,
     start: pd.Timestamp,

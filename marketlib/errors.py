@@ -47,3 +47,7 @@ class CacheError(MarketlibError):
 
 class MarketCapError(MarketlibError):
     """A market capitalisation cannot be computed: no shares fact, no FX rate, unknown currency."""
+
+
+class NotebookError(MarketlibError):
+    """A report notebook failed in its kernel; the message names the notebook and the cell."""

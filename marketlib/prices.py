@@ -201,7 +201,7 @@ def load_prices(
             )
         start = None if start is None else parse_date(start, "start date")
         end = None if end is None else parse_date(end, "end date")
-        return _combine(symbols, {s: _from_snapshot(s, start, end) for s in symbols}, source)
+        return _combine(symbols, {s: _from_snapshot(s, start, end) for s in symbols})
     start, end = parse_date(start, "start date"), parse_date(end, "end date")
     if start > end:
         raise InvalidInputError(
@@ -213,10 +213,10 @@ def load_prices(
         frames = _from_yahoo(symbols, start, end, downloader)
     else:
         frames = _auto(symbols, start, end, downloader)
-    return _combine(symbols, frames, source)
+    return _combine(symbols, frames)
 
 
-def _combine(symbols: list[str], series: dict[str, _Series], source: str) -> pd.DataFrame:
+def _combine(symbols: list[str], series: dict[str, _Series]) -> pd.DataFrame:
     """One tidy frame, sorted by symbol then date, built in one go (not per symbol)."""
     ordered = [series[s] for s in sorted(symbols)]
     lengths = [len(one.dates) for one in ordered]

@@ -20,6 +20,7 @@ import nbformat  # noqa: E402
 import papermill  # noqa: E402
 from nbconvert import HTMLExporter  # noqa: E402
 
+from marketlib.errors import NotebookError  # noqa: E402
 from marketlib.files import atomic_write_bytes  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,8 +78,15 @@ def _previous_seconds(executed_notebook: Path) -> float:
 
 def _execute_and_render(path: Path, executed: Path, reports: Path, parameters: dict) -> Path:
     log.info("executing %s", path.name)
+    try:
+        notebook = run_notebook(path, executed, parameters)
+    except papermill.PapermillExecutionError as exc:
+        raise NotebookError(
+            f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; the "
+            f"executed copy with the full traceback is {executed / path.name}"
+        ) from None
     page = reports / f"{path.stem}.html"
-    atomic_write_bytes(page, _html(run_notebook(path, executed, parameters)).encode())
+    atomic_write_bytes(page, _html(notebook).encode())
     return page
 
 

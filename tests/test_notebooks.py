@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from conftest import REPO
 
-from marketlib import notebook
-from marketlib.errors import MarketlibError
+from marketlib import notebook, report
+from marketlib.errors import MarketlibError, NotebookError
 from marketlib.report import notebook_paths, summary
 
 NOTEBOOKS = notebook_paths()
@@ -131,3 +131,21 @@ def test_a_wrong_notebook_parameter_is_a_typed_error(override, needle, tmp_path)
     } | override
     with pytest.raises(MarketlibError, match=needle):
         notebook.check_parameters(**params)
+
+
+@pytest.mark.notebook
+def test_a_failing_notebook_is_a_typed_error_naming_the_notebook_and_cell(tmp_path):
+    failing = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("x = 1"),
+            nbformat.v4.new_code_cell("from marketlib import load_prices\nload_prices('NOPE')"),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+    )
+    path = tmp_path / "99_failing.ipynb"
+    nbformat.write(failing, path)
+    (tmp_path / "executed").mkdir()
+    with pytest.raises(NotebookError, match=r"99_failing\.ipynb failed in cell 2: Unknown"):
+        report._execute_and_render(path, tmp_path / "executed", tmp_path, {})
+    assert (tmp_path / "executed" / "99_failing.ipynb").exists()
+    assert not (tmp_path / "99_failing.html").exists()

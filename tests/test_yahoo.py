@@ -71,7 +71,7 @@ def test_a_missing_symbol_is_named_and_the_others_are_kept(monkeypatch, two_symb
     frame = load_prices(["NVDA", "MSFT"], "2025-01-21", "2025-01-27", source="auto")
     # The failed refresh cached nothing; auto mode keeps Yahoo's NVDA and falls back for MSFT.
     assert frame.attrs["sources"] == {"MSFT": "snapshot", "NVDA": "yahoo"}
-    assert not cache.exists("NVDA")
+    assert cache.read("NVDA") is None
 
 
 def test_a_frame_with_unexpected_columns_is_refused(two_symbols):
