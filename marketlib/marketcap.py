@@ -256,21 +256,21 @@ def check_currency(currency: str) -> str:
     return currency
 
 
-def to_usd(amount: float, currency: str, rate: float) -> float:
-    """Convert ``amount`` in ``currency`` to USD with the rate of :data:`FX_TO_USD`'s series.
+def usd_per_unit(currency: str, rate: float | np.ndarray) -> float | np.ndarray:
+    """Dollars one unit of ``currency`` buys, from ``rate`` of its :data:`FX_TO_USD` series.
 
-    Arrays of rates may hold NaN (no rate that day: the result is NaN, reported as missing);
+    Arrays of rates may hold NaN (no rate that day: the value is NaN, reported as missing);
     a single rate must be a positive number.
     """
     if check_currency(currency) == "USD":
-        return amount
+        return np.ones(np.shape(rate)) if np.ndim(rate) else 1.0
     if np.ndim(rate) == 0 and not float(rate) > 0:
         series = FX_TO_USD[currency][0]
         raise MarketCapError(
             f"no usable {series} rate ({rate}) to convert {currency} to USD: the rate series has "
             "no value for that date; pick a date it covers"
         )
-    return amount / rate if FX_TO_USD[currency][1] == "divide" else amount * rate
+    return 1.0 / rate if FX_TO_USD[currency][1] == "divide" else rate
 
 
 # ---------------------------------------------------------------------------- market caps
@@ -346,21 +346,22 @@ def listing_caps(
             if item.currency != "USD"
             else np.ones(len(raw))
         )
-        cap_local = raw["price"].to_numpy() * shares["shares"].to_numpy() / item.adr_ratio
+        price = raw["price"].to_numpy()
+        valued_shares = shares["shares"].to_numpy() / item.adr_ratio
         frame = pd.DataFrame(
             {
                 "date": raw.index,
                 "firm": item.firm,
                 "symbol": item.symbol,
-                "price": raw["price"].to_numpy(),
+                "price": price,
                 "price_basis": raw["basis"].to_numpy(),
                 "currency": item.currency,
                 "fx_rate": rate,
-                "shares": shares["shares"].to_numpy() / item.adr_ratio,
+                "shares": valued_shares,
                 "shares_as_of": shares["label"].to_numpy(),
                 "shares_quality": shares["quality"].to_numpy(),
-                "cap_local": cap_local,
-                "cap_usd": to_usd(cap_local, item.currency, rate),
+                "cap_local": price * valued_shares,
+                "cap_usd": caps_usd(price, valued_shares, usd_per_unit(item.currency, rate)),
             }
         )
         frames.append(frame[CAP_COLUMNS])
@@ -446,14 +447,19 @@ def firm_totals(listing_caps: pd.DataFrame, firm_of: pd.Series) -> pd.DataFrame:
 
 
 def firm_caps(listing_frame: pd.DataFrame) -> pd.DataFrame:
-    """Sum listing caps into one row per firm and date; a firm is missing if any listing is."""
-    keys = [listing_frame["firm"], listing_frame["date"]]
-    grouped = listing_frame.groupby(keys, sort=True)
-    any_missing = listing_frame["cap_usd"].isna().groupby(keys, sort=True).any()
+    """:func:`firm_totals` of a :func:`listing_caps` frame, one row per firm and session.
+
+    Each row also carries its listings' price basis and shares labels, and the calendar.
+    """
+    grouped = listing_frame.groupby(["firm", "date"], sort=True)
+    listing_values = listing_frame.pivot(index="date", columns="symbol", values="cap_usd")
+    firm_of = listing_frame.drop_duplicates("symbol").set_index("symbol")["firm"]
+    # The wide sum spans the dates of every calendar; keep each firm's own sessions.
+    totals = firm_totals(listing_values, firm_of).unstack().reorder_levels(["firm", "date"])
     calendars = {s: load_universe().listing(s).calendar for s in listing_frame["symbol"].unique()}
     return pd.DataFrame(
         {
-            "cap_usd": grouped["cap_usd"].sum(min_count=1).where(~any_missing),
+            "cap_usd": totals.reindex(grouped.size().index),
             "price_basis": grouped["price_basis"].agg(_join),
             "shares_as_of": grouped["shares_as_of"].agg(_join),
             "shares_quality": grouped["shares_quality"].agg(_join),

@@ -112,10 +112,11 @@ def test_split_reconciliation_of_a_later_split_basis_series():
 
 
 def test_jpy_conversion_divides_by_yen_per_dollar():
-    assert marketcap.to_usd(15_000_000_000_000.0, "JPY", 150.0) == pytest.approx(100e9)
-    assert marketcap.to_usd(10.0, "EUR", 1.05) == pytest.approx(10.5)
+    assert 15_000_000_000_000.0 * marketcap.usd_per_unit("JPY", 150.0) == pytest.approx(100e9)
+    assert 10.0 * marketcap.usd_per_unit("EUR", 1.05) == pytest.approx(10.5)
+    assert marketcap.usd_per_unit("USD", np.array([1.0, np.nan])).tolist() == [1.0, 1.0]
     with pytest.raises(MarketCapError, match="'XAU'"):
-        marketcap.to_usd(1.0, "XAU", 1.0)
+        marketcap.usd_per_unit("XAU", 1.0)
 
 
 # ---------------------------------------------------------------------------- the real snapshot
