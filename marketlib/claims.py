@@ -21,7 +21,6 @@ from marketlib.universe import load_universe
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 CLAIMS_FILE = SEEDS / "claims.toml"
-ARTICLE_FILE = SEEDS / "deepseek-article.txt"
 MEASURES = ("net", "gross_losses")
 # Enough sessions before a window's start to find a close on or before it.
 _LOOKBACK = pd.Timedelta(days=10)
@@ -355,6 +354,25 @@ def verdict_matrix(
     return pd.DataFrame(cells)
 
 
+def _windows_span(windows: list[Window]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    return min(w.first_date for w in windows), max(w.last_date for w in windows)
+
+
+def verdict_caps(
+    claims: dict | None = None, source: str = "snapshot", through: object = None
+) -> tuple[pd.DataFrame, dict[str, set[str]]]:
+    """:func:`universe_caps` of the verdict's universes over every window of ``claims.toml``,
+    extended to ``through`` when given (for a day-by-day chart that runs on)."""
+    claims = claims or load_claims()
+    first, last = _windows_span([parse_window(n, s) for n, s in claims["windows"].items()])
+    if through is not None:
+        last = max(last, parse_date(through, "through"))
+    try:
+        return universe_caps(claims["verdict"]["universes"], first, last, source)
+    except MarketlibError as exc:
+        raise InvalidInputError(f"claims.toml [verdict] universes: {exc}") from None
+
+
 def evaluate(
     claims: dict | None = None,
     source: str = "snapshot",
@@ -362,19 +380,14 @@ def evaluate(
 ) -> pd.DataFrame:
     """The verdict matrix of ``claims.toml`` on real prices (see :func:`verdict_matrix`).
 
-    ``caps`` is :func:`universe_caps` output to reuse (it must span every window); None
+    ``caps`` is :func:`verdict_caps` output to reuse (it must span every window); None
     computes it.
     """
     claims = claims or load_claims()
     verdict = claims["verdict"]
     windows = [parse_window(n, s) for n, s in claims["windows"].items()]
-    first = min(w.first_date for w in windows)
-    last = max(w.last_date for w in windows)
-    try:
-        all_caps, members = caps or universe_caps(verdict["universes"], first, last, source)
-    except MarketlibError as exc:
-        raise InvalidInputError(f"claims.toml [verdict] universes: {exc}") from None
-    _check_span(all_caps, first, last)
+    all_caps, members = caps or verdict_caps(claims, source)
+    _check_span(all_caps, *_windows_span(windows))
     values, calendar_of = wide_values(all_caps)
     names = {firm.id: firm.name for firm in load_universe().firms.values()}
     return verdict_matrix(

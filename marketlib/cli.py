@@ -111,25 +111,9 @@ def _snapshot_verify(args: argparse.Namespace) -> int:
 
 @command("snapshot coverage")
 def _snapshot_coverage(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from marketlib import snapshot
 
-    files = snapshot.read_manifest(args.dir)["files"]
-    rows = [
-        {
-            "symbol": e["symbol"],
-            "rows": e["rows"],
-            "first": e["first_date"],
-            "last": e["last_date"],
-            "close_basis": e["close_basis"],
-            "missing_sessions": len(e.get("missing_sessions", [])),
-            "flags": "; ".join(e["flags"]) or "-",
-        }
-        for e in files.values()
-        if e["kind"] == "prices"
-    ]
-    emit(pd.DataFrame(rows), args.format)
+    emit(snapshot.coverage(args.dir), args.format)
     return 0
 
 

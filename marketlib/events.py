@@ -306,6 +306,15 @@ SIGNIFICANCE_NOTE = (
 )
 
 
+def _percent(fractions: pd.Series) -> pd.Series:
+    return (100 * fractions).round(2)
+
+
+def _test(t_stat: pd.Series, p_value: pd.Series, names: tuple[str, str]) -> dict[str, pd.Series]:
+    """A test's statistic and p-value under ``names``, rounded for reading."""
+    return {names[0]: t_stat.round(2), names[1]: p_value.round(4)}
+
+
 def results_table(results: pd.DataFrame) -> pd.DataFrame:
     """Per-listing results for reading: CAR in percent, rounded statistics, stars."""
     return pd.DataFrame(
@@ -313,15 +322,20 @@ def results_table(results: pd.DataFrame) -> pd.DataFrame:
             "symbol": results["symbol"],
             "firm": results["firm"],
             "window": results["window"],
-            "car_%": (100 * results["car"]).round(2),
-            "t_stat": results["t_stat"].round(2),
-            "p_value": results["p_value"].round(4),
+            "car_%": _percent(results["car"]),
+            **_test(results["t_stat"], results["p_value"], ("t_stat", "p_value")),
             "sig": results["p_value"].map(significance_stars),
             "n_est": results["n_estimation"],
             "benchmark": results["benchmark"],
             "day0": results["day0"].dt.strftime("%Y-%m-%d"),
         }
     )
+
+
+def significant(results: pd.DataFrame, window: str, level: float) -> pd.DataFrame:
+    """The :func:`results_table` rows of ``window`` whose p-value is below ``level``."""
+    table = results_table(results)
+    return table[(table["window"] == window) & (results["p_value"] < level)]
 
 
 def group_table(tests: pd.DataFrame) -> pd.DataFrame:
@@ -331,11 +345,9 @@ def group_table(tests: pd.DataFrame) -> pd.DataFrame:
             "group": tests["group"],
             "window": tests["window"],
             "n_firms": tests["n_firms"],
-            "mean_car_%": (100 * tests["mean_car"]).round(2),
-            "cs_t": tests["cs_t"].round(2),
-            "cs_p": tests["cs_p"].round(4),
-            "bmp_t": tests["bmp_t"].round(2),
-            "bmp_p": tests["bmp_p"].round(4),
+            "mean_car_%": _percent(tests["mean_car"]),
+            **_test(tests["cs_t"], tests["cs_p"], ("cs_t", "cs_p")),
+            **_test(tests["bmp_t"], tests["bmp_p"], ("bmp_t", "bmp_p")),
             "sig": tests["bmp_p"].map(significance_stars),
             "skipped": tests["skipped"].replace("", "-"),
         }

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from marketlib import snapshot
 from marketlib.calendars import parse_date
 from marketlib.claims import universe_symbols
 from marketlib.defaults import SOURCES
@@ -82,25 +81,6 @@ def private_table() -> pd.DataFrame:
         [
             {"firm": f.name, "why it cannot be priced": f.reason}
             for f in load_universe().private.values()
-        ]
-    )
-
-
-def coverage_table() -> pd.DataFrame:
-    files = snapshot.read_manifest()["files"]
-    return pd.DataFrame(
-        [
-            {
-                "symbol": e["symbol"],
-                "first": e["first_date"],
-                "last": e["last_date"],
-                "rows": e["rows"],
-                "close_basis": e["close_basis"],
-                "missing_sessions": len(e.get("missing_sessions", [])),
-                "flags": "; ".join(e["flags"]),
-            }
-            for e in files.values()
-            if e["kind"] == "prices"
         ]
     )
 

@@ -313,6 +313,32 @@ def read_table(name: str, root: Path | None = None) -> pd.DataFrame:
     return frame
 
 
+def coverage(root: Path | None = None) -> pd.DataFrame:
+    """Span, rows, close basis, missing sessions and flags of every bundled price series."""
+    files = read_manifest(Path(root) if root else default_root())["files"]
+    return pd.DataFrame(
+        [
+            {
+                "symbol": e["symbol"],
+                "first": e["first_date"],
+                "last": e["last_date"],
+                "rows": e["rows"],
+                "close_basis": e["close_basis"],
+                "missing_sessions": len(e.get("missing_sessions", [])),
+                "flags": "; ".join(e["flags"]) or "-",
+            }
+            for e in files.values()
+            if e["kind"] == "prices"
+        ]
+    )
+
+
+def last_date(root: Path | None = None) -> pd.Timestamp:
+    """The last date any bundled price series reaches: the horizon of the offline data."""
+    files = read_manifest(Path(root) if root else default_root())["files"]
+    return pd.Timestamp(max(e["last_date"] for e in files.values() if e["kind"] == "prices"))
+
+
 def snapshot_symbols(root: Path | None = None) -> list[str]:
     files = read_manifest(Path(root) if root else default_root())["files"]
     return sorted(k[len("prices/") : -len(".csv")] for k in files if k.startswith("prices/"))

@@ -304,3 +304,10 @@ def test_an_event_date_on_an_exchange_holiday_rolls_forward_on_that_exchange(
     assert rolled["day0"].iloc[0] == pd.Timestamp(next_session)
     direct = events.event_study(symbol, next_session, windows=[(0, 0)])
     pd.testing.assert_frame_equal(rolled, direct)
+
+
+def test_significant_keeps_one_window_below_the_level(named):
+    chosen = events.significant(named, "[0,0]", level=0.01)
+    expected = named[(named["window"] == "[0,0]") & (named["p_value"] < 0.01)]
+    assert list(chosen["symbol"]) == list(expected["symbol"]) and "NVDA" in set(chosen["symbol"])
+    assert (chosen["window"] == "[0,0]").all()
