@@ -1,13 +1,16 @@
 """Benchmark: `make report` wall time against its floor, measured in the same run.
 
 The floor is what no notebook report can avoid: for each notebook, start one Jupyter kernel
-(python3, as papermill does), import pandas and matplotlib in it, and shut it down.
+(python3, as papermill does), import pandas and matplotlib in it, and shut it down. Floor and
+report alternate for a few rounds and the medians are compared, because a single pair of runs
+moves by 20% on a busy 2-core machine.
 Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -35,20 +38,25 @@ def kernel_floor() -> float:
     return time.perf_counter() - started
 
 
-def measure() -> dict:
+def measure(rounds: int = 3) -> dict:
+    """``rounds`` of (floor, then `make report`), interleaved so both see the same machine."""
     notebooks = notebook_paths()
-    floors = [kernel_floor() for _ in notebooks]
-    started = time.perf_counter()
-    result = subprocess.run(["make", "-s", "report"], cwd=REPO, capture_output=True, text=True)
-    report = time.perf_counter() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"make report failed:\n{result.stderr[-2000:]}")
+    floors, reports = [], []
+    for _ in range(rounds):
+        floors.append(sum(kernel_floor() for _ in notebooks))
+        started = time.perf_counter()
+        result = subprocess.run(["make", "-s", "report"], cwd=REPO, capture_output=True, text=True)
+        reports.append(time.perf_counter() - started)
+        if result.returncode != 0:
+            raise RuntimeError(f"make report failed:\n{result.stderr[-2000:]}")
+    floor, report = statistics.median(floors), statistics.median(reports)
     return {
         "notebooks": len(notebooks),
-        "floor_seconds": floors,
-        "floor_total_seconds": sum(floors),
-        "report_seconds": report,
-        "ratio": report / sum(floors),
+        "floor_total_seconds": floors,
+        "report_seconds": reports,
+        "median_floor_seconds": floor,
+        "median_report_seconds": report,
+        "ratio": report / floor,
     }
 
 
