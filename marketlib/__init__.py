@@ -1,7 +1,8 @@
 """marketlib: check a news article's market-impact claims against real prices.
 
-Data flows one way: sources (snapshot, cache, Yahoo) -> tidy prices -> market caps ->
-events and claims -> plots -> notebooks and the report.
+Data flows one way: a study file -> sources (snapshot, a user's folder, cache, Yahoo) ->
+prices and reference tables, loaded once -> pure engines (market values, window changes and
+verdicts, event study) -> tables and plots -> notebooks and the report.
 """
 
 from marketlib.errors import (
@@ -28,10 +29,15 @@ __all__ = [
     "UnknownSymbolError",
     "load_prices",
     "load_universe",
+    "open_study",
 ]
 __version__ = "0.1.0"
 
-_LAZY = {"load_prices": "marketlib.prices", "load_universe": "marketlib.universe"}
+_LAZY = {
+    "load_prices": "marketlib.prices",
+    "load_universe": "marketlib.universe",
+    "open_study": "marketlib.study",
+}
 
 
 def __getattr__(name: str) -> object:

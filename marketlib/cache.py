@@ -18,8 +18,8 @@ import platformdirs
 
 from marketlib.errors import CacheError, InvalidInputError
 from marketlib.files import atomic_write_bytes
+from marketlib.schema import PRICE_FIELDS
 
-PRICE_FIELDS = ["open", "high", "low", "close", "adj_close", "volume"]
 _SAFE_SYMBOL = re.compile(r"[A-Za-z0-9^=._-]{1,32}")
 _HEADER = re.compile(r"# marketlib cache symbol=(\S+) start=(\S+) end=(\S+)")
 

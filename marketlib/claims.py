@@ -1,77 +1,36 @@
-"""The article's claims, and the verdict on "nearly $1.5 trillion" over explicit definitions.
+"""Window changes and claim verdicts: a pure engine over firm market values.
 
-Definitions (universes, windows, measures, tolerance) live in ``seeds/claims.toml``; this
-module only computes. Every figure in the verdict traces to snapshot rows and shares facts via
-:func:`marketlib.marketcap.listing_caps`.
+A :class:`Window` says which closes a change is measured between (fixed dates, or each firm's
+own trough or peak within a span); :func:`verdict_matrix` totals the changes of each group over
+each window and measure and compares them with a claim's tolerance. The definitions come from
+a study file; nothing here reads one, and nothing here loads data.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from marketlib.calendars import parse_date, sessions
-from marketlib.errors import InvalidInputError, MarketlibError
-from marketlib.marketcap import firm_caps, listing_caps, valued_listings
-from marketlib.universe import load_universe
+from marketlib.errors import InvalidInputError
 
-SEEDS = Path(__file__).resolve().parents[1] / "seeds"
-CLAIMS_FILE = SEEDS / "claims.toml"
 MEASURES = ("net", "gross_losses")
+WINDOW_KINDS = ("fixed", "to_trough", "peak_to_trough")
 # Enough sessions before a window's start to find a close on or before it.
-_LOOKBACK = pd.Timedelta(days=10)
+LOOKBACK = pd.Timedelta(days=10)
 
 
-def load_claims(path: Path = CLAIMS_FILE) -> dict:
-    try:
-        return tomllib.loads(Path(path).read_text("utf-8"))
-    except FileNotFoundError:
-        raise InvalidInputError(
-            f"claims file {path} not found: pass the path to claims.toml"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputError(f"claims file {path} is not valid TOML: {exc}") from None
-
-
-def claimed_loss_usd(claims: dict | None = None) -> float:
-    """The dollar amount of the claim the verdict tests (``amount_usd`` in claims.toml)."""
-    claims = claims or load_claims()
-    wanted = claims["verdict"]["claim"]
-    claim = next((c for c in claims["claims"] if c["id"] == wanted), None)
-    if claim is None:
-        raise InvalidInputError(f"claims.toml: [verdict] names unknown claim {wanted!r}")
-    return float(claim["amount_usd"])
-
-
-def universe_symbols(name: str) -> list[str]:
-    """Symbols of a universe name; ``a+b`` is the union of groups a and b."""
-    universe = load_universe()
-    return universe.resolve(name.split("+"))
-
-
-def universe_caps(
-    universes: list[str], start: object, end: object, source: str
-) -> tuple[pd.DataFrame, dict[str, set[str]]]:
-    """Firm caps of every firm in any of ``universes`` (computed once), and each one's firms."""
-    symbols = {name: universe_symbols(name) for name in universes}
-    members = {name: {item.firm for item in valued_listings(s)} for name, s in symbols.items()}
-    union = list(dict.fromkeys(s for group in symbols.values() for s in group))
-    return firm_caps(listing_caps(union, start, end, source=source)), members
-
-
-def _check_span(caps: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
-    """Refuse reused caps that miss a session of ``first..last`` at either end."""
+def check_span(caps: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
+    """Refuse market values that miss a session of ``first..last`` at either end."""
     for calendar, dates in caps.groupby("calendar")["date"]:
         needed = sessions(calendar, first, last)
         if len(needed) and (dates.min() > needed[0] or dates.max() < needed[-1]):
             raise InvalidInputError(
                 f"the {calendar} market values given span {dates.min():%Y-%m-%d}.."
                 f"{dates.max():%Y-%m-%d}; {needed[0]:%Y-%m-%d}..{needed[-1]:%Y-%m-%d} is "
-                "needed: compute them over that span with universe_caps"
+                "needed: compute them over that span"
             )
 
 
@@ -88,7 +47,7 @@ class Window:
 
     @property
     def first_date(self) -> pd.Timestamp:
-        return (self.peak_from or self.start) - _LOOKBACK
+        return (self.peak_from or self.start) - LOOKBACK
 
     @property
     def last_date(self) -> pd.Timestamp:
@@ -101,9 +60,17 @@ def parse_window(name: str, spec: dict) -> Window:
         return parse_date(spec[key], f"window {name} {key}") if key in spec else None
 
     kind = spec.get("kind")
-    if kind not in ("fixed", "to_trough", "peak_to_trough"):
+    if kind not in WINDOW_KINDS:
         raise InvalidInputError(
             f"window {name!r} has kind {kind!r}: use fixed, to_trough or peak_to_trough"
+        )
+    required = {"fixed": ("start", "end"), "to_trough": ("start", "trough_through")}
+    required["peak_to_trough"] = ("peak_from", "start", "trough_through")
+    absent = [key for key in required[kind] if key not in spec]
+    if absent:
+        raise InvalidInputError(
+            f"window {name!r} of kind {kind} needs {', '.join(required[kind])}; it lacks "
+            f"{', '.join(absent)}"
         )
     return Window(
         name=name,
@@ -247,49 +214,43 @@ CHANGE_COLUMNS = [
 CAPS_COLUMNS = [c for c in CHANGE_COLUMNS if c not in ("start_date", "end_date", "missing")]
 
 
-def cap_changes(
-    symbols_or_groups: str | list[str], start: object, end: object, source: str = "snapshot"
-) -> pd.DataFrame:
-    """Per-firm market-value change between the closes on or before ``start`` and ``end``."""
+def fixed_window(start: object, end: object) -> Window:
+    """The window between the closes on or before ``start`` and ``end``."""
     window = Window(
         "custom", "custom", "fixed", parse_date(start, "start date"), parse_date(end, "end date")
     )
     if window.start > window.end:
         raise InvalidInputError(
-            f"start date {window.start:%Y-%m-%d} is after end date {window.end:%Y-%m-%d}"
+            f"start date {window.start:%Y-%m-%d} is after end date {window.end:%Y-%m-%d}: swap them"
         )
-    caps = firm_caps(listing_caps(symbols_or_groups, window.first_date, window.end, source=source))
-    return window_changes(caps, window)
+    return window
 
 
 def cumulative_changes(
-    universes: list[str],
-    base_date: object,
-    end: object,
-    source: str = "snapshot",
-    caps: tuple[pd.DataFrame, dict[str, set[str]]] | None = None,
+    caps: pd.DataFrame, members: dict[str, set[str]], base_date: pd.Timestamp, calendar: str
 ) -> pd.DataFrame:
-    """Day-by-day USD market-value change of each universe since the ``base_date`` close.
+    """Day-by-day USD market-value change of each group since the ``base_date`` close.
 
-    ``caps`` is :func:`universe_caps` output to reuse; None computes it.
-
-    Rows are New York sessions; a Tokyo firm enters with its latest close on or before each
-    date (an as-of join, not a filled value: it is the last price that existed then).
+    ``caps`` is a :func:`marketlib.marketcap.firm_caps` frame. Rows are ``calendar``'s sessions;
+    a firm on another calendar enters with its latest close on or before each date (an as-of
+    join, not a filled value: it is the last price that existed then).
     """
-    base_date = parse_date(base_date, "base date")
-    all_caps, members = caps or universe_caps(universes, base_date - _LOOKBACK, end, source)
-    _check_span(all_caps, base_date - _LOOKBACK, parse_date(end, "end date"))
     columns = {}
-    for name in universes:
-        caps = all_caps[all_caps["firm"].isin(members[name])]
-        values = caps.pivot(index="date", columns="firm", values="cap_usd").sort_index()
-        new_york = caps.loc[caps["calendar"] == "XNYS", "date"].unique()
-        tokyo = [
-            f for f in values.columns if f not in set(caps.loc[caps["calendar"] == "XNYS", "firm"])
-        ]
-        values[tokyo] = values[tokyo].ffill()
-        values = values.loc[sorted(new_york)]
-        change = values[values.index >= base_date] - values[values.index <= base_date].iloc[-1]
+    for name, firms in members.items():
+        own = caps[caps["firm"].isin(firms)]
+        values = own.pivot(index="date", columns="firm", values="cap_usd").sort_index()
+        home = own.loc[own["calendar"] == calendar, "date"].unique()
+        local = set(own.loc[own["calendar"] == calendar, "firm"])
+        elsewhere = [f for f in values.columns if f not in local]
+        values[elsewhere] = values[elsewhere].ffill()
+        values = values.loc[sorted(home)]
+        before = values[values.index <= base_date]
+        if before.empty:
+            raise InvalidInputError(
+                f"no {calendar} market values on or before {base_date:%Y-%m-%d}: compute them "
+                "from before the base date"
+            )
+        change = values[values.index >= base_date] - before.iloc[-1]
         columns[name] = change.sum(axis=1, min_count=1)
     return pd.DataFrame(columns)
 
@@ -302,27 +263,39 @@ def total(changes: pd.DataFrame, measure: str) -> float:
     return float(values.sum() if measure == "net" else values[values < 0].sum())
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """How one claim is tested: over which groups, windows and measures, with what tolerance
+    (the loss, in USD, that supports the claim's wording)."""
+
+    claim: str
+    amount_usd: float
+    groups: tuple[str, ...]
+    windows: tuple[str, ...]
+    measures: tuple[str, ...]
+    support_low_usd: float
+    support_high_usd: float
+
+
 def verdict_matrix(
     values: pd.DataFrame,
     calendar_of: pd.Series,
     members: dict[str, set[str]],
     windows: list[Window],
-    verdict: dict,
-    claimed_usd: float,
+    verdict: Verdict,
     names: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """The verdict matrix from firm values: one row per universe x window x measure.
+    """The verdict matrix from firm values: one row per group x window x measure.
 
     ``values`` is date x firm USD market value, ``calendar_of`` each firm's calendar,
-    ``members`` each universe's firms; ``verdict`` holds ``measures`` and the tolerance
-    ``support_low_usd``/``support_high_usd``. A firm's change does not depend on the universe
-    it is counted in, so each window is computed once for all firms.
+    ``members`` each group's firms. A firm's change does not depend on the group it is counted
+    in, so each window is computed once for all firms.
     """
     names = names or {}
-    low, high = float(verdict["support_low_usd"]), float(verdict["support_high_usd"])
+    low, high = verdict.support_low_usd, verdict.support_high_usd
     cells = []
     by_window = {w.name: firm_window_changes(values, calendar_of, w) for w in windows}
-    for universe_name, firms in members.items():
+    for group_name, firms in members.items():
         for window in windows:
             changes = by_window[window.name][by_window[window.name]["firm"].isin(firms)]
             losers = changes.dropna(subset=["change_usd"]).nsmallest(3, "change_usd")
@@ -336,15 +309,17 @@ def verdict_matrix(
                 for r in changes.itertuples()
                 if r.missing
             ]
-            for measure in verdict["measures"]:
+            for measure in verdict.measures:
                 value = total(changes, measure)
                 cells.append(
                     {
-                        "universe": universe_name,
+                        "claim": verdict.claim,
+                        "group": group_name,
                         "window": window.label,
+                        "window_kind": window.kind,
                         "measure": measure,
                         "change_usd": value,
-                        "share_of_claim": -value / claimed_usd,
+                        "share_of_claim": -value / verdict.amount_usd,
                         "supports": low <= -value <= high,
                         "drivers": drivers,
                         "missing": missing,
@@ -354,118 +329,6 @@ def verdict_matrix(
     return pd.DataFrame(cells)
 
 
-def _windows_span(windows: list[Window]) -> tuple[pd.Timestamp, pd.Timestamp]:
+def windows_span(windows: list[Window]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last dates any of ``windows`` reads."""
     return min(w.first_date for w in windows), max(w.last_date for w in windows)
-
-
-def verdict_caps(
-    claims: dict | None = None, source: str = "snapshot", through: object = None
-) -> tuple[pd.DataFrame, dict[str, set[str]]]:
-    """:func:`universe_caps` of the verdict's universes over every window of ``claims.toml``,
-    extended to ``through`` when given (for a day-by-day chart that runs on)."""
-    claims = claims or load_claims()
-    first, last = _windows_span([parse_window(n, s) for n, s in claims["windows"].items()])
-    if through is not None:
-        last = max(last, parse_date(through, "through"))
-    try:
-        return universe_caps(claims["verdict"]["universes"], first, last, source)
-    except MarketlibError as exc:
-        raise InvalidInputError(f"claims.toml [verdict] universes: {exc}") from None
-
-
-def evaluate(
-    claims: dict | None = None,
-    source: str = "snapshot",
-    caps: tuple[pd.DataFrame, dict[str, set[str]]] | None = None,
-) -> pd.DataFrame:
-    """The verdict matrix of ``claims.toml`` on real prices (see :func:`verdict_matrix`).
-
-    ``caps`` is :func:`verdict_caps` output to reuse (it must span every window); None
-    computes it.
-    """
-    claims = claims or load_claims()
-    verdict = claims["verdict"]
-    windows = [parse_window(n, s) for n, s in claims["windows"].items()]
-    all_caps, members = caps or verdict_caps(claims, source)
-    _check_span(all_caps, *_windows_span(windows))
-    values, calendar_of = wide_values(all_caps)
-    names = {firm.id: firm.name for firm in load_universe().firms.values()}
-    return verdict_matrix(
-        values, calendar_of, members, windows, verdict, claimed_loss_usd(claims), names
-    )
-
-
-def claims_table(claims: dict) -> pd.DataFrame:
-    """The registry as a table: id, kind, checkable, and how or why not."""
-    return pd.DataFrame(
-        [
-            {
-                "id": c["id"],
-                "kind": c["kind"],
-                "checkable": c["checkable"],
-                "quote": c["quote"],
-                "how_or_why_not": c.get("how") or c.get("why", ""),
-            }
-            for c in claims["claims"]
-        ]
-    )
-
-
-def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
-    """The verdict matrix with dollars in $bn, for reading."""
-    return pd.DataFrame(
-        {
-            "universe": matrix["universe"],
-            "window": matrix["window"],
-            "measure": matrix["measure"],
-            "change_$bn": (matrix["change_usd"] / 1e9).round(1),
-            "of_claim": (100 * matrix["share_of_claim"]).round(1).astype(str) + "%",
-            "supports": matrix["supports"].map({True: "yes", False: "no"}),
-            "firms": matrix["n_firms"],
-            "missing": matrix["missing"].map(lambda m: "; ".join(m) or "-"),
-            "drivers": matrix["drivers"].map(", ".join),
-        }
-    )
-
-
-def _bn(value: float) -> str:
-    return (
-        f"${abs(value) / 1e12:,.2f} trillion"
-        if abs(value) >= 1e12
-        else f"${abs(value) / 1e9:,.0f} billion"
-    )
-
-
-def verdict_paragraph(matrix: pd.DataFrame, claims: dict | None = None) -> str:
-    """A plain-language verdict written from the numbers in ``matrix``."""
-    claims = claims or load_claims()
-    verdict = claims["verdict"]
-    low, high = verdict["support_low_usd"], verdict["support_high_usd"]
-    claimed = _bn(claimed_loss_usd(claims))
-    quote = next(c["quote"] for c in claims["claims"] if c["id"] == verdict["claim"])
-    supported = matrix[matrix["supports"]]
-    first = matrix.iloc[0]
-    largest = matrix.loc[matrix["change_usd"].idxmin()]
-    lines = [
-        f"Under the narrowest definition (the {first.universe} firms, {first.window}, "
-        f"{first.measure.replace('_', ' ')}), they lost {_bn(first.change_usd)}, "
-        f"{first.share_of_claim:.0%} of the article's {claimed}.",
-        f"The largest loss in the matrix is {_bn(largest.change_usd)} "
-        f"({largest.share_of_claim:.0%} of the claim): {largest.universe}, {largest.window}, "
-        f"{largest.measure.replace('_', ' ')}.",
-    ]
-    if len(supported):
-        names = "; ".join(
-            f"{r.universe}, {r.window}, {r.measure.replace('_', ' ')}"
-            for r in supported.itertuples()
-        )
-        lines.append(
-            f"{len(supported)} of {len(matrix)} definitions give a loss within the tolerance "
-            f'({_bn(low)} to {_bn(high)}) and so support "{quote}": {names}.'
-        )
-    else:
-        lines.append(
-            f"None of the {len(matrix)} definitions gives a loss within the tolerance "
-            f"({_bn(low)} to {_bn(high)}): the figure is not supported as stated."
-        )
-    return " ".join(lines)

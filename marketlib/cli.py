@@ -14,8 +14,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from marketlib.defaults import DEFAULT_EVENT_DATE, SOURCES
 from marketlib.errors import MarketlibError
+
+# Kept here (not imported from marketlib.sources) so that `marketlib report` builds its parser
+# without importing pandas; tests check the two agree.
+SOURCES = ("snapshot", "yahoo", "auto")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,16 +48,45 @@ def emit(frame: pd.DataFrame, fmt: str) -> None:
             sys.stdout.write(frame.to_string(index=False) + "\n")
 
 
+def _study(args: argparse.Namespace):
+    from marketlib.study import open_study
+
+    return open_study(args.study, source=args.source)
+
+
+@command("studies")
+def _studies(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from marketlib.study import bundled_studies, open_study
+
+    rows = []
+    for name, path in bundled_studies().items():
+        study = open_study(path)
+        rows.append(
+            {
+                "study": name,
+                "title": study.title,
+                "event_date": f"{study.event_date:%Y-%m-%d}",
+                "base_date": f"{study.base_date:%Y-%m-%d}",
+                "claims": len(study.claims),
+                "checkable": len(study.verdicts),
+            }
+        )
+    emit(pd.DataFrame(rows), args.format)
+    return 0
+
+
 @command("universe")
 def _universe(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from marketlib.universe import load_universe
-
-    universe = load_universe()
+    study = _study(args)
+    universe = study.universe
     rows = [
         {
             "firm": firm.name,
+            "country": firm.country,
             "symbol": item.symbol,
             "exchange": item.exchange or "-",
             "currency": item.currency,
@@ -64,14 +96,14 @@ def _universe(args: argparse.Namespace) -> int:
         for firm in universe.firms.values()
         for item in firm.listings
     ]
-    print("Public firms and their listings")
+    print(f"Study {study.id}: {study.title}\n\nPublic firms and their listings")
     emit(pd.DataFrame(rows), "table")
-    print("\nNamed in the article but private (nothing to price)")
+    print("\nNamed but private (nothing to price)")
     for firm in universe.private.values():
         print(f"  {firm.name}: {firm.reason}")
     print("\nGroups")
     for group in universe.groups.values():
-        print(f"  {group.name:<13} {' '.join(group.symbols)}")
+        print(f"  {group.name:<16} {' '.join(group.symbols)}")
     return 0
 
 
@@ -79,7 +111,11 @@ def _universe(args: argparse.Namespace) -> int:
 def _prices(args: argparse.Namespace) -> int:
     from marketlib.prices import load_prices
 
-    frame = load_prices(args.symbols, args.start, args.end, source=args.source)
+    study = _study(args)
+    frame = load_prices(
+        args.symbols, args.start, args.end, source=study.source_name, universe=study.universe,
+        data=study.data,
+    )  # fmt: skip
     emit(frame, args.format)
     return 0
 
@@ -119,36 +155,45 @@ def _snapshot_coverage(args: argparse.Namespace) -> int:
 
 @command("caps")
 def _caps(args: argparse.Namespace) -> int:
-    from marketlib.claims import CAPS_COLUMNS, cap_changes
+    from marketlib.claims import CAPS_COLUMNS
 
-    changes = cap_changes(args.group, args.start, args.end, source=args.source)
+    study = _study(args)
+    changes = study.cap_changes(args.group or _default_group(study), args.start, args.end)
     for row in changes[changes["missing"] != ""].itertuples():
         print(f"marketlib: warning: {row.firm}: {row.missing}", file=sys.stderr)
     emit(changes[CAPS_COLUMNS], args.format)
     return 0
 
 
+def _default_group(study) -> str:
+    if study.event_spec.focus:
+        return study.event_spec.focus
+    if not study.groups:
+        raise MarketlibError(f"study {study.id} has no groups: pass --group")
+    return next(iter(study.groups))
+
+
 @command("claims")
 def _claims(args: argparse.Namespace) -> int:
-    from marketlib import claims
+    from marketlib import tables
 
-    registry = claims.load_claims()
-    matrix = claims.evaluate(registry)
-    paragraph = claims.verdict_paragraph(matrix, registry)
+    study = _study(args)
+    matrix = study.verdict()
+    paragraph = tables.verdict_paragraph(matrix, study)
     if args.format == "json":
         payload = {
-            "claims": registry["claims"],
-            "verdict": registry["verdict"],
+            "study": study.parameters(),
+            "claims": study.claims,
             "matrix": matrix.to_dict(orient="records"),
             "paragraph": paragraph,
         }
         sys.stdout.write(json.dumps(payload, indent=1, default=str) + "\n")
         return 0
-    table = claims.claims_table(registry)
-    shown = claims.matrix_table(matrix)
+    table = tables.claims_table(study.claims)
+    shown = tables.matrix_table(matrix)
     if args.format == "markdown":
         print("## Claims\n\n" + table.to_markdown(index=False))
-        print("\n## The verdict on the checkable claim\n\n" + shown.to_markdown(index=False))
+        print("\n## The verdict on the checkable claims\n\n" + shown.to_markdown(index=False))
     else:
         emit(table, "table")
         print()
@@ -161,38 +206,38 @@ def _claims(args: argparse.Namespace) -> int:
 def _event_study(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from marketlib import events
-    from marketlib.universe import load_universe
+    from marketlib import events, tables
 
-    windows = [events.parse_window(w) for w in args.window] or list(events.DEFAULT_WINDOWS)
-    results = events.event_study(
-        args.group,
-        args.event_date,
-        estimation=events.parse_window(args.estimation),
-        windows=windows,
-        source=args.source,
-    )
-    skipped = results.attrs["skipped"]  # each already logged as a warning
-    groups = [args.group] if args.group in load_universe().groups else []
-    tests = events.group_tests(results, groups) if groups else pd.DataFrame()
+    study = _study(args)
+    windows = [events.parse_window(w) for w in args.window] or None
+    estimation = events.parse_window(args.estimation) if args.estimation else None
+    group = args.group or _default_group(study)
+    results = study.event_study(group, estimation=estimation, windows=windows)
+    groups = [group] if group in study.universe.groups else []
+    tests = study.group_tests(results, groups) if groups else pd.DataFrame()
     if args.format == "csv":
-        emit(results[events.CSV_COLUMNS], "csv")
+        emit(results.results[events.CSV_COLUMNS], "csv")
     elif args.format == "json":
         payload = {
-            "event_date": args.event_date,
-            "estimation": args.estimation,
-            "results": results.to_dict(orient="records"),
+            "study": study.parameters(),
+            "estimation": events.window_label(estimation or study.event_spec.estimation),
+            "results": results.results.to_dict(orient="records"),
             "group_tests": tests.to_dict(orient="records"),
-            "skipped": skipped,
+            "skipped": results.skipped,
         }
         sys.stdout.write(json.dumps(payload, indent=1, default=str) + "\n")
     else:
-        print(f"Event study, event date {args.event_date}, estimation {args.estimation}")
-        emit(events.results_table(results), "table")
+        print(
+            f"Event study of {study.id}, day 0 {study.event_date:%Y-%m-%d}, estimation "
+            f"{events.window_label(estimation or study.event_spec.estimation)}"
+        )
+        emit(tables.results_table(results.results), "table")
         if groups:
-            print(f"\nGroup {args.group}: one listing per firm")
-            emit(events.group_table(tests), "table")
-        print(f"\n{events.SIGNIFICANCE_NOTE}")
+            print(f"\nGroup {group}: one listing per firm")
+            emit(tables.group_table(tests), "table")
+        for symbol, reason in results.skipped.items():
+            print(f"marketlib: skipped {symbol}: {reason}", file=sys.stderr)
+        print(f"\n{tables.SIGNIFICANCE_NOTE}")
     return 0
 
 
@@ -200,72 +245,77 @@ def _event_study(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from marketlib.report import build_report
 
-    written = build_report(args.out, source=args.source, jobs=args.jobs)
+    written = build_report(args.study or "deepseek", args.out, source=args.source, jobs=args.jobs)
     print(
-        f"report: {len(written['pages'])} notebooks executed; "
-        f"{len(written['figures'])} figure files in {args.out / 'figures'}; "
-        f"open {args.out / 'reports' / 'index.html'}\n"
+        f"report {written['study']}: {len(written['pages'])} notebooks executed; "
+        f"{len(written['figures'])} figure files in {args.out / 'figures' / written['study']}; "
+        f"open {written['index']}\n"
     )
     print(written["summary"].strip())
-    print(
-        "\nThe whole verdict matrix: `marketlib claims`, or reports/03_the_1_5_trillion_claim.html"
-    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marketlib",
-        description="Market-impact analysis of the DeepSeek shock on bundled real prices.",
+        description="Check a news article's market-impact claims against real daily prices. "
+        "Every command reads a study file (--study; default: the bundled DeepSeek study).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("universe", help="firms, listings, private firms and groups")
-    report = sub.add_parser("report", help="the main job: run every notebook, print the verdict")
+    def with_study(name: str, help: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help)
+        command.add_argument(
+            "--study", default=None, help="study file or bundled study id (default: deepseek)"
+        )
+        command.add_argument(
+            "--source", choices=SOURCES, default=None, help="default: the study's (snapshot)"
+        )
+        return command
+
+    studies = sub.add_parser("studies", help="the studies bundled with marketlib")
+    studies.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    with_study("universe", help="firms, listings, private firms and groups of a study")
+    report = with_study("report", help="run every notebook for a study, print the verdict")
     report.add_argument(
         "--out", type=Path, default=Path.cwd(), help="where figures/ and reports/ go"
     )
-    report.add_argument("--source", choices=SOURCES, default="snapshot")
     report.add_argument(
         "--jobs", type=int, default=None, help="notebooks run at once (default: CPUs + 1)"
     )
 
-    prices = sub.add_parser("prices", help="daily prices of symbols or groups")
+    prices = with_study("prices", help="daily prices of symbols or groups")
     prices.add_argument("symbols", nargs="+", metavar="SYMBOL|GROUP")
     prices.add_argument("--start", required=True, help="first date, YYYY-MM-DD")
     prices.add_argument("--end", required=True, help="last date, YYYY-MM-DD")
-    prices.add_argument("--source", choices=SOURCES, default="auto")
-    prices.add_argument("--format", choices=("table", "csv"), default="table")
+    prices.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
-    caps = sub.add_parser("caps", help="per-firm USD market-value change between two dates")
+    caps = with_study("caps", help="per-firm USD market-value change between two dates")
     caps.add_argument("--start", required=True, help="first date, YYYY-MM-DD")
     caps.add_argument("--end", required=True, help="last date, YYYY-MM-DD")
-    caps.add_argument("--group", default="named", help="group or symbol (default: named)")
-    caps.add_argument("--source", choices=SOURCES, default="snapshot")
+    caps.add_argument("--group", default=None, help="group or symbol (default: the study's focus)")
     caps.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
-    study = sub.add_parser(
+    study = with_study(
         "event-study", help="market-model abnormal returns (CARs) around the event, with t-tests"
     )
-    study.add_argument("--group", default="named", help="group or symbol (default: named)")
-    study.add_argument("--event-date", default=DEFAULT_EVENT_DATE, help="day 0, YYYY-MM-DD")
+    study.add_argument("--group", default=None, help="group or symbol (default: the study's focus)")
     study.add_argument(
         "--estimation",
-        default="-250,-11",
-        help="estimation window in sessions before day 0 (write --estimation=-250,-11)",
+        default=None,
+        help="estimation window in sessions before day 0 (write --estimation=-250,-11; "
+        "default: the study's)",
     )
     study.add_argument(
         "--window",
         action="append",
         default=[],
-        help="event window, repeatable (write --window=-1,1); default [0,0] [0,1] [-1,1] "
-        "[0,5] [0,10]",
+        help="event window, repeatable (write --window=-1,1); default: the study's",
     )
-    study.add_argument("--source", choices=SOURCES, default="snapshot")
     study.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
-    claims = sub.add_parser("claims", help="the article's claims and the verdict matrix")
+    claims = with_study("claims", help="the article's claims and the verdict matrix")
     claims.add_argument("--format", choices=("table", "markdown", "json"), default="table")
 
     snap = sub.add_parser("snapshot", help="build, verify or describe the bundled data")

@@ -12,9 +12,12 @@ Literature 35(1), 13-39 (https://www.jstor.org/stable/2729691):
 4. ``t = CAR / sqrt(var(CAR))``, Student t with ``n - 2`` degrees of freedom.
 
 Days count in each listing's own exchange sessions. Day 0 is the first session on or after the
-event date (a weekend or holiday rolls forward), so for 27 Jan 2025 Tokyo's day 0 is Tokyo's
-Monday session and its day +1 is the Tuesday on which it met New York's Monday sell-off. A
-holiday inside a window is not a session, so it is skipped, never filled.
+event date (a weekend or holiday rolls forward), so news that breaks while Tokyo trades and
+New York sleeps meets Tokyo on its day 0 and New York on its own day 0, hours later. A holiday
+inside a window is not a session, so it is skipped, never filled.
+
+The functions take closes (a date x symbol frame, :attr:`marketlib.prices.Prices.returns_close`)
+and a universe; nothing here loads data.
 
 Vocabulary as in empyrical: ``returns`` are the listing's, ``factor_returns`` the benchmark's.
 """
@@ -29,19 +32,17 @@ import numpy as np
 import pandas as pd
 
 from marketlib.calendars import parse_date, session_on_or_after, sessions_around
-from marketlib.defaults import DEFAULT_EVENT_DATE
 from marketlib.errors import DataUnavailableError, InvalidInputError
-from marketlib.prices import load_prices
-from marketlib.returns import log_returns, simple_returns, wide
-from marketlib.universe import load_universe
+from marketlib.returns import log_returns, simple_returns
+from marketlib.universe import Universe
 
 log = logging.getLogger(__name__)
 
-Window = tuple[int, int]
+Offsets = tuple[int, int]  # first and last session relative to day 0, inclusive
 
-DEFAULT_ESTIMATION: Window = (-250, -11)
-DEFAULT_WINDOWS: tuple[Window, ...] = ((0, 0), (0, 1), (-1, 1), (0, 5), (0, 10))
-DEFAULT_PATH: Window = (-5, 10)
+DEFAULT_ESTIMATION: Offsets = (-250, -11)
+DEFAULT_WINDOWS: tuple[Offsets, ...] = ((0, 0), (0, 1), (-1, 1), (0, 5), (0, 10))
+DEFAULT_PATH: Offsets = (-5, 10)
 # Below this the residual variance is too noisy for a t-test to mean much; event studies
 # usually estimate over 120 to 250 sessions.
 MIN_ESTIMATION = 30
@@ -88,12 +89,12 @@ class MarketModel:
         )
 
 
-def window_label(window: Window) -> str:
+def window_label(window: Offsets) -> str:
     """``(-1, 1)`` as ``"[-1,1]"``, the form the CLI prints and parses."""
     return f"[{window[0]},{window[1]}]"
 
 
-def parse_window(text: str) -> Window:
+def parse_window(text: str) -> Offsets:
     """``"[-1,1]"`` or ``"-1,1"`` as ``(-1, 1)``."""
     if not isinstance(text, str):
         raise InvalidInputError(
@@ -111,7 +112,7 @@ def parse_window(text: str) -> Window:
     return first, last
 
 
-def check_design(estimation: Window, windows: Iterable[Window]) -> tuple[Window, ...]:
+def check_design(estimation: Offsets, windows: Iterable[Offsets]) -> tuple[Offsets, ...]:
     """Refuse an estimation window that is too short or overlaps the event windows."""
     windows = tuple(windows)
     if not windows:
@@ -174,7 +175,11 @@ def t_quantile(probability: float, dof: int | np.ndarray) -> float | np.ndarray:
 
 
 def _fit_around(
-    returns: pd.Series, factor_returns: pd.Series, event_date: object, estimation: Window, last: int
+    returns: pd.Series,
+    factor_returns: pd.Series,
+    event_date: object,
+    estimation: Offsets,
+    last: int,
 ) -> tuple[int, MarketModel]:
     """Position of day 0 in the index and the market model fitted before it."""
     if not returns.index.equals(factor_returns.index):
@@ -210,7 +215,7 @@ def _fit_around(
 
 
 def _abnormal_span(
-    returns: pd.Series, factor_returns: pd.Series, model: MarketModel, p0: int, window: Window
+    returns: pd.Series, factor_returns: pd.Series, model: MarketModel, p0: int, window: Offsets
 ) -> tuple[pd.Series, pd.Series]:
     span = slice(p0 + window[0], p0 + window[1] + 1)
     abnormal = abnormal_returns(returns.iloc[span], factor_returns.iloc[span], model)
@@ -227,8 +232,8 @@ def listing_event_study(
     returns: pd.Series,
     factor_returns: pd.Series,
     event_date: object,
-    estimation: Window = DEFAULT_ESTIMATION,
-    windows: Iterable[Window] = DEFAULT_WINDOWS,
+    estimation: Offsets = DEFAULT_ESTIMATION,
+    windows: Iterable[Offsets] = DEFAULT_WINDOWS,
 ) -> pd.DataFrame:
     """CAR, its t-statistic and p-value for each event window of one listing.
 
@@ -267,8 +272,8 @@ def car_path(
     returns: pd.Series,
     factor_returns: pd.Series,
     event_date: object,
-    estimation: Window = DEFAULT_ESTIMATION,
-    path: Window = DEFAULT_PATH,
+    estimation: Offsets = DEFAULT_ESTIMATION,
+    path: Offsets = DEFAULT_PATH,
 ) -> pd.DataFrame:
     """Abnormal returns cumulated session by session from ``path[0]`` to ``path[1]``.
 
@@ -289,67 +294,6 @@ def car_path(
                 model.car_standard_error(factor_values[: k + 1]) for k in range(len(factor_values))
             ],
             "dof": model.dof,
-        }
-    )
-
-
-def significance_stars(p_value: float) -> str:
-    """``***`` below 1%, ``**`` below 5%, ``*`` below 10%, else nothing."""
-    thresholds = ((0.01, "***"), (0.05, "**"), (0.10, "*"))
-    return next((mark for level, mark in thresholds if p_value < level), "")
-
-
-SIGNIFICANCE_NOTE = (
-    "t: CAR over its standard error (market model, prediction-error adjusted), Student t; "
-    "cs: cross-sectional t-test; bmp: Boehmer-Musumeci-Poulsen (1991). * p<0.10, ** p<0.05, "
-    "*** p<0.01. Group tests treat firms as independent: optimistic on a shared event date."
-)
-
-
-def _percent(fractions: pd.Series) -> pd.Series:
-    return (100 * fractions).round(2)
-
-
-def _test(t_stat: pd.Series, p_value: pd.Series, names: tuple[str, str]) -> dict[str, pd.Series]:
-    """A test's statistic and p-value under ``names``, rounded for reading."""
-    return {names[0]: t_stat.round(2), names[1]: p_value.round(4)}
-
-
-def results_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per-listing results for reading: CAR in percent, rounded statistics, stars."""
-    return pd.DataFrame(
-        {
-            "symbol": results["symbol"],
-            "firm": results["firm"],
-            "window": results["window"],
-            "car_%": _percent(results["car"]),
-            **_test(results["t_stat"], results["p_value"], ("t_stat", "p_value")),
-            "sig": results["p_value"].map(significance_stars),
-            "n_est": results["n_estimation"],
-            "benchmark": results["benchmark"],
-            "day0": results["day0"].dt.strftime("%Y-%m-%d"),
-        }
-    )
-
-
-def significant(results: pd.DataFrame, window: str, level: float) -> pd.DataFrame:
-    """The :func:`results_table` rows of ``window`` whose p-value is below ``level``."""
-    table = results_table(results)
-    return table[(table["window"] == window) & (results["p_value"] < level)]
-
-
-def group_table(tests: pd.DataFrame) -> pd.DataFrame:
-    """Group tests for reading: mean CAR in percent, rounded statistics, stars."""
-    return pd.DataFrame(
-        {
-            "group": tests["group"],
-            "window": tests["window"],
-            "n_firms": tests["n_firms"],
-            "mean_car_%": _percent(tests["mean_car"]),
-            **_test(tests["cs_t"], tests["cs_p"], ("cs_t", "cs_p")),
-            **_test(tests["bmp_t"], tests["bmp_p"], ("bmp_t", "bmp_p")),
-            "sig": tests["bmp_p"].map(significance_stars),
-            "skipped": tests["skipped"].replace("", "-"),
         }
     )
 
@@ -389,24 +333,31 @@ class ListingReturns:
     factor_returns: pd.Series
 
 
-def _study_closes(symbol: str, needed: pd.DatetimeIndex, source: str) -> pd.Series:
+def _study_closes(closes: pd.DataFrame, symbol: str, needed: pd.DatetimeIndex) -> pd.Series:
     """The closes returns use, on exactly the ``needed`` sessions, or an error naming the gap."""
     span = f"{needed[0]:%Y-%m-%d}..{needed[-1]:%Y-%m-%d}"
-    try:
-        closes = wide(load_prices(symbol, needed[0], needed[-1], source=source))[symbol]
-    except DataUnavailableError as exc:
-        raise DataUnavailableError(
-            f"{exc}; the study needs {span}: shorten the estimation window or the windows"
-        ) from exc
-    closes = closes.reindex(needed)
-    missing = closes.index[closes.isna()]
+    if symbol not in closes.columns:
+        raise DataUnavailableError(f"{symbol}: no prices were loaded; the study needs {span}")
+    series = closes[symbol].reindex(needed)
+    observed = closes[symbol].dropna()
+    missing = series.index[series.isna()]
     if len(missing):
+        if observed.empty or needed[0] < observed.index[0] or needed[-1] > observed.index[-1]:
+            held = (
+                f"{observed.index[0]:%Y-%m-%d}..{observed.index[-1]:%Y-%m-%d}"
+                if len(observed)
+                else "nothing"
+            )
+            raise DataUnavailableError(
+                f"{symbol}: the study needs {span} and the data holds {held}: shorten the "
+                "estimation window or the windows"
+            )
         raise DataUnavailableError(
             f"{symbol}: no price on {len(missing)} of the sessions the study needs ({span}): "
             f"{', '.join(f'{d:%Y-%m-%d}' for d in missing[:5])}; a gap would turn into a "
             "multi-session return, so choose windows without it"
         )
-    return closes
+    return series.rename(symbol)
 
 
 @dataclass(frozen=True)
@@ -418,17 +369,18 @@ class StudyReturns:
 
 
 def study_returns(
-    symbols_or_groups: str | Iterable[str],
+    closes: pd.DataFrame,
+    universe: Universe,
+    symbols: Iterable[str],
     event_date: object,
     first: int,
     last: int,
-    source: str = "snapshot",
     returns_kind: str = "simple",
 ) -> StudyReturns:
     """Returns of each listing and its calendar's benchmark, sessions ``first..last`` of day 0.
 
-    One price more is loaded before ``first`` so that the first return exists. A listing whose
-    prices do not cover every needed session (too short a history, a gap) is skipped with its
+    One price more is used before ``first`` so that the first return exists. A listing whose
+    closes do not cover every needed session (too short a history, a gap) is skipped with its
     reason; if none is left, the reasons are raised together.
     """
     if returns_kind not in RETURN_KINDS:
@@ -436,9 +388,8 @@ def study_returns(
             f"returns_kind {returns_kind!r} is not one of {', '.join(RETURN_KINDS)}"
         )
     to_returns = RETURN_KINDS[returns_kind]
-    universe = load_universe()
     event = parse_date(event_date, "event date")
-    by_benchmark = {s: universe.benchmark_for(s) for s in universe.resolve(symbols_or_groups)}
+    by_benchmark = {s: universe.benchmark_for(s) for s in dict.fromkeys(symbols)}
     listings, skipped = [], {}
     for benchmark in dict.fromkeys(by_benchmark.values()):
         calendar = universe.listing(benchmark).calendar
@@ -453,17 +404,17 @@ def study_returns(
         needed = sessions_around(calendar, day0, first - 1, last)
         members = [s for s, b in by_benchmark.items() if b == benchmark]
         try:
-            factor_returns = to_returns(_study_closes(benchmark, needed, source)).iloc[1:]
+            factor_returns = to_returns(_study_closes(closes, benchmark, needed)).iloc[1:]
         except DataUnavailableError as exc:
             raise DataUnavailableError(
                 f"cannot study {', '.join(members)} against {benchmark}: {exc}"
             ) from exc
         for symbol in members:
             try:
-                closes = _study_closes(symbol, needed, source)
+                series = _study_closes(closes, symbol, needed)
             except DataUnavailableError as exc:
                 skipped[symbol] = str(exc)
-                log.warning("event study skips %s", exc)
+                log.info("event study skips %s", exc)
                 continue
             listings.append(
                 ListingReturns(
@@ -471,7 +422,7 @@ def study_returns(
                     firm=universe.listing(symbol).firm or "",
                     benchmark=benchmark,
                     day0=day0,
-                    returns=to_returns(closes).iloc[1:],
+                    returns=to_returns(series).iloc[1:],
                     factor_returns=factor_returns,
                 )
             )
@@ -481,46 +432,45 @@ def study_returns(
     return StudyReturns(sorted(listings, key=lambda item: order.index(item.symbol)), skipped)
 
 
-def event_study(
-    symbols_or_groups: str | Iterable[str] = "named",
-    event_date: object = DEFAULT_EVENT_DATE,
-    *,
-    estimation: Window = DEFAULT_ESTIMATION,
-    windows: Iterable[Window] = DEFAULT_WINDOWS,
-    source: str = "snapshot",
-    returns_kind: str = "simple",
-) -> pd.DataFrame:
-    """CARs with t-statistics for every listing in ``symbols_or_groups`` (:data:`RESULT_COLUMNS`).
+@dataclass(frozen=True)
+class EventStudyResults:
+    """Per-listing CARs (:data:`RESULT_COLUMNS`) and the listings that could not be studied.
 
     ``car`` is a fraction (-0.15 = -15%); ``p_value`` is two-sided; ``benchmark`` names the
     index the listing was measured against; ``day0`` is the event date on its calendar.
-    Listings that could not be studied are in ``attrs["skipped"]`` (symbol -> reason).
     """
+
+    results: pd.DataFrame
+    skipped: dict[str, str]  # symbol -> reason
+
+
+def event_study(
+    prepared: StudyReturns,
+    estimation: Offsets = DEFAULT_ESTIMATION,
+    windows: Iterable[Offsets] = DEFAULT_WINDOWS,
+) -> EventStudyResults:
+    """CARs with t-statistics for every listing of ``prepared`` (:func:`study_returns`)."""
     windows = check_design(estimation, windows)
-    first, last = estimation[0], max(w[1] for w in windows)
-    prepared = study_returns(symbols_or_groups, event_date, first, last, source, returns_kind)
     frames = [
         listing_event_study(
             item.returns, item.factor_returns, item.day0, estimation, windows
         ).assign(symbol=item.symbol, firm=item.firm, benchmark=item.benchmark)
         for item in prepared.listings
     ]
-    results = pd.concat(frames, ignore_index=True)[RESULT_COLUMNS]
-    results.attrs["skipped"] = prepared.skipped
-    return results
+    return EventStudyResults(
+        pd.concat(frames, ignore_index=True)[RESULT_COLUMNS], dict(prepared.skipped)
+    )
 
 
 def car_paths(
-    symbols_or_groups: str | Iterable[str] = "named",
-    event_date: object = DEFAULT_EVENT_DATE,
-    *,
-    estimation: Window = DEFAULT_ESTIMATION,
-    path: Window = DEFAULT_PATH,
-    source: str = "snapshot",
+    prepared: StudyReturns,
+    estimation: Offsets = DEFAULT_ESTIMATION,
+    path: Offsets = DEFAULT_PATH,
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """:func:`car_path` for every listing, stacked, with ``symbol`` and ``benchmark`` columns."""
+    """:func:`car_path` for every listing, stacked, with ``symbol`` and ``benchmark`` columns
+    and the ``confidence`` interval of each cumulated value (``ci_low``, ``ci_high``)."""
     check_design(estimation, [path])
-    prepared = study_returns(symbols_or_groups, event_date, estimation[0], path[1], source)
     frames = [
         car_path(item.returns, item.factor_returns, item.day0, estimation, path).assign(
             symbol=item.symbol, benchmark=item.benchmark
@@ -528,27 +478,28 @@ def car_paths(
         for item in prepared.listings
     ]
     paths = pd.concat(frames, ignore_index=True)
-    paths.attrs["skipped"] = prepared.skipped
+    half_width = t_quantile(0.5 + confidence / 2, paths["dof"]) * paths["standard_error"]
+    paths["ci_low"], paths["ci_high"] = paths["car"] - half_width, paths["car"] + half_width
+    paths["confidence"] = confidence
     return paths
 
 
-def group_tests(results: pd.DataFrame, groups: Iterable[str]) -> pd.DataFrame:
-    """Mean CAR per group and window, with the cross-sectional and BMP tests.
+def group_tests(
+    study: EventStudyResults, groups: dict[str, Iterable[str]], universe: Universe
+) -> pd.DataFrame:
+    """Mean CAR per group (name -> symbols) and window, with the cross-sectional and BMP tests.
 
-    One listing per firm (its first value-carrying listing: GOOGL for Alphabet, 9984.T for
-    SoftBank), so no firm counts twice; firms the study skipped are named in ``skipped``.
-    Both tests treat firms as independent; on one shared
-    event date they are not (Kolari & Pynnönen 2010), so read the p-values as optimistic.
+    One listing per firm (its first value-carrying listing), so no firm counts twice; firms the
+    study skipped are named in ``skipped``. Both tests treat firms as independent; on one
+    shared event date they are not (Kolari & Pynnönen 2010), so read the p-values as optimistic.
     """
-    universe = load_universe()
+    results = study.results
     indexed = results.set_index(["symbol", "window"])
     rows = []
-    for group in groups:
-        firms = dict.fromkeys(
-            f.id for s in universe.group(group).symbols if (f := universe.firm_of(s))
-        )
+    for group, members in groups.items():
+        firms = universe.firms_in(members)
         symbols = [universe.primary_listing(firm).symbol for firm in firms]
-        skipped = [s for s in symbols if s in results.attrs.get("skipped", {})]
+        skipped = [s for s in symbols if s in study.skipped]
         absent = [
             s
             for s in symbols

@@ -1,26 +1,25 @@
-"""Point-in-time market capitalisation in US dollars.
+"""Point-in-time market capitalisation in US dollars: a pure engine over frames.
 
 cap(firm, t) = sum over its valued listings of
     raw close(t) x shares outstanding on the price's basis at t / ADR ratio, converted to USD
 with the shares from the latest PRIMARY fact on or before t. Every figure carries its price
 basis and the as-of date and quality of its shares, because a level on an adjusted basis or
 from a rounded share count must never pass for an exact one.
+
+Inputs are handed in (prices as :class:`marketlib.prices.Prices`, reference tables as a
+:class:`Reference`); nothing here loads data.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import pandas as pd
 
-from marketlib import snapshot
-from marketlib.errors import DataUnavailableError, MarketCapError
-from marketlib.prices import load_prices
-from marketlib.universe import Listing, load_universe
+from marketlib.errors import MarketCapError
+from marketlib.prices import Prices
+from marketlib.universe import Listing, Universe
 
 # Which exchange-rate series converts a currency to USD, and how. Yahoo's FX "close" dated t is
 # the rate at about 00:00 London on t: for a Tokyo close (06:00 London) that is 6 hours before,
@@ -38,6 +37,26 @@ BASIS_ADJUSTED = "dividend-adjusted"
 
 
 @dataclass(frozen=True)
+class Reference:
+    """The reference tables valuation needs, typed as :func:`marketlib.schema.parse_table`
+    gives them. ``origin`` (when present) names the source that served each row."""
+
+    shares: pd.DataFrame
+    splits: pd.DataFrame
+    dividends: pd.DataFrame
+    anchors: pd.DataFrame
+
+
+def fx_symbols(listings: list[Listing]) -> list[str]:
+    """The exchange-rate series that convert ``listings``' currencies to USD."""
+    return list(
+        dict.fromkeys(
+            FX_TO_USD[check_currency(i.currency)][0] for i in listings if i.currency != "USD"
+        )
+    )
+
+
+@dataclass(frozen=True)
 class ShareFact:
     symbol: str
     share_class: str
@@ -51,35 +70,6 @@ class ShareFact:
     def label(self) -> str:
         when = "undated" if self.as_of is None else f"{self.as_of:%Y-%m-%d}"
         return f"{when} (after date)" if self.after_date else when
-
-
-# ---------------------------------------------------------------------------- reference tables
-
-
-@cache
-def _table(name: str, date_column: str, number_column: str | None) -> pd.DataFrame:
-    """A snapshot reference table with its date column parsed and its number column as float."""
-    table = snapshot.read_table(name)
-    table[date_column] = pd.to_datetime(table[date_column], format="%Y-%m-%d")
-    if number_column:
-        table[number_column] = table[number_column].astype("float64")
-    return table
-
-
-def shares_facts() -> pd.DataFrame:
-    return _table("shares_outstanding.csv", "as_of", "shares").copy()
-
-
-def splits() -> pd.DataFrame:
-    return _table("splits.csv", "effective_date", "ratio").copy()
-
-
-def dividends() -> pd.DataFrame:
-    return _table("dividends.csv", "ex_date", None).copy()
-
-
-def anchors() -> pd.DataFrame:
-    return _table("raw_close_anchors.csv", "date", "raw_close").copy()
 
 
 # ---------------------------------------------------------------------------- pure pieces
@@ -100,7 +90,8 @@ def shares_as_of(
     if mine.empty:
         raise MarketCapError(
             f"no PRIMARY shares-outstanding fact for {symbol} class {share_class!r}: add one to "
-            "shares_outstanding.csv (with its source) before valuing this listing"
+            "shares_outstanding.csv (with its source) in the study's data folder before "
+            "valuing this listing"
         )
     dated = mine.dropna(subset=["as_of"]).sort_values("as_of")
     before = dated[dated["as_of"] <= date]
@@ -116,7 +107,7 @@ def shares_as_of(
         share_class,
         float(row["shares"]),
         as_of,
-        row["as_of_precision"],
+        str(row["as_of_precision"]),
         row["quality"],
         after,
     )
@@ -217,33 +208,22 @@ def raw_closes(
     return pd.DataFrame({"price": price, "basis": basis}, index=dates)
 
 
-def anchors_with_adj_close(listings: list[Listing], source: str) -> pd.DataFrame:
+def anchors_with_adj_close(listings: list[Listing], anchors: pd.DataFrame, prices: Prices):
     """The listings' raw-close anchors, each with its series' adj_close on the anchor date.
 
-    One load covers every listing's anchors; a listing whose series does not reach back to
-    its anchors gets NaN there (that anchor is then unusable, never guessed).
+    An anchor outside the loaded prices gets NaN (that anchor is then unusable, never guessed).
     """
-    table = anchors()
     wanted = {(item.symbol, item.currency) for item in listings}
-    keys = list(zip(table["symbol"], table["currency"], strict=True))
-    mine = table[[key in wanted for key in keys]].copy()
-    mine["adj_close"] = np.nan
-    if mine.empty:
-        return mine
-    symbols = list(dict.fromkeys(mine["symbol"]))
-    first, last = mine["date"].min(), mine["date"].max()
-    try:
-        series = [load_prices(symbols, first, last, source=source)]
-    except DataUnavailableError:  # some series start later: load them one by one
-        series = []
-        for symbol in symbols:
-            own = mine.loc[mine["symbol"] == symbol, "date"]
-            with contextlib.suppress(DataUnavailableError):
-                series.append(load_prices(symbol, own.min(), own.max(), source=source))
-    if series:
-        adj = pd.concat(series).set_index(["symbol", "date"])["adj_close"]
-        keys = pd.MultiIndex.from_arrays([mine["symbol"], mine["date"]])
-        mine["adj_close"] = adj.reindex(keys).to_numpy()
+    keys = list(zip(anchors["symbol"], anchors["currency"], strict=True))
+    mine = anchors[[key in wanted for key in keys]].copy()
+    adjusted = prices.field("adj_close")
+    rows = adjusted.index.get_indexer(pd.DatetimeIndex(mine["date"]))
+    columns = adjusted.columns.get_indexer(mine["symbol"])
+    grid = adjusted.to_numpy()
+    found = (rows >= 0) & (columns >= 0)
+    values = np.full(len(mine), np.nan)
+    values[found] = grid[rows[found], columns[found]]
+    mine["adj_close"] = values
     return mine
 
 
@@ -292,45 +272,43 @@ CAP_COLUMNS = [
 ]
 
 
-def valued_listings(symbols: Iterable[str]) -> list[Listing]:
-    """The listings that carry firm value among ``symbols`` (every listing of a named firm)."""
-    universe = load_universe()
-    firms = dict.fromkeys(f.id for s in symbols if (f := universe.firm_of(s)))
-    return [
-        item for firm in firms for item in universe.firms[firm].listings if item.cap_classes != ()
-    ]
-
-
-def _fx_rates(
-    currencies: set[str], start: pd.Timestamp, end: pd.Timestamp, source: str
-) -> dict[str, pd.Series]:
-    rates = {}
-    for currency in currencies - {"USD"}:
-        series = load_prices(FX_TO_USD[check_currency(currency)][0], start, end, source=source)
-        rates[currency] = series.set_index("date")["close"]
-    return rates
-
-
 def listing_caps(
-    symbols_or_groups: str | Iterable[str], start: object, end: object, source: str = "snapshot"
+    prices: Prices,
+    listings: list[Listing],
+    reference: Reference,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Daily market cap of every valued listing of the firms in ``symbols_or_groups``.
+    """Daily market cap of each of ``listings`` on its sessions from ``start`` to ``end``.
 
-    One row per listing and session (columns :data:`CAP_COLUMNS`). A session without a price or
-    FX rate has NaN ``cap_usd``: missing, never zero.
+    ``prices`` holds the listings and the FX series of their currencies (:func:`fx_symbols`),
+    reaching back to the anchor dates; one row per listing and session comes back (columns
+    :data:`CAP_COLUMNS`). A session without a price or FX rate has NaN ``cap_usd``: missing,
+    never zero.
     """
-    universe = load_universe()
-    listings = valued_listings(universe.resolve(symbols_or_groups))
-    prices = load_prices([item.symbol for item in listings], start, end, source=source)
-    first, last = prices["date"].min(), prices["date"].max()
-    rates = _fx_rates({item.currency for item in listings}, first, last, source)
-    facts, split_table, dividend_table = shares_facts(), splits(), dividends()
+    window = prices.between(start, end)
+    split_table, dividend_table = reference.splits, reference.dividends
+    facts = reference.shares[reference.shares["role"] == "PRIMARY"]
     # Each listing looks only at its own facts: filtering the whole table per date is slow.
-    facts_of = dict(tuple(facts[facts["role"] == "PRIMARY"].groupby("symbol")))
-    all_anchors = anchors_with_adj_close(listings, source)
+    facts_of = dict(tuple(facts.groupby("symbol")))
+    all_anchors = anchors_with_adj_close(listings, reference.anchors, prices)
+    fx_close = window.field("close")
     frames = []
     for item in listings:
-        mine = prices[prices["symbol"] == item.symbol]
+        if item.symbol not in window.series:
+            raise MarketCapError(
+                f"no prices were loaded for {item.symbol}, a valued listing of {item.firm}: load "
+                "every listing of the firm"
+            )
+        one = window.series[item.symbol]
+        mine = pd.DataFrame(
+            {
+                "symbol": item.symbol,
+                "date": one.dates,
+                "close": one.values[:, 3],
+                "adj_close": one.values[:, 4],
+            }
+        )
         own_facts = facts_of.get(item.symbol, facts.iloc[:0])
         anchor_table = all_anchors[all_anchors["symbol"] == item.symbol]
         raw = raw_closes(mine, anchor_table, dividend_table, split_table)
@@ -338,14 +316,20 @@ def listing_caps(
         if not classes:
             raise MarketCapError(
                 f"no PRIMARY shares-outstanding fact for {item.symbol}: its market cap cannot be "
-                "computed; add a sourced fact to shares_outstanding.csv"
+                "computed; add a sourced fact to shares_outstanding.csv in the study's data "
+                "folder (or use --source yahoo for Yahoo's share counts)"
             )
         shares = _shares_on(own_facts, split_table, item.symbol, classes, raw.index)
-        rate = (
-            rates[item.currency].reindex(raw.index).to_numpy(float)
-            if item.currency != "USD"
-            else np.ones(len(raw))
-        )
+        if item.currency == "USD":
+            rate = np.ones(len(raw))
+        else:
+            series = FX_TO_USD[check_currency(item.currency)][0]
+            if series not in fx_close.columns:
+                raise MarketCapError(
+                    f"no {series} rates were loaded to convert {item.symbol} ({item.currency}) "
+                    "to USD: load the FX series with the listings"
+                )
+            rate = fx_close[series].reindex(raw.index).to_numpy(float)
         price = raw["price"].to_numpy()
         valued_shares = shares["shares"].to_numpy() / item.adr_ratio
         frame = pd.DataFrame(
@@ -365,6 +349,10 @@ def listing_caps(
             }
         )
         frames.append(frame[CAP_COLUMNS])
+    if not frames:
+        raise MarketCapError(
+            "no listing carries firm value in the selection: name firms, not indices"
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -446,7 +434,7 @@ def firm_totals(listing_caps: pd.DataFrame, firm_of: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(summed, index=listing_caps.index, columns=pd.Index(names, name="firm"))
 
 
-def firm_caps(listing_frame: pd.DataFrame) -> pd.DataFrame:
+def firm_caps(listing_frame: pd.DataFrame, universe: Universe) -> pd.DataFrame:
     """:func:`firm_totals` of a :func:`listing_caps` frame, one row per firm and session.
 
     Each row also carries its listings' price basis and shares labels, and the calendar.
@@ -456,7 +444,7 @@ def firm_caps(listing_frame: pd.DataFrame) -> pd.DataFrame:
     firm_of = listing_frame.drop_duplicates("symbol").set_index("symbol")["firm"]
     # The wide sum spans the dates of every calendar; keep each firm's own sessions.
     totals = firm_totals(listing_values, firm_of).unstack().reorder_levels(["firm", "date"])
-    calendars = {s: load_universe().listing(s).calendar for s in listing_frame["symbol"].unique()}
+    calendars = {s: universe.listing(s).calendar for s in listing_frame["symbol"].unique()}
     return pd.DataFrame(
         {
             "cap_usd": totals.reindex(grouped.size().index),

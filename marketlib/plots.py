@@ -1,13 +1,14 @@
-"""One function per chart, one style (``data/deepseek.mplstyle``), each returning a Figure.
+"""One function per chart, one style (``data/marketlib.mplstyle``), each returning a Figure.
 
-Figures are reproducible byte for byte: fixed sizes and fonts, ``svg.hashsalt`` set, and no
-creation date or software version in the files' metadata.
+Charts take numbers and the words to put on them (titles, the event's label, the source note);
+they import no engine. A single-panel chart draws on ``ax`` when one is given. Figures are
+reproducible byte for byte: fixed sizes and fonts, ``svg.hashsalt`` set, and no creation date
+or software version in the files' metadata.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from importlib import resources
 from io import BytesIO
 from pathlib import Path
 
@@ -21,13 +22,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from marketlib.events import significance_stars, t_quantile
 from marketlib.files import atomic_write_bytes
+from marketlib.paths import package_data
+from marketlib.tables import significance_stars, usd
 
-STYLE = Path(str(resources.files("marketlib").joinpath("data/deepseek.mplstyle")))
-SOURCE_NOTE = (
-    "Source: bundled snapshot of real daily prices (see marketlib/data/snapshot/provenance)."
-)
+STYLE = package_data("marketlib.mplstyle")
 
 
 @contextmanager
@@ -37,22 +36,25 @@ def _style():
 
 
 def dollars(value: float, _pos: object = None) -> str:
-    """Axis label for USD: $1.2tn, $350bn, -$80bn."""
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    if value >= 1e12:
-        return f"{sign}${value / 1e12:.1f}tn"
-    return f"{sign}${value / 1e9:,.0f}bn"
+    """Axis label for USD (:func:`marketlib.tables.usd`)."""
+    return usd(value)
+
+
+def _axes(ax):
+    """The figure and axes to draw on: ``ax``'s, or a new figure's."""
+    if ax is not None:
+        return ax.figure, ax
+    return plt.subplots()
 
 
 def _footnote(fig: Figure, text: str) -> None:
     fig.text(0.01, 0.01, text, fontsize=7, color="#555555", ha="left", va="bottom", wrap=True)
 
 
-def _mark_event(ax, event_date: object) -> None:
+def _mark_event(ax, event_date: object, label: str) -> None:
     ax.axvline(pd.Timestamp(event_date), color="#444444", linestyle=":", linewidth=1)
     ax.annotate(
-        "R1 sell-off",
+        label,
         (pd.Timestamp(event_date), 1),
         xycoords=("data", "axes fraction"),
         xytext=(3, -12),
@@ -62,7 +64,9 @@ def _mark_event(ax, event_date: object) -> None:
     )
 
 
-def _time_lines(ax, frame: pd.DataFrame, event_date: object, baseline: float, **style) -> None:
+def _time_lines(
+    ax, frame: pd.DataFrame, event: tuple[object, str], baseline: float, **style
+) -> None:
     """One line per column over its own dates, a grey baseline, and the event day marked.
 
     Each column is drawn over the dates it has, so a Tokyo series and a New York series in
@@ -72,7 +76,7 @@ def _time_lines(ax, frame: pd.DataFrame, event_date: object, baseline: float, **
         series = frame[column].dropna()
         ax.plot(series.index, series.to_numpy(), label=column, **style)
     ax.axhline(baseline, color="#999999", linewidth=0.8)
-    _mark_event(ax, event_date)
+    _mark_event(ax, *event)
 
 
 def _claim_line(ax, claim_usd: float) -> None:
@@ -91,27 +95,32 @@ def _rebased_label(base_date: object) -> str:
 
 
 def price_paths(
-    normalised: pd.DataFrame, base_date: object, event_date: object, title: str, basis: str
+    normalised: pd.DataFrame,
+    base_date: object,
+    event: tuple[object, str],
+    title: str,
+    note: str,
+    ax=None,
 ) -> Figure:
-    """Lines of prices rebased to 100 (one per column), the event day marked."""
+    """Lines of prices rebased to 100 (one per column), the event day (date, label) marked."""
     with _style():
-        fig, ax = plt.subplots()
-        _time_lines(ax, normalised, event_date, baseline=100)
+        fig, ax = _axes(ax)
+        _time_lines(ax, normalised, event, baseline=100)
         ax.set(title=title, xlabel="Session date", ylabel=_rebased_label(base_date))
         ax.legend(ncol=2, loc="lower left")
         fig.autofmt_xdate()
-        _footnote(fig, f"{SOURCE_NOTE} Price basis: {basis}.")
+        _footnote(fig, note)
         fig.subplots_adjust(bottom=0.24)
     return fig
 
 
-def waterfall(changes: pd.Series, title: str, basis: str, claim_usd: float) -> Figure:
+def waterfall(changes: pd.Series, title: str, note: str, claim_usd: float, ax=None) -> Figure:
     """Bars of USD market-value change per firm, stacked into a running total, then the total."""
     changes = changes.sort_values()
     ends = changes.cumsum()
     starts = ends - changes
     with _style():
-        fig, ax = plt.subplots()
+        fig, ax = _axes(ax)
         colours = np.where(changes < 0, "#d62728", "#2ca02c")
         ax.bar(changes.index, changes.to_numpy(), bottom=starts.to_numpy(), color=colours)
         ax.bar(["Total"], [ends.iloc[-1]], color="#444444")
@@ -121,10 +130,7 @@ def waterfall(changes: pd.Series, title: str, basis: str, claim_usd: float) -> F
         ax.set(title=title, ylabel="Change in market value (USD)")
         ax.legend(loc="lower right")
         ax.tick_params(axis="x", labelrotation=30)
-        _footnote(
-            fig,
-            f"{SOURCE_NOTE} Market value = raw close x shares outstanding; price basis: {basis}.",
-        )
+        _footnote(fig, note)
         fig.subplots_adjust(bottom=0.3)
     return fig
 
@@ -150,69 +156,76 @@ def _annotated_grid(ax, values: pd.DataFrame, labels: list[list[str]], **colours
     return image
 
 
-def verdict_heatmap(matrix: pd.DataFrame, measure: str, claim_usd: float) -> Figure:
-    """Universe x window grid coloured by share of the claim, cells labelled with dollars."""
+def verdict_heatmap(
+    matrix: pd.DataFrame, measure: str, claim_usd: float, note: str, ax=None
+) -> Figure:
+    """Group x window grid coloured by share of the claim, cells labelled with dollars."""
     cells = matrix[matrix["measure"] == measure]
-    share = _ordered_pivot(cells, "universe", "window", "share_of_claim")
-    usd = _ordered_pivot(cells, "universe", "window", "change_usd")
+    share = _ordered_pivot(cells, "group", "window", "share_of_claim")
+    change = _ordered_pivot(cells, "group", "window", "change_usd")
     labels = [
         [f"{dollars(value)}\n{share_of:.0%}" for value, share_of in zip(u, s, strict=True)]
-        for u, s in zip(usd.to_numpy(), share.to_numpy(), strict=True)
+        for u, s in zip(change.to_numpy(), share.to_numpy(), strict=True)
     ]
     with _style():
-        fig, ax = plt.subplots()
+        fig, ax = _axes(ax)
         image = _annotated_grid(ax, share, labels, cmap="RdBu_r", vmin=0, vmax=2)
         ax.set(
             title=f"Market value change vs the article's {dollars(claim_usd)} "
             f"({measure.replace('_', ' ')})",
             xlabel="Window",
-            ylabel="Universe",
+            ylabel="Group",
         )
         fig.colorbar(image, ax=ax, label=f"Loss as a share of {dollars(claim_usd)}")
-        _footnote(fig, SOURCE_NOTE)
+        _footnote(fig, note)
         fig.subplots_adjust(bottom=0.2, left=0.2)
     return fig
 
 
-def cumulative_change(totals: pd.DataFrame, event_date: object, claim_usd: float) -> Figure:
-    """Day-by-day cumulative USD market-value change of each universe (one column each)."""
+def cumulative_change(
+    totals: pd.DataFrame,
+    event: tuple[object, str],
+    claim_usd: float,
+    calendar: str,
+    note: str,
+    ax=None,
+) -> Figure:
+    """Day-by-day cumulative USD market-value change of each group (one column each)."""
     with _style():
-        fig, ax = plt.subplots()
-        _time_lines(ax, totals, event_date, baseline=0)
+        fig, ax = _axes(ax)
+        _time_lines(ax, totals, event, baseline=0)
         _claim_line(ax, claim_usd)
         ax.yaxis.set_major_formatter(FuncFormatter(dollars))
         ax.set(
             title=f"Cumulative market value change since the {totals.index[0]:%d %b %Y} close",
-            xlabel="Session date (New York)",
+            xlabel=f"Session date ({calendar})",
             ylabel="Change in market value (USD)",
         )
         ax.legend(loc="lower left")
         fig.autofmt_xdate()
-        _footnote(
-            fig,
-            f"{SOURCE_NOTE} Tokyo firms enter with their latest close on or before each "
-            "New York date.",
-        )
+        _footnote(fig, note)
         fig.subplots_adjust(bottom=0.24)
     return fig
 
 
-def venue_timing(panels: dict[str, pd.DataFrame], base_date: object, event_date: object) -> Figure:
+def venue_timing(
+    panels: dict[str, pd.DataFrame], base_date: object, event: tuple[object, str], note: str
+) -> Figure:
     """Side-by-side panels of rebased prices on each venue's own sessions (one panel per venue)."""
     with _style():
         fig, axes = plt.subplots(1, len(panels), sharey=True, figsize=(11, 5))
         for ax, (venue, frame) in zip(np.atleast_1d(axes), panels.items(), strict=True):
-            _time_lines(ax, frame, event_date, baseline=100, marker="o", markersize=3)
+            _time_lines(ax, frame, event, baseline=100, marker="o", markersize=3)
             ax.set(title=venue, xlabel="Session date (local)")
             ax.legend(loc="lower left")
             ax.tick_params(axis="x", labelrotation=45)
         np.atleast_1d(axes)[0].set_ylabel(_rebased_label(base_date))
-        _footnote(fig, f"{SOURCE_NOTE} Dividend-adjusted closes; each venue on its own calendar.")
+        _footnote(fig, note)
         fig.subplots_adjust(bottom=0.25)
     return fig
 
 
-def recovery(table: pd.DataFrame, base_date: object) -> Figure:
+def recovery(table: pd.DataFrame, base_date: object, note: str, ax=None) -> Figure:
     """Horizontal bars: sessions until each symbol regained its ``base_date`` close.
 
     A symbol that had not by the end of its data is marked "not by" that date.
@@ -220,7 +233,7 @@ def recovery(table: pd.DataFrame, base_date: object) -> Figure:
     table = table.sort_values("sessions", na_position="last")
     base = pd.Timestamp(base_date)
     with _style():
-        fig, ax = plt.subplots()
+        fig, ax = _axes(ax)
         recovered = table["sessions"].notna()
         longest = float(table["sessions"].max()) if recovered.any() else 1.0
         values = table["sessions"].fillna(longest).to_numpy(dtype=float)
@@ -242,16 +255,17 @@ def recovery(table: pd.DataFrame, base_date: object) -> Figure:
             xlabel=f"Sessions after {base:%d %b %Y}",
             ylabel="Symbol",
         )
-        _footnote(fig, f"{SOURCE_NOTE} Dividend-adjusted closes.")
+        _footnote(fig, note)
         fig.subplots_adjust(bottom=0.15)
     return fig
 
 
-def car_paths(paths: pd.DataFrame, confidence: float = 0.95) -> Figure:
+def car_paths(paths: pd.DataFrame, note: str) -> Figure:
     """One panel per listing: abnormal returns cumulated around day 0, with a confidence band.
 
-    ``paths`` is :func:`marketlib.events.car_paths` output; the band is ``car +/- t * se``.
+    ``paths`` is :func:`marketlib.events.car_paths` output (``ci_low``/``ci_high``: the band).
     """
+    confidence = float(paths["confidence"].iloc[0])
     symbols = list(dict.fromkeys(paths["symbol"]))
     columns = min(3, len(symbols))
     rows = -(-len(symbols) // columns)
@@ -261,9 +275,8 @@ def car_paths(paths: pd.DataFrame, confidence: float = 0.95) -> Figure:
         )
         for ax, symbol in zip(axes.flat, symbols, strict=False):
             one = paths[paths["symbol"] == symbol]
-            half_width = t_quantile(0.5 + confidence / 2, one["dof"]) * one["standard_error"]
             days, car = one["relative_day"], 100 * one["car"]
-            ax.fill_between(days, car - 100 * half_width, car + 100 * half_width, alpha=0.2)
+            ax.fill_between(days, 100 * one["ci_low"], 100 * one["ci_high"], alpha=0.2)
             ax.plot(days, car, marker="o", markersize=3)
             ax.axhline(0, color="#999999", linewidth=0.8)
             ax.axvline(0, color="#444444", linestyle=":", linewidth=1)
@@ -284,7 +297,7 @@ def car_paths(paths: pd.DataFrame, confidence: float = 0.95) -> Figure:
         )
         _footnote(
             fig,
-            f"{SOURCE_NOTE} Market model fitted by OLS before the event; shaded: "
+            f"{note} Market model fitted by OLS before the event; shaded: "
             f"{confidence:.0%} interval with the prediction-error adjustment. Sessions on each "
             "listing's own exchange calendar.",
         )
@@ -292,7 +305,7 @@ def car_paths(paths: pd.DataFrame, confidence: float = 0.95) -> Figure:
     return fig
 
 
-def group_significance(tests: pd.DataFrame) -> Figure:
+def group_significance(tests: pd.DataFrame, note: str, ax=None) -> Figure:
     """Group x window grid of mean CARs, starred by the BMP test's p-value."""
     mean = _ordered_pivot(tests, "group", "window", "mean_car")
     p_values = _ordered_pivot(tests, "group", "window", "bmp_p")
@@ -302,7 +315,7 @@ def group_significance(tests: pd.DataFrame) -> Figure:
     ]
     limit = float(np.nanmax(np.abs(mean.to_numpy()))) or 0.01
     with _style():
-        fig, ax = plt.subplots()
+        fig, ax = _axes(ax)
         image = _annotated_grid(ax, mean, labels, cmap="RdBu", vmin=-limit, vmax=limit)
         ax.set(
             title="Mean cumulative abnormal return by group and window",
@@ -312,7 +325,7 @@ def group_significance(tests: pd.DataFrame) -> Figure:
         fig.colorbar(image, ax=ax, label="Mean CAR", format=FuncFormatter(_percent))
         _footnote(
             fig,
-            f"{SOURCE_NOTE} One listing per firm. Stars: BMP (1991) standardised "
+            f"{note} One listing per firm. Stars: BMP (1991) standardised "
             "cross-sectional test, * p<0.10, ** p<0.05, *** p<0.01; firms are treated as "
             "independent, so p-values are optimistic on a shared event date.",
         )

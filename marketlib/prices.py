@@ -1,44 +1,143 @@
-"""Tidy daily prices from any source: the bundled snapshot, the cache, or Yahoo.
+"""Daily prices on each listing's own sessions, from any source, in one documented shape.
 
-Every frame that leaves this module holds exactly its exchange's sessions in the requested
-range. A session the source lacks is a row of NaN (and a logged warning), never a filled value.
+Every series that leaves this module holds exactly its exchange's sessions over the span it
+has within the request. A session the source lacks is NaN (and a logged warning), never a filled
+value; a series that starts after the request or ends before it is served over what it has,
+and says so in :attr:`Prices.coverage`.
+
+The shape users bring and get (alphalens-style, one documented form): :class:`Prices` holds one
+date x symbol frame per field (``close`` raw as traded, ``adj_close`` adjusted, ...); ``tidy()``
+gives the long frame ``date, symbol, open, high, low, close, adj_close, volume, currency,
+source``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from marketlib import cache, snapshot, yahoo
 from marketlib.calendars import parse_date, sessions
-from marketlib.defaults import SOURCES
-from marketlib.errors import (
-    CacheError,
-    DataUnavailableError,
-    InvalidInputError,
-    SourceUnavailableError,
-)
-from marketlib.universe import Listing, load_universe
+from marketlib.errors import DataUnavailableError, InvalidInputError, UnknownSymbolError
+from marketlib.schema import PRICE_FIELDS
+from marketlib.sources import DEFAULT_SOURCE, Chain, open_source
+from marketlib.universe import Listing, Universe, bundled_universe
 
 log = logging.getLogger(__name__)
 
-TIDY_COLUMNS = [
-    "date",
-    "symbol",
-    "open",
-    "high",
-    "low",
-    "close",
-    "adj_close",
-    "volume",
-    "currency",
-    "source",
-]
+TIDY_COLUMNS = ["date", "symbol", *PRICE_FIELDS, "currency", "source"]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One listing's prices on its sessions."""
+
+    listing: Listing
+    source: str
+    dates: pd.DatetimeIndex
+    values: np.ndarray  # sessions x PRICE_FIELDS
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Daily prices of several listings. Build with :func:`fetch`; read with the properties.
+
+    ``coverage`` maps a symbol to a note when it does not span the whole request (listed
+    later, ended earlier).
+    """
+
+    series: dict[str, Series]
+    coverage: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.series)
+
+    @property
+    def served_by(self) -> dict[str, str]:
+        return {s: one.source for s, one in self.series.items()}
+
+    @cached_property
+    def index(self) -> pd.DatetimeIndex:
+        dates = [one.dates for one in self.series.values()]
+        union = dates[0].append(dates[1:]).unique().sort_values() if dates else dates
+        return pd.DatetimeIndex(union, name="date")
+
+    def field(self, name: str) -> pd.DataFrame:
+        """Date x symbol frame of one field; NaN on dates that are not a listing's session."""
+        return self._fields[name]
+
+    @cached_property
+    def _fields(self) -> dict[str, pd.DataFrame]:
+        index, symbols = self.index, list(self.series)
+        grids = {f: np.full((len(index), len(symbols)), np.nan) for f in PRICE_FIELDS}
+        for column, one in enumerate(self.series.values()):
+            rows = index.get_indexer(one.dates)
+            for position, name in enumerate(PRICE_FIELDS):
+                grids[name][rows, column] = one.values[:, position]
+        columns = pd.Index(symbols, name="symbol")
+        return {f: pd.DataFrame(g, index=index, columns=columns) for f, g in grids.items()}
+
+    @cached_property
+    def returns_close(self) -> pd.DataFrame:
+        """The close returns should use: ``adj_close`` where a series has one, else ``close``
+        (indices, FX rates, and series whose source gave raw closes only)."""
+        adjusted, raw = self.field("adj_close"), self.field("close")
+        has_adjusted = adjusted.notna().any()
+        return adjusted.where(has_adjusted, raw, axis=1) if len(has_adjusted) else adjusted
+
+    def sessions_of(self, symbol: str) -> pd.DatetimeIndex:
+        return self.series[symbol].dates
+
+    def select(self, symbols: Iterable[str]) -> Prices:
+        chosen = list(dict.fromkeys(symbols))
+        missing = [s for s in chosen if s not in self.series]
+        if missing:
+            raise DataUnavailableError(
+                f"no prices were loaded for {', '.join(missing)}: add them to the study's groups"
+            )
+        return Prices(
+            {s: self.series[s] for s in chosen},
+            {s: n for s, n in self.coverage.items() if s in chosen},
+        )
+
+    def between(self, start: pd.Timestamp | None, end: pd.Timestamp | None) -> Prices:
+        """The same listings over ``start..end`` (either None: unbounded)."""
+        trimmed = {}
+        for symbol, one in self.series.items():
+            keep = np.ones(len(one.dates), bool)
+            if start is not None:
+                keep &= one.dates >= start
+            if end is not None:
+                keep &= one.dates <= end
+            trimmed[symbol] = Series(one.listing, one.source, one.dates[keep], one.values[keep])
+        return Prices(trimmed, dict(self.coverage))
+
+    def tidy(self) -> pd.DataFrame:
+        """The long frame (:data:`TIDY_COLUMNS`), sorted by symbol then date."""
+        ordered = [self.series[s] for s in sorted(self.series)]
+        lengths = [len(one.dates) for one in ordered]
+        values = (
+            np.concatenate([one.values for one in ordered])
+            if ordered
+            else np.empty((0, len(PRICE_FIELDS)))
+        )
+        tidy = pd.DataFrame(values, columns=PRICE_FIELDS)
+        dates = (
+            np.concatenate([one.dates.to_numpy("datetime64[ns]") for one in ordered])
+            if ordered
+            else np.array([], "datetime64[ns]")
+        )
+        tidy.insert(0, "date", dates)
+        symbols = [one.listing.symbol for one in ordered]
+        tidy.insert(1, "symbol", np.repeat(symbols, lengths).astype(object))
+        tidy["currency"] = np.repeat([o.listing.currency for o in ordered], lengths).astype(object)
+        tidy["source"] = np.repeat([o.source for o in ordered], lengths).astype(object)
+        return tidy
 
 
 def _expected_dates(
@@ -50,22 +149,11 @@ def _expected_dates(
     return available[(available >= start) & (available <= end)]
 
 
-@dataclass(frozen=True)
-class _Series:
-    """One symbol's prices on its sessions, before the tidy frame is assembled."""
-
-    symbol: str
-    currency: str
-    source: str
-    dates: pd.DatetimeIndex
-    values: np.ndarray  # sessions x open..volume
-
-
-def _conform(
-    symbol: str, prices: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, source: str
-) -> _Series:
-    """Align one series to its exchange's sessions."""
-    listing = load_universe().listing(symbol)
+def conform(
+    listing: Listing, prices: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, source: str
+) -> Series:
+    """Align one series to its exchange's sessions from ``start`` to ``end``."""
+    symbol = listing.symbol
     index = pd.DatetimeIndex(prices.index).as_unit("ns").rename("date")
     expected = _expected_dates(listing, start, end, index)
     extra = index[(index >= start) & (index <= end)].difference(expected)
@@ -78,10 +166,13 @@ def _conform(
             listing.calendar,
             ", ".join(f"{d:%Y-%m-%d}" for d in extra[:5]),
         )
-    fields = TIDY_COLUMNS[2:8]
-    table = prices if list(prices.columns) == fields else prices[fields]
+    table = prices if list(prices.columns) == PRICE_FIELDS else prices[PRICE_FIELDS]
     positions = index.get_indexer(expected)
-    values = table.to_numpy(dtype="float64")[positions]
+    values = (
+        table.to_numpy(dtype="float64")[positions]
+        if len(index)
+        else np.full((len(expected), len(PRICE_FIELDS)), np.nan)
+    )
     values[positions < 0] = np.nan  # a session the source lacks stays empty
     missing = expected[np.isnan(values[:, 3]) & np.isnan(values[:, 4])]
     if len(missing):
@@ -92,139 +183,135 @@ def _conform(
             len(missing),
             ", ".join(f"{d:%Y-%m-%d}" for d in missing[:10]),
         )
-    return _Series(symbol, listing.currency, source, expected, values)
+    return Series(listing, source, expected, values)
 
 
-def _from_snapshot(
-    symbol: str,
+def listings_for(
+    universe: Universe, selection: str | Iterable[str], source: Chain
+) -> tuple[Universe, list[str]]:
+    """Resolve ``selection`` to symbols; names no registry knows are taken from the source's
+    listing facts when it is online (logged), else refused."""
+    try:
+        return universe, universe.resolve(selection)
+    except UnknownSymbolError:
+        if not source.online:
+            raise
+    names = [selection] if isinstance(selection, str) else list(selection)
+    unknown = [
+        n
+        for n in names
+        if isinstance(n, str)
+        and n not in universe.groups
+        and n not in universe.listings
+        and n not in universe.firms
+    ]
+    facts = source.listing_facts(unknown)
+    for symbol, (listing, country) in facts.items():
+        log.warning(
+            "%s is not in the registry: using %s, country %s", symbol, listing.origin, country
+        )
+    extended = universe.with_listings(
+        [f[0] for f in facts.values()], {s: f[1] for s, f in facts.items()}
+    )
+    return extended, extended.resolve(names)
+
+
+def fetch(
+    symbols: Iterable[str],
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
-    root: Path | None = None,
-) -> _Series:
-    """One symbol from the snapshot; ``start``/``end`` None: the first/last date it holds."""
-    listing = load_universe().listing(symbol)
-    prices = snapshot.read_price_file(symbol, root)
-    first, last = prices.index[0], prices.index[-1]
-    start = first if start is None else start
-    end = last if end is None else end
-    wanted = _expected_dates(listing, start, end, prices.index)
-    if listing.calendar is None:
-        outside = start < first - pd.tseries.offsets.BDay(
-            1
-        ) or end > last + pd.tseries.offsets.BDay(1)
-    else:
-        outside = len(wanted) == 0 or wanted[0] < first or wanted[-1] > last
-    if outside:
-        raise DataUnavailableError(
-            f"{symbol}: requested {start:%Y-%m-%d}..{end:%Y-%m-%d}, the snapshot covers "
-            f"{first:%Y-%m-%d}..{last:%Y-%m-%d}: narrow the dates or use --source yahoo"
-        )
-    return _conform(symbol, prices, start, end, "snapshot")
+    source: Chain,
+    universe: Universe,
+    *,
+    partial: bool = True,
+) -> Prices:
+    """Load ``symbols`` once from ``source`` and align each to its sessions.
 
-
-def _from_yahoo(
-    symbols: list[str],
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-    downloader: yahoo.Downloader | None = None,
-) -> dict[str, _Series]:
-    """Download, then cache. Only a complete answer is cached: a refresh that fails part-way
-    writes nothing, so every file cached before it stays byte for byte as it was."""
-    received = yahoo.download(symbols, start, end, downloader=downloader)
+    ``start``/``end`` None: as far as the source reaches. With ``partial`` a series that covers
+    only part of the span is served over that part (noted in ``coverage``); without it, it is
+    an error. A series with no row in the span is always an error.
+    """
+    symbols = list(dict.fromkeys(symbols))
+    raw = source.prices(symbols, start, end)
+    served, coverage, empty = {}, {}, []
     for symbol in symbols:
-        cache.write(symbol, start, end, received[symbol])
-    return {s: _conform(s, received[s], start, end, "yahoo") for s in symbols}
-
-
-def _from_cache(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> _Series | None:
-    cached = cache.read(symbol)
-    if cached is None or not cached.covers(start, end):
-        return None
-    return _conform(symbol, cached.prices, start, end, "cache")
-
-
-def _auto(
-    symbols: list[str], start: pd.Timestamp, end: pd.Timestamp, downloader: yahoo.Downloader | None
-) -> dict[str, _Series]:
-    frames = {s: f for s in symbols if (f := _from_cache(s, start, end)) is not None}
-    wanted = [s for s in symbols if s not in frames]
-    if wanted:
-        try:
-            frames.update(_from_yahoo(wanted, start, end, downloader))
-        except (SourceUnavailableError, CacheError) as exc:
-            partial = getattr(exc, "partial", {})
-            frames.update({s: _conform(s, p, start, end, "yahoo") for s, p in partial.items()})
-            fallback = [s for s in wanted if s not in frames]
-            log.warning(
-                "Yahoo did not serve %s (%s); falling back to the bundled snapshot",
-                ", ".join(fallback),
-                exc,
+        listing = universe.listing(symbol)
+        frame = raw[symbol]
+        if frame.empty:
+            empty.append(symbol)
+            continue
+        first, last = frame.index[0], frame.index[-1]
+        lo = first if start is None else start
+        hi = last if end is None else end
+        wanted = _expected_dates(listing, lo, hi, frame.index)
+        if len(wanted) == 0:
+            raise DataUnavailableError(
+                f"{symbol}: no session between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} on the "
+                f"{listing.calendar} calendar (holiday or weekend): widen the dates"
             )
-            frames.update({s: _from_snapshot(s, start, end) for s in fallback})
-    return frames
+        late = wanted[0] < first - pd.Timedelta(days=4 if listing.calendar is None else 0)
+        early = wanted[-1] > last + pd.Timedelta(days=4 if listing.calendar is None else 0)
+        if late or early:
+            note = f"covers {first:%Y-%m-%d}..{last:%Y-%m-%d} of {lo:%Y-%m-%d}..{hi:%Y-%m-%d}"
+            if not partial:
+                raise DataUnavailableError(
+                    f"{symbol}: requested {lo:%Y-%m-%d}..{hi:%Y-%m-%d}, the "
+                    f"{source.served_by.get(symbol, source.name)} data {note.split(' of ')[0]}: "
+                    "narrow the dates or use --source yahoo"
+                )
+            coverage[symbol] = note
+            lo, hi = max(lo, first), min(hi, last)
+        served[symbol] = conform(listing, frame, lo, hi, source.served_by.get(symbol, source.name))
+    if empty:
+        raise DataUnavailableError(
+            f"{', '.join(empty)}: the {source.name} data has no price between "
+            f"{start:%Y-%m-%d} and {end:%Y-%m-%d}: narrow the dates or use --source yahoo"
+            if start is not None and end is not None
+            else f"{', '.join(empty)}: the {source.name} data has no price for them"
+        )
+    if coverage:
+        log.info("partial coverage: %s", "; ".join(f"{s} {n}" for s, n in coverage.items()))
+    return Prices(served, coverage)
 
 
 def load_prices(
-    symbols_or_groups: str | Iterable[str],
+    selection: str | Iterable[str],
     start: object = None,
     end: object = None,
-    source: str = "auto",
+    source: str = DEFAULT_SOURCE,
     *,
-    downloader: yahoo.Downloader | None = None,
+    universe: Universe | None = None,
+    data: object = None,
+    downloader: object = None,
+    tickers: object = None,
 ) -> pd.DataFrame:
-    """Daily prices of symbols or groups as a tidy long frame.
+    """Daily prices of symbols or groups as a tidy long frame (:data:`TIDY_COLUMNS`).
 
     Parameters
     ----------
-    symbols_or_groups : a symbol (``"NVDA"``), a group (``"named"``) or a list of either.
-    start, end : first and last calendar date, inclusive (``"2025-01-21"``). With
-        ``source="snapshot"`` either may be None: each symbol's first or last date.
-    source : ``"snapshot"`` (bundled real data), ``"yahoo"`` (live, via yfinance, cached) or
-        ``"auto"``: the cache, then Yahoo, then the snapshot; the ``source`` column says which
-        served each row, and a fallback is logged as a warning.
-    downloader : stand-in for ``yfinance.download`` (tests); None uses yfinance.
+    selection : a symbol (``"NVDA"``), a group of ``universe``, or a list of either.
+    start, end : first and last calendar date, inclusive (``"2025-01-21"``). Either may be None
+        with an offline source: each symbol's first or last date.
+    source : ``"snapshot"`` (bundled real data, the default), ``"yahoo"`` (live, via yfinance,
+        cached) or ``"auto"``: the cache, then Yahoo, then the snapshot, per symbol.
+    universe : the registry to resolve names in (a study's); None: the bundled registry.
+    data : a folder in the bundle's schema that serves the symbols it holds, ahead of ``source``.
+    downloader, tickers : stand-ins for ``yfinance.download`` and ``yfinance.Ticker`` (tests).
 
-    Returns
-    -------
-    DataFrame with columns ``date, symbol, open, high, low, close, adj_close, volume,
-    currency, source``, sorted by symbol then date. ``close`` is the raw close as traded and
-    is NaN where the source holds only the dividend-adjusted ``adj_close``.
+    ``close`` is the raw close as traded and is NaN where the source holds only the
+    dividend-adjusted ``adj_close``; the ``source`` column says which source served each row.
     """
-    if source not in SOURCES:
-        raise InvalidInputError(f"source {source!r} is not one of {', '.join(SOURCES)}")
-    symbols = load_universe().resolve(symbols_or_groups)
-    if start is None or end is None:
-        if source != "snapshot":
-            raise InvalidInputError(
-                f"start and end may be left out only with source='snapshot' (each symbol's "
-                f"full span), not {source!r}: give both dates"
-            )
-        start = None if start is None else parse_date(start, "start date")
-        end = None if end is None else parse_date(end, "end date")
-        return _combine(symbols, {s: _from_snapshot(s, start, end) for s in symbols})
-    start, end = parse_date(start, "start date"), parse_date(end, "end date")
-    if start > end:
+    chain = open_source(source, data, downloader=downloader, tickers=tickers)  # type: ignore[arg-type]
+    first = None if start is None else parse_date(start, "start date")
+    last = None if end is None else parse_date(end, "end date")
+    if first is not None and last is not None and first > last:
         raise InvalidInputError(
-            f"start date {start:%Y-%m-%d} is after end date {end:%Y-%m-%d}: swap them"
+            f"start date {first:%Y-%m-%d} is after end date {last:%Y-%m-%d}: swap them"
         )
-    if source == "snapshot":
-        frames = {s: _from_snapshot(s, start, end) for s in symbols}
-    elif source == "yahoo":
-        frames = _from_yahoo(symbols, start, end, downloader)
-    else:
-        frames = _auto(symbols, start, end, downloader)
-    return _combine(symbols, frames)
-
-
-def _combine(symbols: list[str], series: dict[str, _Series]) -> pd.DataFrame:
-    """One tidy frame, sorted by symbol then date, built in one go (not per symbol)."""
-    ordered = [series[s] for s in sorted(symbols)]
-    lengths = [len(one.dates) for one in ordered]
-    tidy = pd.DataFrame(np.concatenate([one.values for one in ordered]), columns=TIDY_COLUMNS[2:8])
-    dates = np.concatenate([one.dates.to_numpy("datetime64[ns]") for one in ordered])
-    tidy.insert(0, "date", dates)
-    tidy.insert(1, "symbol", np.repeat([one.symbol for one in ordered], lengths).astype(object))
-    tidy["currency"] = np.repeat([one.currency for one in ordered], lengths).astype(object)
-    tidy["source"] = np.repeat([one.source for one in ordered], lengths).astype(object)
-    tidy.attrs["sources"] = {one.symbol: one.source for one in ordered}
-    return tidy
+    if (first is None or last is None) and chain.online:
+        raise InvalidInputError(
+            f"start and end may be left out only with source='snapshot' (each symbol's full "
+            f"span), not {source!r}: give both dates"
+        )
+    registry, symbols = listings_for(universe or bundled_universe(), selection, chain)
+    return fetch(symbols, first, last, chain, registry).tidy()

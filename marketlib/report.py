@@ -1,4 +1,5 @@
-"""The main job: execute every notebook headless, write figures, executed notebooks and HTML."""
+"""The main job for one study: execute every notebook headless, write figures, executed
+notebooks and HTML under ``OUT/figures/<study>/`` and ``OUT/reports/<study>/``."""
 
 from __future__ import annotations
 
@@ -22,14 +23,15 @@ from nbconvert import HTMLExporter  # noqa: E402
 
 from marketlib.errors import NotebookError  # noqa: E402
 from marketlib.files import atomic_write_bytes  # noqa: E402
+from marketlib.paths import bundled  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = REPO / "notebooks"
 log = logging.getLogger(__name__)
+SUMMARY_NOTEBOOK = "03_the_claims"
 
 
-def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:
-    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+def notebook_paths(folder: Path | None = None) -> list[Path]:
+    """The numbered notebooks (bundled with the package unless ``folder`` is given)."""
+    return sorted((folder or bundled("notebooks")).glob("[0-9][0-9]_*.ipynb"))
 
 
 def run_notebook(path: Path, executed: Path, parameters: dict) -> nbformat.NotebookNode:
@@ -43,7 +45,7 @@ def run_notebook(path: Path, executed: Path, parameters: dict) -> nbformat.Noteb
         str(executed / path.name),
         parameters=parameters,
         kernel_name="python3",
-        cwd=str(path.parent),
+        cwd=str(executed),
         progress_bar=False,
         log_output=False,
         request_save_on_cell_execute=False,
@@ -90,17 +92,25 @@ def _execute_and_render(path: Path, executed: Path, reports: Path, parameters: d
     return page
 
 
-def build_report(out: Path = REPO, source: str = "snapshot", jobs: int | None = None) -> dict:
-    """Run every notebook; write ``figures/``, ``reports/executed/`` and ``reports/index.html``.
+def build_report(study: str, out: Path, source: str = "snapshot", jobs: int | None = None) -> dict:
+    """Run every notebook for ``study`` (a study file or a bundled study's id).
 
-    Notebooks are independent (each writes only its own figures), so up to ``jobs`` of them
-    (default: one more than the CPUs) run at once, each in its own kernel.
+    Writes ``out/figures/<id>/``, ``out/reports/<id>/executed/`` and
+    ``out/reports/<id>/index.html``. Notebooks are independent (each writes only its own
+    figures), so up to ``jobs`` of them (default: one more than the CPUs) run at once, each in
+    its own kernel.
     """
+    study_file = Path(study) if Path(study).is_file() else None
+    study_id = study_file.stem if study_file else str(study)
     out = Path(out)
-    figures, reports = out / "figures", out / "reports"
+    figures, reports = out / "figures" / study_id, out / "reports" / study_id
     executed = reports / "executed"
     executed.mkdir(parents=True, exist_ok=True)
-    parameters = {"source": source, "figures_dir": str(figures.resolve())}
+    parameters = {
+        "study": str(study_file.resolve()) if study_file else study_id,
+        "source": source,
+        "figures_dir": str(figures.resolve()),
+    }
     paths = notebook_paths()
     # One more kernel than CPUs: a starting kernel spends part of its time waiting, not computing.
     jobs = max(1, min(jobs or (os.cpu_count() or 1) + 1, len(paths)))
@@ -119,19 +129,21 @@ def build_report(out: Path = REPO, source: str = "snapshot", jobs: int | None = 
     ]
     images = sorted(figures.glob("*.png"))
     gallery = "\n".join(
-        f'<figure><img src="../figures/{p.name}" alt="{p.stem}" width="800">'
+        f'<figure><img src="../../figures/{study_id}/{p.name}" alt="{p.stem}" width="800">'
         f"<figcaption>{html.escape(p.stem)}</figcaption></figure>"
         for p in images
     )
     index = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>deepseek-shock report</title>"
-        "</head><body><h1>deepseek-shock: the DeepSeek R1 sell-off against the article's "
-        "claims</h1>"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(study_id)}: marketlib report</title></head><body>"
+        f"<h1>{html.escape(study_id)}</h1>"
         f"<h2>Notebooks</h2><ol>{''.join(links)}</ol><h2>Figures</h2>{gallery}</body></html>\n"
     )
     atomic_write_bytes(reports / "index.html", index.encode())
     return {
+        "study": study_id,
         "pages": pages,
         "figures": sorted(figures.iterdir()),
-        "summary": "".join(summary(executed / f"{page.stem}.ipynb") for page in pages),
+        "index": reports / "index.html",
+        "summary": summary(executed / f"{SUMMARY_NOTEBOOK}.ipynb"),
     }

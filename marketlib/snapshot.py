@@ -16,16 +16,18 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
 from marketlib.calendars import sessions
 from marketlib.errors import DataUnavailableError, SnapshotIntegrityError
-from marketlib.universe import load_universe
+from marketlib.paths import package_data
+from marketlib.schema import TABLES, parse_price_csv, parse_table
+from marketlib.universe import bundled_universe
 
-PRICE_COLUMNS = ["date", "open", "high", "low", "close", "adj_close", "volume"]
+# The bundle's files carry every column of the source; a user's folder needs only the
+# required ones of marketlib.schema.TABLES.
 TABLE_COLUMNS = {
     "shares_outstanding.csv": [
         "symbol",
@@ -44,12 +46,7 @@ TABLE_COLUMNS = {
     "dividends.csv": ["symbol", "ex_date", "amount", "currency", "source"],
     "raw_close_anchors.csv": ["symbol", "date", "raw_close", "currency", "source", "note"],
 }
-TABLE_DATE_COLUMN = {
-    "shares_outstanding.csv": "as_of",
-    "splits.csv": "effective_date",
-    "dividends.csv": "ex_date",
-    "raw_close_anchors.csv": "date",
-}
+TABLE_DATE_COLUMN = {spec.file: spec.date_column for spec in TABLES.values()}
 
 # Caveats the data's README raises per series, kept beside the numbers they qualify.
 README_FLAGS = {
@@ -69,7 +66,7 @@ _SOURCE_TABLE = re.compile(r"(?P<repo>[\w.-]+/[\w.-]+) / (?P<path>\S+) / (?P<com
 
 def default_root() -> Path:
     """Where the bundled snapshot lives inside the installed package."""
-    return Path(str(resources.files("marketlib").joinpath("data/snapshot")))
+    return package_data("snapshot")
 
 
 def sha256_of(path: Path) -> str:
@@ -119,7 +116,7 @@ def _close_basis(frame: pd.DataFrame, role: str) -> str:
 def _describe_price_file(path: Path, splits: pd.DataFrame, provenance: dict[str, str]) -> dict:
     symbol = path.stem
     frame = pd.read_csv(path, dtype={"date": str})
-    universe = load_universe()
+    universe = bundled_universe()
     listing = universe.listings.get(symbol)
     role = listing.role if listing else "unknown"
     entry: dict = {
@@ -214,6 +211,7 @@ def build_snapshot(source: Path, destination: Path | None = None) -> dict:
         shutil.rmtree(staging, ignore_errors=True)
     read_manifest.cache_clear()
     _read_price_file.cache_clear()
+    _read_table.cache_clear()
     return manifest
 
 
@@ -257,22 +255,7 @@ def _checked_bytes(relative: str, root: Path) -> bytes:
 
 
 def _parse_price_csv(data: bytes, name: str) -> pd.DataFrame:
-    dtypes = {"date": str} | dict.fromkeys(PRICE_COLUMNS[1:], "float64")
-    try:
-        frame = pd.read_csv(io.BytesIO(data), dtype=dtypes)
-    except ValueError as exc:  # a cell that is not a number
-        raise SnapshotIntegrityError(
-            f"{name}: a price or volume cell is not a number ({exc})"
-        ) from None
-    if list(frame.columns) != PRICE_COLUMNS:
-        raise SnapshotIntegrityError(f"{name}: header {list(frame.columns)} is not {PRICE_COLUMNS}")
-    dates = pd.to_datetime(frame.pop("date"), format="%Y-%m-%d", errors="coerce")
-    if dates.isna().any():
-        raise SnapshotIntegrityError(f"{name}: unparseable or empty date")
-    if not dates.is_monotonic_increasing or dates.duplicated().any():
-        raise SnapshotIntegrityError(f"{name}: dates are not strictly ascending")
-    frame.index = pd.DatetimeIndex(dates, name="date")
-    return frame
+    return parse_price_csv(data, name, SnapshotIntegrityError, exact=True)
 
 
 def _signature(path: Path) -> tuple[int, int] | None:
@@ -305,12 +288,16 @@ def read_price_file(symbol: str, root: Path | None = None) -> pd.DataFrame:
     return _read_price_file(symbol, root, signature).copy()
 
 
-def read_table(name: str, root: Path | None = None) -> pd.DataFrame:
-    """One bundled reference table (``shares_outstanding.csv``, ``splits.csv``, ...) as text."""
+def read_table(kind: str, root: Path | None = None) -> pd.DataFrame:
+    """One bundled reference table (``shares``, ``splits``, ``dividends``, ``anchors``), typed."""
     root = Path(root) if root else default_root()
-    data = _checked_bytes(name, root)
-    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[""])
-    return frame
+    return _read_table(kind, root, _signature(root / TABLES[kind].file)).copy()
+
+
+@cache
+def _read_table(kind: str, root: Path, signature: object) -> pd.DataFrame:
+    name = TABLES[kind].file
+    return parse_table(kind, _checked_bytes(name, root), str(root / name), SnapshotIntegrityError)
 
 
 def coverage(root: Path | None = None) -> pd.DataFrame:

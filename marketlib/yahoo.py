@@ -13,8 +13,12 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from marketlib.cache import PRICE_FIELDS, check_symbol
+from marketlib.cache import check_symbol
 from marketlib.errors import SourceUnavailableError
+from marketlib.schema import PRICE_FIELDS, TABLES
+from marketlib.universe import Listing
+
+log = logging.getLogger(__name__)
 
 # yfinance's column names for what marketlib calls open..volume.
 YAHOO_FIELDS = {
@@ -29,6 +33,32 @@ SYMBOLS_PER_CALL = 10
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 Downloader = Callable[..., pd.DataFrame | None]
+TickerFactory = Callable[[str], object]  # stands in for yfinance.Ticker (tests)
+
+# Yahoo's exchange codes (``Ticker.info["exchange"]``) -> (ISO 10383 MIC, exchange-calendars
+# name). Nasdaq listings follow the New York calendar, as the bundled registry has them.
+YAHOO_EXCHANGES = {
+    "NMS": ("XNAS", "XNYS"),
+    "NGM": ("XNAS", "XNYS"),
+    "NCM": ("XNAS", "XNYS"),
+    "NAS": ("XNAS", "XNYS"),
+    "NYQ": ("XNYS", "XNYS"),
+    "ASE": ("XASE", "XNYS"),
+    "PCX": ("ARCX", "XNYS"),
+    "BTS": ("BATS", "XNYS"),
+    "JPX": ("XTKS", "XTKS"),
+    "GER": ("XETR", "XETR"),
+    "ETR": ("XETR", "XETR"),
+    "LSE": ("XLON", "XLON"),
+    "AMS": ("XAMS", "XAMS"),
+    "PAR": ("XPAR", "XPAR"),
+    "HKG": ("XHKG", "XHKG"),
+    "TOR": ("XTSE", "XTSE"),
+    "TAI": ("XTAI", "XTAI"),
+    "EBS": ("XSWX", "XSWX"),
+    "ASX": ("XASX", "XASX"),
+}
+YAHOO_ROLES = {"EQUITY": "equity", "ETF": "etf", "INDEX": "index", "CURRENCY": "fx"}
 
 
 def _yfinance_download(**kwargs) -> pd.DataFrame | None:
@@ -139,3 +169,107 @@ def download(
             partial=received,
         )
     return received
+
+
+def _yfinance_ticker(symbol: str) -> object:
+    import yfinance
+
+    return yfinance.Ticker(symbol)
+
+
+def listing_facts(
+    symbols: Sequence[str], tickers: TickerFactory | None = None
+) -> dict[str, tuple[Listing, str]]:
+    """Listing facts of symbols no registry holds, from ``Ticker.info`` (exchange, currency,
+    quote type, name, country). A symbol Yahoo describes on an exchange or with a quote type
+    marketlib cannot map is left out; the caller reports it as unknown."""
+    make = tickers or _yfinance_ticker
+    facts: dict[str, tuple[Listing, str]] = {}
+    for symbol in symbols:
+        check_symbol(symbol)
+        try:
+            info = dict(make(symbol).info or {})
+        except Exception as exc:  # network stacks raise anything
+            log.warning(
+                "Yahoo gave no listing facts for %s (%s: %s)", symbol, type(exc).__name__, exc
+            )
+            continue
+        role = YAHOO_ROLES.get(str(info.get("quoteType", "")).upper())
+        venue = YAHOO_EXCHANGES.get(str(info.get("exchange", "")))
+        currency = info.get("currency")
+        if role is None or not currency or (venue is None and role != "fx"):
+            log.warning(
+                "Yahoo describes %s as %s on exchange %r: marketlib has no calendar for it",
+                symbol,
+                info.get("quoteType"),
+                info.get("exchange"),
+            )
+            continue
+        mic, calendar = venue if venue else (None, None)
+        name = str(info.get("longName") or info.get("shortName") or symbol)
+        listing = Listing(
+            symbol=symbol,
+            firm=symbol.lower() if role == "equity" else None,
+            name=name,
+            exchange=mic,
+            calendar=calendar,
+            currency=str(currency).upper(),
+            share_class="common" if role == "equity" else None,
+            role=role,
+            origin=f"Yahoo listing facts (Ticker.info: exchange {info.get('exchange')}, "
+            f"currency {currency}, quoteType {info.get('quoteType')})",
+        )
+        facts[symbol] = (listing, str(info.get("country") or "unknown"))
+    return facts
+
+
+def shares_history(
+    symbols: Sequence[str], tickers: TickerFactory | None = None, start: str = "2000-01-01"
+) -> pd.DataFrame:
+    """Shares outstanding over time from ``Ticker.get_shares_full`` as a shares table.
+
+    yfinance answers a Series of share counts indexed by tz-aware timestamps in the listing's
+    zone (or None); each count is dated by its local date, the last count of a day kept, and
+    labelled as Yahoo's (quality ``yahoo-reported``), never as an audited filing figure.
+    """
+    make = tickers or _yfinance_ticker
+    rows = []
+    for symbol in symbols:
+        check_symbol(symbol)
+        try:
+            series = make(symbol).get_shares_full(start=start)
+        except Exception as exc:  # network stacks raise anything
+            log.warning(
+                "Yahoo gave no share counts for %s (%s: %s)", symbol, type(exc).__name__, exc
+            )
+            continue
+        if series is None or len(series) == 0:
+            continue
+        index = pd.DatetimeIndex(series.index)
+        local = index.tz_localize(None) if index.tz is not None else index
+        counts = pd.Series(
+            pd.to_numeric(series.to_numpy(), errors="coerce"), index=local.normalize()
+        )
+        counts = counts[counts > 0]
+        counts = counts[~counts.index.duplicated(keep="last")].sort_index()
+        for day, shares in counts.items():
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "share_class": "yahoo_shares_out",
+                    "shares": float(shares),
+                    "as_of": day,
+                    "role": "PRIMARY",
+                    "quality": "yahoo-reported",
+                    "as_of_precision": "day",
+                    "as_of_note": f"Yahoo shares_out dated {day:%Y-%m-%d}",
+                    "source_document": "Yahoo Finance fundamentals timeseries (yfinance "
+                    "Ticker.get_shares_full)",
+                    "source_url_or_repo_path": f"https://finance.yahoo.com/quote/{symbol}",
+                    "note": "fetched live; not an audited filing figure",
+                }
+            )
+    frame = pd.DataFrame(rows, columns=TABLES["shares"].columns)
+    frame["as_of"] = pd.to_datetime(frame["as_of"])
+    frame["shares"] = frame["shares"].astype("float64")
+    return frame

@@ -1,0 +1,314 @@
+"""Where market data comes from, behind one small interface.
+
+A :class:`Source` serves daily prices (raw frames in :mod:`marketlib.schema`'s shape, for the
+symbols it holds) and reference tables (shares outstanding, splits, dividends, raw-close
+anchors). The kinds:
+
+- ``SnapshotSource``: the hash-verified bundle shipped with the package (the offline default);
+- ``FolderSource``: a user's folder in the bundle's schema, no manifest needed;
+- ``CacheSource``: earlier Yahoo downloads kept on disk;
+- ``YahooSource``: live, through :mod:`marketlib.yahoo` (prices, share counts, listing facts);
+- ``Chain``: several of these in order, each symbol from the first that serves it, saying
+  which source served what.
+
+:func:`open_source` builds the chain a source name means. Only the study layer and the price
+loader compose sources; no engine imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from marketlib import cache, snapshot, yahoo
+from marketlib.errors import (
+    CacheError,
+    DataUnavailableError,
+    InvalidInputError,
+    SourceUnavailableError,
+)
+from marketlib.schema import TABLES, empty_table, parse_price_csv, parse_table
+from marketlib.universe import Listing
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("snapshot", "yahoo", "auto")
+DEFAULT_SOURCE = "snapshot"
+
+
+def _clip(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None):
+    index = frame.index
+    keep = (index >= start if start is not None else True) & (
+        index <= end if end is not None else True
+    )
+    return frame[keep]
+
+
+class Source:
+    """Serves prices and reference data for the symbols it holds; says nothing of others."""
+
+    name = "source"
+    online = False
+
+    def holds(self, symbol: str) -> bool:
+        """Whether this source has a price series for ``symbol`` at all."""
+        return False
+
+    def prices(
+        self, symbols: Sequence[str], start: pd.Timestamp | None, end: pd.Timestamp | None
+    ) -> dict[str, pd.DataFrame]:
+        """Frames (date index, PRICE_FIELDS) of the ``symbols`` it serves over start..end."""
+        return {}
+
+    def table(self, kind: str, symbols: Sequence[str]) -> pd.DataFrame:
+        """The rows of reference table ``kind`` it holds for ``symbols`` (may be none)."""
+        return empty_table(kind)
+
+    def listing_facts(self, symbols: Sequence[str]) -> dict[str, tuple[Listing, str]]:
+        """Listing facts (and the firm's country) of symbols no registry has; online only."""
+        return {}
+
+    def describe(self) -> str:
+        return self.name
+
+
+class SnapshotSource(Source):
+    """The bundled snapshot: every file checked against its manifest before it is read."""
+
+    name = "snapshot"
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else snapshot.default_root()
+
+    def holds(self, symbol: str) -> bool:
+        return f"prices/{symbol}.csv" in snapshot.read_manifest(self.root)["files"]
+
+    def prices(self, symbols, start, end):
+        return {
+            s: _clip(snapshot.read_price_file(s, self.root), start, end)
+            for s in symbols
+            if self.holds(s)
+        }
+
+    def table(self, kind, symbols):
+        frame = snapshot.read_table(kind, self.root)
+        return frame[frame["symbol"].isin(list(symbols))]
+
+    def coverage_hint(self) -> str:
+        return ", ".join(snapshot.snapshot_symbols(self.root))
+
+
+class FolderSource(Source):
+    """A user's folder in the bundle's schema: ``prices/<SYMBOL>.csv`` and the tables.
+
+    Price files need only ``date`` and ``close`` (or ``adj_close``); each table only its
+    required columns (:data:`marketlib.schema.TABLES`). No manifest: the files are the user's.
+    """
+
+    name = "folder"
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise InvalidInputError(
+                f"data folder {self.root} does not exist: create it (prices/<SYMBOL>.csv and "
+                "the reference tables) or remove the study's `data` key"
+            )
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._tables: dict[str, pd.DataFrame] = {}
+
+    def describe(self) -> str:
+        return f"folder {self.root.name}"
+
+    def _file(self, symbol: str) -> Path:
+        return self.root / "prices" / f"{cache.check_symbol(symbol)}.csv"
+
+    def holds(self, symbol: str) -> bool:
+        return self._file(symbol).is_file()
+
+    def _read(self, symbol: str) -> pd.DataFrame:
+        if symbol not in self._frames:
+            path = self._file(symbol)
+            self._frames[symbol] = parse_price_csv(path.read_bytes(), str(path), InvalidInputError)
+        return self._frames[symbol]
+
+    def prices(self, symbols, start, end):
+        return {s: _clip(self._read(s), start, end) for s in symbols if self.holds(s)}
+
+    def table(self, kind, symbols):
+        if kind not in self._tables:
+            path = self.root / TABLES[kind].file
+            self._tables[kind] = (
+                parse_table(kind, path.read_bytes(), str(path), InvalidInputError)
+                if path.is_file()
+                else empty_table(kind)
+            )
+        frame = self._tables[kind]
+        return frame[frame["symbol"].isin(list(symbols))]
+
+
+class CacheSource(Source):
+    """Earlier Yahoo downloads: a symbol is served when its cached span covers the request."""
+
+    name = "cache"
+
+    def prices(self, symbols, start, end):
+        served = {}
+        for symbol in symbols:
+            cached = cache.read(symbol)
+            known = cached is not None and start is not None and end is not None
+            if known and cached.covers(start, end):
+                served[symbol] = _clip(cached.prices, start, end)
+        return served
+
+
+class YahooSource(Source):
+    """Live Yahoo Finance through yfinance; a complete download is written to the cache."""
+
+    name = "yahoo"
+    online = True
+
+    def __init__(
+        self,
+        downloader: yahoo.Downloader | None = None,
+        tickers: yahoo.TickerFactory | None = None,
+    ) -> None:
+        self.downloader = downloader
+        self.tickers = tickers
+
+    def holds(self, symbol: str) -> bool:
+        return True  # only a download can tell
+
+    def prices(self, symbols, start, end):
+        if not symbols:
+            return {}
+        start = start if start is not None else pd.Timestamp("2000-01-03")
+        end = end if end is not None else pd.Timestamp.today().normalize()
+        received = yahoo.download(symbols, start, end, downloader=self.downloader)
+        for symbol in symbols:  # only a complete answer reaches this line
+            cache.write(symbol, start, end, received[symbol])
+        return received
+
+    def table(self, kind, symbols):
+        if kind != "shares" or not symbols:
+            return empty_table(kind)
+        return yahoo.shares_history(symbols, tickers=self.tickers)
+
+    def listing_facts(self, symbols):
+        return yahoo.listing_facts(symbols, tickers=self.tickers)
+
+
+class Chain(Source):
+    """Sources in order: each symbol (and each symbol's reference rows) from the first that
+    serves it. An online source that fails is skipped for what it did not send, with a
+    warning, when a later source can still serve; the last source's failure is raised."""
+
+    name = "auto"
+
+    def __init__(self, sources: Sequence[Source], name: str = "auto") -> None:
+        self.sources = list(sources)
+        self.name = name
+        self.served_by: dict[str, str] = {}
+
+    @property
+    def online(self) -> bool:  # type: ignore[override]
+        return any(s.online for s in self.sources)
+
+    def describe(self) -> str:
+        return " -> ".join(s.describe() for s in self.sources)
+
+    def holds(self, symbol: str) -> bool:
+        return any(s.holds(symbol) for s in self.sources)
+
+    def prices(self, symbols, start, end):
+        served: dict[str, pd.DataFrame] = {}
+        wanted = list(symbols)
+        for position, source in enumerate(self.sources):
+            if not wanted:
+                break
+            last = position == len(self.sources) - 1
+            try:
+                got = source.prices(wanted, start, end)
+            except (SourceUnavailableError, CacheError) as exc:
+                if last:
+                    raise
+                got = dict(getattr(exc, "partial", {}))
+                fallback = [s for s in wanted if s not in got]
+                log.warning(
+                    "%s did not serve %s (%s); falling back to %s",
+                    source.describe(),
+                    ", ".join(fallback),
+                    exc,
+                    " -> ".join(s.describe() for s in self.sources[position + 1 :]),
+                )
+            for symbol, frame in got.items():
+                served[symbol] = frame
+                self.served_by[symbol] = source.name
+            wanted = [s for s in wanted if s not in got]
+        if wanted:
+            raise DataUnavailableError(
+                f"no source served {', '.join(wanted)} (asked {self.describe()}): "
+                + _hint(self.sources)
+            )
+        return served
+
+    def table(self, kind, symbols):
+        frames, left = [], list(symbols)
+        for source in self.sources:
+            if not left:
+                break
+            try:
+                rows = source.table(kind, left)
+            except SourceUnavailableError as exc:
+                log.warning("%s did not serve %s for %s (%s)", source.describe(), kind, left, exc)
+                continue
+            if len(rows):
+                frames.append(rows.assign(origin=source.describe()))
+                left = [s for s in left if s not in set(rows["symbol"])]
+        if not frames:
+            return empty_table(kind).assign(origin=pd.Series(dtype=object))
+        return pd.concat(frames, ignore_index=True)
+
+    def listing_facts(self, symbols):
+        facts: dict[str, tuple[Listing, str]] = {}
+        for source in self.sources:
+            left = [s for s in symbols if s not in facts]
+            if left and source.online:
+                facts.update(source.listing_facts(left))
+        return facts
+
+
+def _hint(sources: Sequence[Source]) -> str:
+    snap = next((s for s in sources if isinstance(s, SnapshotSource)), None)
+    if snap and not any(s.online for s in sources):
+        return f"the snapshot holds {snap.coverage_hint()}; use --source yahoo when online"
+    return "check the symbols, or add their files to the study's data folder"
+
+
+def open_source(
+    name: str = DEFAULT_SOURCE,
+    data: Path | None = None,
+    *,
+    downloader: yahoo.Downloader | None = None,
+    tickers: yahoo.TickerFactory | None = None,
+    snapshot_root: Path | None = None,
+) -> Chain:
+    """The chain a source name means, with a user's ``data`` folder ahead of it when given.
+
+    ``snapshot``: the bundle only. ``yahoo``: a live download (cached). ``auto``: the cache,
+    then Yahoo, then the bundle, per symbol.
+    """
+    if name not in SOURCES:
+        raise InvalidInputError(f"source {name!r} is not one of {', '.join(SOURCES)}")
+    own: list[Source] = [FolderSource(data)] if data is not None else []
+    bundle = SnapshotSource(snapshot_root)
+    online = YahooSource(downloader, tickers)
+    chains = {
+        "snapshot": [bundle],
+        "yahoo": [online],
+        "auto": [CacheSource(), online, bundle],
+    }
+    return Chain([*own, *chains[name]], name=name)

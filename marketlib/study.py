@@ -1,0 +1,597 @@
+"""A study: one event, its claims, groups, windows and data choices, read from one TOML file.
+
+The study is the only place where sources and engines meet. :func:`open_study` parses and
+checks the file; :class:`Study` loads every input once (prices wide over the union of the
+spans its analyses need, reference tables, FX) and hands frames to the pure engines
+(:mod:`marketlib.marketcap`, :mod:`marketlib.claims`, :mod:`marketlib.events`,
+:mod:`marketlib.returns`). The CLI, the report and every notebook talk to a Study.
+
+The file format (``format = 1``) is documented in the README with an annotated example.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from marketlib import claims, events, marketcap, returns
+from marketlib.calendars import parse_date, session_on_or_after, sessions_around
+from marketlib.errors import InvalidInputError, MarketlibError
+from marketlib.marketcap import Reference
+from marketlib.paths import bundled
+from marketlib.prices import Prices, fetch, listings_for
+from marketlib.sources import DEFAULT_SOURCE, SOURCES, Chain, open_source
+from marketlib.universe import Universe, load_universe, parse_universe, read_toml
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+# Margin of calendar days around what the analyses read, so that a close "on or before" a date
+# and the first return of an estimation window exist.
+_MARGIN = pd.Timedelta(days=14)
+_TOP_KEYS = {
+    "format", "title", "event_date", "base_date", "article", "universe", "data", "source",
+    "event_label", "through", "tokyo_note", "groups", "private", "windows", "claims",
+    "charts", "event_study", "description",
+}  # fmt: skip
+
+
+def bundled_studies() -> dict[str, Path]:
+    """The studies shipped with the package: id (file stem) -> path."""
+    return {p.stem: p for p in sorted(bundled("studies").glob("*.toml"))}
+
+
+DEFAULT_STUDY = "deepseek"
+
+
+def study_path(study: str | Path | None) -> Path:
+    """A study file path from a path or a bundled study's id (None: the default study)."""
+    if study is None:
+        study = DEFAULT_STUDY
+    bundled = bundled_studies()
+    if isinstance(study, str) and study in bundled:
+        return bundled[study]
+    path = Path(study)
+    if not path.is_file():
+        raise InvalidInputError(
+            f"study {str(study)!r} is neither a study file nor a bundled study "
+            f"({', '.join(bundled)}): pass the path to a study .toml"
+        )
+    return path
+
+
+class _Reader:
+    """Typed access to the study document, with one-line errors naming file and key."""
+
+    def __init__(self, raw: dict, path: Path) -> None:
+        self.raw, self.path = raw, path
+
+    def fail(self, key: str, expected: str) -> InvalidInputError:
+        return InvalidInputError(f"study file {self.path}: {key} must be {expected}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], expected: str, default=None):
+        node: object = self.raw
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                if default is not None:
+                    return default
+                raise self.fail(key, f"{expected} (it is missing)")
+            node = node[part]
+        if not isinstance(node, kind) or (isinstance(node, bool) and kind is not bool):
+            raise self.fail(key, f"{expected}, not {node!r}")
+        return node
+
+    def date(self, key: str, value: object = None) -> pd.Timestamp:
+        raw = self.get(key, str, "a date YYYY-MM-DD") if value is None else value
+        try:
+            return parse_date(raw, key)
+        except InvalidInputError:
+            raise self.fail(key, f"a date YYYY-MM-DD, not {raw!r}") from None
+
+    def path_of(self, key: str) -> Path | None:
+        if key not in self.raw:
+            return None
+        path = self.path.parent / self.get(key, str, "a path relative to the study file")
+        if not path.exists():
+            raise self.fail(key, f"a path relative to the study file that exists ({path} does not)")
+        return path
+
+    def offsets(self, key: str, value: object) -> events.Offsets:
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            or value[0] > value[1]
+        ):
+            raise self.fail(key, f"two whole session offsets [first, last], not {value!r}")
+        return int(value[0]), int(value[1])
+
+
+@dataclass(frozen=True)
+class EventStudySpec:
+    estimation: events.Offsets
+    windows: tuple[events.Offsets, ...]
+    path: events.Offsets
+    groups: tuple[str, ...]
+    focus: str
+
+
+@dataclass
+class Study:
+    """A parsed study file, and (once asked) its inputs loaded from one source chain."""
+
+    path: Path
+    raw: dict
+    title: str
+    event_date: pd.Timestamp
+    base_date: pd.Timestamp
+    event_label: str
+    universe: Universe
+    data: Path | None
+    source_name: str
+    windows: dict[str, claims.Window]
+    claims: list[dict]
+    verdicts: list[claims.Verdict]
+    charts: dict
+    event_spec: EventStudySpec
+    article: Path | None = None
+    through: pd.Timestamp | None = None
+    tokyo_note: str = ""
+    downloader: object = None
+    tickers: object = None
+    _loaded: dict = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def id(self) -> str:
+        return self.path.stem
+
+    @property
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """The study's own groups (name -> symbols), in file order."""
+        own = self.raw.get("groups", {})
+        return {name: self.universe.groups[name].symbols for name in own}
+
+    def members(self, selection: str) -> list[str]:
+        """Symbols of a selection: a group, a symbol, a firm id, or ``a+b``."""
+        return self.universe.resolve(selection)
+
+    def firm_names(self) -> dict[str, str]:
+        return {firm.id: firm.name for firm in self.universe.firms.values()}
+
+    @property
+    def source(self) -> Chain:
+        if "source" not in self._loaded:
+            self._loaded["source"] = open_source(
+                self.source_name, self.data, downloader=self.downloader, tickers=self.tickers
+            )
+        return self._loaded["source"]
+
+    def parameters(self) -> dict[str, str]:
+        """What a reader needs to know the run by: the study, its dates, its data."""
+        return {
+            "study": self.id,
+            "title": self.title,
+            "event_date": f"{self.event_date:%Y-%m-%d}",
+            "base_date": f"{self.base_date:%Y-%m-%d}",
+            "source": self.source.describe(),
+        }
+
+    # ------------------------------------------------------------------ what gets loaded
+
+    def _selections(self) -> list[str]:
+        chosen: list[str] = list(self.raw.get("groups", {}))
+        for verdict in self.verdicts:
+            chosen.extend(verdict.groups)
+        chosen.extend(self.event_spec.groups)
+        for spec in self.charts.values():
+            for key in ("group", "groups", "benchmarks", "symbols"):
+                value = spec.get(key)
+                chosen.extend([value] if isinstance(value, str) else value or [])
+            for panel in spec.get("panels", []):
+                chosen.extend(panel.get("symbols", []))
+        return list(dict.fromkeys(chosen))
+
+    @cached_property
+    def symbols(self) -> list[str]:
+        """Every symbol the study's analyses read: group members, the listings that carry their
+        firms' value, the benchmarks of their calendars and the FX series of their currencies."""
+        universe, named = listings_for(self.universe, self._selections(), self.source)
+        self.universe = universe
+        valued = universe.valued_listings(named)
+        wanted = list(dict.fromkeys([*named, *(i.symbol for i in valued)]))
+        for symbol in list(wanted):
+            calendar = universe.listing(symbol).calendar
+            if calendar in universe.benchmarks:
+                wanted.append(universe.benchmarks[calendar])
+        wanted.extend(marketcap.fx_symbols([universe.listing(s) for s in wanted]))
+        return list(dict.fromkeys(wanted))
+
+    def span(self) -> tuple[pd.Timestamp, pd.Timestamp | None]:
+        """The first and last dates the analyses read (last None: as far as the data goes)."""
+        firsts = [self.base_date, self.event_date]
+        lasts = [self.event_date]
+        if self.windows:
+            first, last = claims.windows_span(list(self.windows.values()))
+            firsts.append(first)
+            lasts.append(last)
+        spec = self.event_spec
+        last_offset = max(w[1] for w in (*spec.windows, spec.path))
+        calendars = {self.universe.listing(s).calendar for s in self.symbols} - {None}
+        for calendar in sorted(calendars):
+            try:
+                day0 = session_on_or_after(calendar, self.event_date)
+                needed = sessions_around(calendar, day0, spec.estimation[0] - 1, last_offset)
+            except InvalidInputError:
+                continue  # the event study reports a calendar it cannot cover
+            firsts.append(needed[0])
+            lasts.append(needed[-1])
+        for chart in self.charts.values():
+            for key, bucket in (("start", firsts), ("end", lasts), ("through", lasts)):
+                if key in chart:
+                    bucket.append(parse_date(chart[key], key))
+        last = self.through
+        if last is None and self.source.online:
+            last = max(lasts) + _MARGIN
+        return min(firsts) - _MARGIN, last
+
+    @property
+    def prices(self) -> Prices:
+        """Every price series the study reads, loaded once."""
+        if "prices" not in self._loaded:
+            first, last = self.span()
+            if first is not None:
+                anchors = self.reference.anchors
+                if len(anchors):
+                    first = min(first, anchors["date"].min())
+            self._loaded["prices"] = fetch(self.symbols, first, last, self.source, self.universe)
+        return self._loaded["prices"]
+
+    @property
+    def reference(self) -> Reference:
+        """Shares outstanding, splits, dividends and raw-close anchors of the study's listings,
+        each symbol's rows from the first source that has any."""
+        if "reference" not in self._loaded:
+            symbols = self.symbols
+            tables = {k: self.source.table(k, symbols) for k in ("shares", "splits", "dividends")}
+            tables["anchors"] = self.source.table("anchors", symbols)
+            self._loaded["reference"] = Reference(**tables)
+        return self._loaded["reference"]
+
+    # ------------------------------------------------------------------ market values
+
+    def listing_caps(self, selection: str | list[str], start=None, end=None) -> pd.DataFrame:
+        """Daily market value of every listing that carries the value of the selected firms."""
+        listings = self.universe.valued_listings(self.universe.resolve(selection))
+        first = None if start is None else parse_date(start, "start date")
+        last = None if end is None else parse_date(end, "end date")
+        return marketcap.listing_caps(self.prices, listings, self.reference, first, last)
+
+    def firm_caps(self, selection: str | list[str], start=None, end=None) -> pd.DataFrame:
+        return marketcap.firm_caps(self.listing_caps(selection, start, end), self.universe)
+
+    @cached_property
+    def _all_caps(self) -> pd.DataFrame:
+        """Firm values of every firm the verdicts' groups hold, over the loaded span."""
+        selections = [g for v in self.verdicts for g in v.groups] or list(self.groups)
+        return self.firm_caps(list(dict.fromkeys(selections)) or self.symbols)
+
+    def group_firms(self, selection: str) -> set[str]:
+        return set(self.universe.firms_in(self.universe.resolve(selection)))
+
+    def cap_changes(self, selection: str, start: object, end: object) -> pd.DataFrame:
+        """Per-firm market-value change between the closes on or before ``start`` and ``end``."""
+        window = claims.fixed_window(start, end)
+        caps = self.firm_caps(selection, window.first_date, window.end)
+        return claims.window_changes(caps, window)
+
+    def verdict(self) -> pd.DataFrame:
+        """The verdict matrix of every checkable claim (one row per claim x group x window x
+        measure)."""
+        if "verdict" not in self._loaded:
+            values, calendar_of = claims.wide_values(self._all_caps)
+            frames = []
+            for verdict in self.verdicts:
+                windows = [self.windows[w] for w in verdict.windows]
+                claims.check_span(self._all_caps, *claims.windows_span(windows))
+                members = {g: self.group_firms(g) for g in verdict.groups}
+                frames.append(
+                    claims.verdict_matrix(
+                        values, calendar_of, members, windows, verdict, self.firm_names()
+                    )
+                )
+            self._loaded["verdict"] = pd.concat(frames, ignore_index=True)
+        return self._loaded["verdict"]
+
+    def cumulative_changes(self) -> pd.DataFrame:
+        """Day-by-day change of the verdict's groups since the base-date close, to the chart's
+        ``through`` date."""
+        chart = self.charts.get("cumulative", {})
+        groups = chart.get("groups") or (list(self.verdicts[0].groups) if self.verdicts else [])
+        through = parse_date(chart["through"], "through") if "through" in chart else None
+        caps = (
+            self._all_caps if through is None else self._all_caps[self._all_caps["date"] <= through]
+        )
+        calendar = self._home_calendar(caps)
+        return claims.cumulative_changes(
+            caps, {g: self.group_firms(g) for g in groups}, self.base_date, calendar
+        )
+
+    @property
+    def home_calendar(self) -> str:
+        """The calendar most of the study's firms trade on: the day-by-day chart's sessions."""
+        return self._home_calendar(self._all_caps)
+
+    def _home_calendar(self, caps: pd.DataFrame) -> str:
+        return str(caps.drop_duplicates("firm")["calendar"].value_counts().idxmax())
+
+    def coverage_table(self) -> pd.DataFrame:
+        """Per symbol the study reads: who served it, its span, sessions without a price, and a
+        note where it does not cover the whole span the study asked for."""
+        prices = self.prices
+        close, adjusted = prices.field("close"), prices.field("adj_close")
+        rows = []
+        for symbol, one in prices.series.items():
+            empty = (
+                close[symbol].reindex(one.dates).isna() & adjusted[symbol].reindex(one.dates).isna()
+            )
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "source": one.source,
+                    "first": one.dates[0] if len(one.dates) else pd.NaT,
+                    "last": one.dates[-1] if len(one.dates) else pd.NaT,
+                    "sessions": len(one.dates),
+                    "without_price": int(empty.sum()),
+                    "note": prices.coverage.get(symbol, "-"),
+                    "listing_facts": self.universe.listing(symbol).origin,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def claimed_usd(self, claim: str | None = None) -> float:
+        verdict = self._verdict_of(claim)
+        return verdict.amount_usd
+
+    def _verdict_of(self, claim: str | None) -> claims.Verdict:
+        if not self.verdicts:
+            raise InvalidInputError(f"study {self.id} has no checkable claim with a verdict")
+        if claim is None:
+            return self.verdicts[0]
+        for verdict in self.verdicts:
+            if verdict.claim == claim:
+                return verdict
+        raise InvalidInputError(
+            f"study {self.id} has no verdict for claim {claim!r}: use one of "
+            f"{', '.join(v.claim for v in self.verdicts)}"
+        )
+
+    def claim(self, claim_id: str) -> dict:
+        return next(c for c in self.claims if c["id"] == claim_id)
+
+    # ------------------------------------------------------------------ price paths
+
+    def rebased(self, selection: str | list[str], start=None, end=None, exclude=()) -> pd.DataFrame:
+        """Closes for returns (adjusted where the data has them) rebased to 100 at base date."""
+        symbols = [s for s in self.universe.resolve(selection) if s not in set(exclude)]
+        first = None if start is None else parse_date(start, "start date")
+        last = None if end is None else parse_date(end, "end date")
+        closes = self.prices.select(symbols).between(first, last).returns_close
+        return returns.normalised(closes, self.base_date)
+
+    def recovery(self) -> pd.DataFrame:
+        chart = self.charts.get("recovery", {})
+        groups = chart.get("groups", list(self.groups)[:1])
+        symbols = self.universe.resolve(groups)
+        through = parse_date(chart["through"], "through") if "through" in chart else None
+        closes = self.prices.select(symbols).between(self.base_date, through).returns_close
+        return returns.recovery_table(closes, self.base_date)
+
+    # ------------------------------------------------------------------ event study
+
+    def _study_returns(self, symbols: list[str], last: int) -> events.StudyReturns:
+        return events.study_returns(
+            self.prices.returns_close,
+            self.universe,
+            symbols,
+            self.event_date,
+            self.event_spec.estimation[0],
+            last,
+        )
+
+    def event_study(
+        self,
+        selection: str | list[str] | None = None,
+        estimation: events.Offsets | None = None,
+        windows: list[events.Offsets] | None = None,
+    ) -> events.EventStudyResults:
+        spec = self.event_spec
+        estimation = estimation or spec.estimation
+        windows = events.check_design(estimation, windows or spec.windows)
+        symbols = self.universe.resolve(selection or list(spec.groups))
+        prepared = events.study_returns(
+            self.prices.returns_close,
+            self.universe,
+            symbols,
+            self.event_date,
+            estimation[0],
+            max(w[1] for w in windows),
+        )
+        return events.event_study(prepared, estimation, windows)
+
+    def car_paths(self, selection: str | None = None) -> pd.DataFrame:
+        spec = self.event_spec
+        symbols = self.universe.resolve(selection or spec.focus)
+        return events.car_paths(
+            self._study_returns(symbols, spec.path[1]), spec.estimation, spec.path
+        )
+
+    def group_tests(self, results: events.EventStudyResults, groups=None) -> pd.DataFrame:
+        names = list(groups or self.event_spec.groups)
+        members = {g: self.universe.resolve(g) for g in names}
+        return events.group_tests(results, members, self.universe)
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+def _verdict(
+    reader: _Reader, claim: dict, index: int, groups: set, windows: dict
+) -> claims.Verdict:
+    key = f"claims[{index}].verdict"
+    spec = claim["verdict"]
+    if not isinstance(spec, dict):
+        raise reader.fail(key, "a table with groups, windows, measures and the tolerance")
+    amount = claim.get("amount_usd")
+    if not isinstance(amount, int | float) or isinstance(amount, bool) or amount <= 0:
+        raise reader.fail(f"claims[{index}].amount_usd", "the claimed amount in USD (a number)")
+
+    def names(part: str) -> tuple[str, ...]:
+        value = spec.get(part)
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise reader.fail(f"{key}.{part}", "a non-empty list of names")
+        return tuple(dict.fromkeys(value))
+
+    chosen_windows = names("windows")
+    unknown = [w for w in chosen_windows if w not in windows]
+    if unknown:
+        raise reader.fail(f"{key}.windows", f"names of [windows.*] ({', '.join(windows)}); "
+                          f"{', '.join(unknown)} is not one")  # fmt: skip
+    measures = names("measures")
+    bad = [m for m in measures if m not in claims.MEASURES]
+    if bad:
+        raise reader.fail(f"{key}.measures", f"some of {', '.join(claims.MEASURES)}, not {bad}")
+    low, high = spec.get("support_low_usd"), spec.get("support_high_usd")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
+        raise reader.fail(f"{key}.support_low_usd/support_high_usd", "numbers of USD")
+    if low > high:
+        raise reader.fail(f"{key}.support_low_usd", f"at most support_high_usd ({high})")
+    return claims.Verdict(
+        claim=claim["id"],
+        amount_usd=float(amount),
+        groups=names("groups"),
+        windows=chosen_windows,
+        measures=measures,
+        support_low_usd=float(low),
+        support_high_usd=float(high),
+    )
+
+
+def open_study(
+    study: str | Path | None = None,
+    source: str | None = None,
+    *,
+    downloader: object = None,
+    tickers: object = None,
+) -> Study:
+    """Parse and check a study file (a path, or a bundled study's id; None: the default).
+
+    ``source`` overrides the file's ``source`` key (default ``snapshot``). Nothing is loaded
+    until an analysis asks for it.
+    """
+    path = study_path(study)
+    raw = read_toml(path, "study file")
+    reader = _Reader(raw, path)
+    if raw.get("format") != FORMAT:
+        raise reader.fail("format", f"{FORMAT} (the study file format this marketlib reads)")
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise reader.fail(unknown[0], f"one of the known keys ({', '.join(sorted(_TOP_KEYS))})")
+    title = reader.get("title", str, "a string")
+    event_date, base_date = reader.date("event_date"), reader.date("base_date")
+    if base_date >= event_date:
+        raise reader.fail("base_date", f"before event_date ({event_date:%Y-%m-%d})")
+    source_name = source or reader.get("source", str, "a source name", DEFAULT_SOURCE)
+    if source_name not in SOURCES:
+        raise InvalidInputError(
+            f"source {source_name!r} is not one of {', '.join(SOURCES)}"
+            + (f" (study file {path})" if source is None else "")
+        )
+    own_universe = reader.path_of("universe")
+    universe = load_universe(*([own_universe] if own_universe else []))
+    case = {k: raw[k] for k in ("groups", "private") if k in raw}
+    groups = reader.get("groups", dict, "a table of name = [symbols, firm ids or groups]", {})
+    for name, members in groups.items():
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise reader.fail(f"groups.{name}", "a list of symbols, firm ids or group names")
+    try:
+        universe = parse_universe(case, universe, origin=f"study file {path}")
+    except InvalidInputError as exc:
+        raise InvalidInputError(str(exc)) from None
+    windows = {}
+    for name, spec in reader.get("windows", dict, "a table of windows", {}).items():
+        if not isinstance(spec, dict):
+            raise reader.fail(f"windows.{name}", "a table with kind and dates")
+        try:
+            windows[name] = claims.parse_window(name, spec)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"study file {path}: {exc}") from None
+    registry = raw.get("claims", [])
+    if not isinstance(registry, list):
+        raise reader.fail("claims", "an array of [[claims]] tables")
+    verdicts = []
+    for index, claim in enumerate(registry):
+        for key in ("id", "quote"):
+            if not isinstance(claim.get(key), str):
+                raise reader.fail(f"claims[{index}].{key}", "a string")
+        if not isinstance(claim.get("checkable"), bool):
+            raise reader.fail(f"claims[{index}].checkable", "true or false")
+        if not claim["checkable"] and not claim.get("why"):
+            raise reader.fail(f"claims[{index}].why", "why daily prices cannot check the claim")
+        if "verdict" in claim:
+            verdicts.append(_verdict(reader, claim, index, set(universe.groups), windows))
+    for verdict in verdicts:
+        for group in verdict.groups:
+            try:
+                universe.resolve(group)
+            except MarketlibError as exc:
+                raise InvalidInputError(
+                    f"study file {path}: claim {verdict.claim} verdict group {group!r}: {exc}"
+                ) from None
+    es = reader.get("event_study", dict, "a table", {})
+    es_groups = es.get("groups", list(groups)[:4])
+    event_spec = EventStudySpec(
+        estimation=reader.offsets(
+            "event_study.estimation", es.get("estimation", list(events.DEFAULT_ESTIMATION))
+        ),
+        windows=tuple(
+            reader.offsets("event_study.windows", w)
+            for w in es.get("windows", [list(w) for w in events.DEFAULT_WINDOWS])
+        ),
+        path=reader.offsets("event_study.path", es.get("path", list(events.DEFAULT_PATH))),
+        groups=tuple(es_groups),
+        focus=es.get("focus", es_groups[0] if es_groups else ""),
+    )
+    try:
+        events.check_design(event_spec.estimation, [*event_spec.windows, event_spec.path])
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"study file {path}: [event_study] {exc}") from None
+    article = reader.path_of("article")
+    data = reader.path_of("data")
+    through = reader.date("through") if "through" in raw else None
+    return Study(
+        path=path,
+        raw=raw,
+        title=title,
+        event_date=event_date,
+        base_date=base_date,
+        event_label=reader.get("event_label", str, "a string", "event"),
+        universe=universe,
+        data=data,
+        source_name=source_name,
+        windows=windows,
+        claims=registry,
+        verdicts=verdicts,
+        charts=reader.get("charts", dict, "a table of chart settings", {}),
+        event_spec=event_spec,
+        article=article,
+        through=through,
+        tokyo_note=reader.get("tokyo_note", str, "a string", ""),
+        downloader=downloader,
+        tickers=tickers,
+    )
