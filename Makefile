@@ -1,4 +1,5 @@
-# The front door. `make report` runs the main job, `make test` the whole test suite; both
+# The front door. `make report` runs the main job (every bundled study), `make test` the whole
+# test suite; both
 # create .venv and install the package on first use. Everything runs offline on the bundled
 # snapshot unless you ask for --source yahoo.
 PYTHON ?= python3
@@ -25,8 +26,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+STUDIES ?= deepseek tariffs-2025
+
 report: $(STAMP)
-	$(BIN)/marketlib report
+	@for study in $(STUDIES); do $(BIN)/marketlib report --study $$study --out . || exit 1; done
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

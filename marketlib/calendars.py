@@ -62,7 +62,7 @@ def sessions_around(calendar: str, day0: pd.Timestamp, first: int, last: int) ->
 
 
 def parse_date(value: object, what: str = "date") -> pd.Timestamp:
-    """An ISO date (``"2025-01-27"``) or a date-like object as a naive midnight Timestamp.
+    """An ISO date (``"2024-06-03"``) or a date-like object as a naive midnight Timestamp.
 
     Strings must be ISO 8601: ``27/01/2025`` is ambiguous across locales and is refused.
     """

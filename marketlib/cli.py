@@ -245,7 +245,7 @@ def _event_study(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from marketlib.report import build_report
 
-    written = build_report(args.study or "deepseek", args.out, source=args.source, jobs=args.jobs)
+    written = build_report(args.study, args.out, source=args.source or "snapshot", jobs=args.jobs)
     print(
         f"report {written['study']}: {len(written['pages'])} notebooks executed; "
         f"{len(written['figures'])} figure files in {args.out / 'figures' / written['study']}; "
@@ -267,7 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     def with_study(name: str, help: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help)
         command.add_argument(
-            "--study", default=None, help="study file or bundled study id (default: deepseek)"
+            "--study",
+            default=None,
+            help="study file or bundled study id (default: the first bundled study; "
+            "`marketlib studies` lists them)",
         )
         command.add_argument(
             "--source", choices=SOURCES, default=None, help="default: the study's (snapshot)"

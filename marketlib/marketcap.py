@@ -215,7 +215,7 @@ def anchors_with_adj_close(listings: list[Listing], anchors: pd.DataFrame, price
     """
     wanted = {(item.symbol, item.currency) for item in listings}
     keys = list(zip(anchors["symbol"], anchors["currency"], strict=True))
-    mine = anchors[[key in wanted for key in keys]].copy()
+    mine = anchors.loc[np.array([key in wanted for key in keys], dtype=bool)].copy()
     adjusted = prices.field("adj_close")
     rows = adjusted.index.get_indexer(pd.DatetimeIndex(mine["date"]))
     columns = adjusted.columns.get_indexer(mine["symbol"])

@@ -290,7 +290,7 @@ def load_prices(
     Parameters
     ----------
     selection : a symbol (``"NVDA"``), a group of ``universe``, or a list of either.
-    start, end : first and last calendar date, inclusive (``"2025-01-21"``). Either may be None
+    start, end : first and last calendar date, inclusive (``"2024-06-03"``). Either may be None
         with an offline source: each symbol's first or last date.
     source : ``"snapshot"`` (bundled real data, the default), ``"yahoo"`` (live, via yfinance,
         cached) or ``"auto"``: the cache, then Yahoo, then the snapshot, per symbol.

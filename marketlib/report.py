@@ -23,7 +23,7 @@ from nbconvert import HTMLExporter  # noqa: E402
 
 from marketlib.errors import NotebookError  # noqa: E402
 from marketlib.files import atomic_write_bytes  # noqa: E402
-from marketlib.paths import bundled  # noqa: E402
+from marketlib.paths import bundled, study_path  # noqa: E402
 
 log = logging.getLogger(__name__)
 SUMMARY_NOTEBOOK = "03_the_claims"
@@ -100,9 +100,10 @@ def build_report(study: str, out: Path, source: str = "snapshot", jobs: int | No
     figures), so up to ``jobs`` of them (default: one more than the CPUs) run at once, each in
     its own kernel.
     """
-    study_file = Path(study) if Path(study).is_file() else None
-    study_id = study_file.stem if study_file else str(study)
-    out = Path(out)
+    study_file = Path(study) if study and Path(study).is_file() else None
+    study_id = study_file.stem if study_file else study_path(study).stem
+    # Absolute: papermill changes the working directory of the whole process while it runs.
+    out = Path(out).resolve()
     figures, reports = out / "figures" / study_id, out / "reports" / study_id
     executed = reports / "executed"
     executed.mkdir(parents=True, exist_ok=True)

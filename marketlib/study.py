@@ -22,7 +22,7 @@ from marketlib import claims, events, marketcap, returns
 from marketlib.calendars import parse_date, session_on_or_after, sessions_around
 from marketlib.errors import InvalidInputError, MarketlibError
 from marketlib.marketcap import Reference
-from marketlib.paths import bundled
+from marketlib.paths import study_path
 from marketlib.prices import Prices, fetch, listings_for
 from marketlib.sources import DEFAULT_SOURCE, SOURCES, Chain, open_source
 from marketlib.universe import Universe, load_universe, parse_universe, read_toml
@@ -38,30 +38,6 @@ _TOP_KEYS = {
     "event_label", "through", "tokyo_note", "groups", "private", "windows", "claims",
     "charts", "event_study", "description",
 }  # fmt: skip
-
-
-def bundled_studies() -> dict[str, Path]:
-    """The studies shipped with the package: id (file stem) -> path."""
-    return {p.stem: p for p in sorted(bundled("studies").glob("*.toml"))}
-
-
-DEFAULT_STUDY = "deepseek"
-
-
-def study_path(study: str | Path | None) -> Path:
-    """A study file path from a path or a bundled study's id (None: the default study)."""
-    if study is None:
-        study = DEFAULT_STUDY
-    bundled = bundled_studies()
-    if isinstance(study, str) and study in bundled:
-        return bundled[study]
-    path = Path(study)
-    if not path.is_file():
-        raise InvalidInputError(
-            f"study {str(study)!r} is neither a study file nor a bundled study "
-            f"({', '.join(bundled)}): pass the path to a study .toml"
-        )
-    return path
 
 
 class _Reader:

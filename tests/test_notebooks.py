@@ -1,15 +1,17 @@
-"""The notebooks, executed by `marketlib report` in a real Jupyter kernel against the snapshot."""
+"""The notebooks, executed in a real Jupyter kernel against the snapshot: by `marketlib report`
+for both bundled studies, and by papermill with a study whose groups differ."""
 
-import hashlib
 import subprocess
 import sys
 
 import nbformat
+import papermill
 import pytest
 from conftest import REPO
 
-from marketlib import notebook, report
+from marketlib import report
 from marketlib.errors import MarketlibError, NotebookError
+from marketlib.notebook import check_parameters
 from marketlib.report import notebook_paths, summary
 
 NOTEBOOKS = notebook_paths()
@@ -24,24 +26,34 @@ PROMISED = [
     "05_car_paths",
     "05_group_significance",
 ]
+STUDIES = ["deepseek", "tariffs-2025"]
 
 
-def test_the_five_numbered_notebooks_exist_with_a_parameters_cell():
+def test_the_five_generic_notebooks_exist_with_the_same_parameters_cell():
     assert [p.stem for p in NOTEBOOKS] == [
         "01_universe_and_data",
-        "02_the_january_27_drawdown",
-        "03_the_1_5_trillion_claim",
+        "02_the_event_day",
+        "03_the_claims",
         "04_recovery",
         "05_event_study",
     ]
+    cells = []
     for path in NOTEBOOKS:
-        cells = nbformat.read(path, as_version=4).cells
-        tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
-        assert len(tagged) == 1 and 'source = "snapshot"' in tagged[0].source
+        tagged = [
+            c
+            for c in nbformat.read(path, as_version=4).cells
+            if "parameters" in c.metadata.get("tags", [])
+        ]
+        assert len(tagged) == 1
+        cells.append(tagged[0].source)
+    assert len(set(cells)) == 1 and 'study = "' in cells[0] and 'source = "snapshot"' in cells[0]
 
 
-def test_committed_notebooks_carry_no_outputs():
+def test_committed_notebooks_carry_no_outputs_and_name_no_case():
     for path in NOTEBOOKS:
+        text = path.read_text("utf-8")
+        for word in ("2025-", "named", "megacap", "mag7", "SFTBY", "R1"):
+            assert word not in text.replace('study = "deepseek"', ""), (path.name, word)
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None, path.name
@@ -54,83 +66,112 @@ def test_notebook_cells_stay_short_and_define_no_functions():
                 assert "def " not in cell.source and len(cell.source.splitlines()) <= 12, path.name
 
 
-def _report(out):
-    return subprocess.run(
-        [sys.executable, "-m", "marketlib", "report", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
-
-
-@pytest.fixture(scope="module")
-def two_reports(tmp_path_factory):
-    first, second = tmp_path_factory.mktemp("report1"), tmp_path_factory.mktemp("report2")
-    return (first, _report(first)), (second, _report(second))
+@pytest.fixture(scope="session")
+def reports(tmp_path_factory):
+    """`marketlib report` once per bundled study, into one folder, for the whole test run."""
+    out = tmp_path_factory.mktemp("report")
+    runs = {
+        study: subprocess.run(
+            [sys.executable, "-m", "marketlib", "report", "--study", study, "--out", str(out)],
+            capture_output=True,
+            text=True,
+            cwd=out,
+        )
+        for study in STUDIES
+    }
+    return out, runs
 
 
 @pytest.mark.notebook
-def test_report_executes_every_notebook_and_writes_the_promised_figures(two_reports):
-    (out, result), _ = two_reports
+@pytest.mark.parametrize("study", STUDIES)
+def test_report_executes_every_notebook_and_writes_every_figure(reports, study):
+    out, runs = reports
+    result = runs[study]
     assert result.returncode == 0, result.stderr[-3000:]
     for path in NOTEBOOKS:
-        executed = nbformat.read(out / "reports" / "executed" / path.name, as_version=4)
+        executed = nbformat.read(out / "reports" / study / "executed" / path.name, as_version=4)
         errors = [
             o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"
         ]
         assert errors == []
-        assert (out / "reports" / f"{path.stem}.html").stat().st_size > 10_000
+        assert (out / "reports" / study / f"{path.stem}.html").stat().st_size > 10_000
     for name in PROMISED:
-        png = out / "figures" / f"{name}.png"
+        png = out / "figures" / study / f"{name}.png"
         assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000, name
-        assert (out / "figures" / f"{name}.svg").stat().st_size > 0
-    index = (out / "reports" / "index.html").read_text()
-    assert all(f"{p.stem}.html" in index for p in NOTEBOOKS)
-    verdict = summary(out / "reports" / "executed" / "03_the_1_5_trillion_claim.ipynb")
-    assert "of 24 definitions" in verdict and verdict.strip() in result.stdout
+        assert (out / "figures" / study / f"{name}.svg").stat().st_size > 0
+    verdict = summary(out / "reports" / study / "executed" / "03_the_claims.ipynb")
+    assert "definitions give a loss" in verdict and verdict.strip() in result.stdout
 
 
 @pytest.mark.notebook
-def test_two_report_runs_give_byte_identical_figures(two_reports):
-    (first, one), (second, two) = two_reports
-    assert one.returncode == two.returncode == 0
-
-    def digests(folder):
-        return {
-            p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in (folder / "figures").iterdir()
-        }
-
-    assert digests(first) == digests(second) and len(digests(first)) == 2 * len(PROMISED)
-
-
-def test_committed_figures_match_a_fresh_run(two_reports):
-    (out, _), _ = two_reports
+def test_the_two_studies_give_different_outputs(reports):
+    out, _ = reports
+    deepseek = summary(out / "reports" / "deepseek" / "executed" / "03_the_claims.ipynb")
+    tariffs = summary(out / "reports" / "tariffs-2025" / "executed" / "03_the_claims.ipynb")
+    assert "of 24 definitions" in deepseek and "$1.50 trillion claimed" in deepseek
+    assert "$2.10 trillion claimed" in tariffs and "of 24 definitions" not in tariffs
     for name in PROMISED:
-        committed = REPO / "figures" / f"{name}.png"
-        assert committed.read_bytes() == (out / "figures" / f"{name}.png").read_bytes(), name
+        one = (out / "figures" / "deepseek" / f"{name}.png").read_bytes()
+        assert one != (out / "figures" / "tariffs-2025" / f"{name}.png").read_bytes(), name
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("study", STUDIES)
+def test_committed_figures_match_a_fresh_run(reports, study):
+    out, _ = reports
+    for name in PROMISED:
+        committed = REPO / "figures" / study / f"{name}.png"
+        assert committed.read_bytes() == (out / "figures" / study / f"{name}.png").read_bytes()
+
+
+@pytest.mark.notebook
+def test_a_study_with_other_groups_changes_what_the_notebooks_show(tmp_path):
+    text = (REPO / "seeds" / "deepseek.toml").read_text("utf-8")
+    text = text.replace('article = "deepseek-article.txt"\n', "").replace(
+        'named = ["NVDA", "MSFT", "META", "GOOGL", "GOOG", "AMZN", "ORCL", "9984.T", "SFTBY"]',
+        'named = ["NVDA", "AVGO"]',
+    )
+    (tmp_path / "other.toml").write_text(text)
+    for name in ("02_the_event_day", "05_event_study"):
+        executed = papermill.execute_notebook(
+            str(REPO / "notebooks" / f"{name}.ipynb"),
+            str(tmp_path / f"{name}.ipynb"),
+            parameters={"study": str(tmp_path / "other.toml"), "figures_dir": str(tmp_path)},
+            kernel_name="python3",
+            progress_bar=False,
+        )
+        shown = "".join(
+            str(o.get("data", {}).get("text/plain", "")) for c in executed.cells
+            for o in c.get("outputs", [])
+        )  # fmt: skip
+        assert "broadcom" in shown.lower() and "oracle" not in shown.lower(), name
+
+
+@pytest.mark.notebook
+def test_a_parameter_the_notebooks_do_not_take_is_refused_in_the_kernel(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match="'universe' is not one"):
+        papermill.execute_notebook(
+            str(REPO / "notebooks" / "01_universe_and_data.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"universe": "megacap_tech", "figures_dir": str(tmp_path)},
+            kernel_name="python3",
+            progress_bar=False,
+        )
 
 
 @pytest.mark.parametrize(
     ("override", "needle"),
     [
-        ({"universe": 5}, "universe=5"),
-        ({"event_date": "27/01/2025"}, "27/01/2025"),
+        ({"study": 5}, "study=5"),
         ({"source": "bloomberg"}, "bloomberg"),
-        ({"universe": "nonsense"}, "nonsense"),
-        ({"base_date": "2025-02-01"}, "before event_date"),
+        ({"study": "nonsense"}, "nonsense"),
+        ({"event_date": "2025-04-03"}, "'event_date' is not one"),
     ],
 )
 def test_a_wrong_notebook_parameter_is_a_typed_error(override, needle, tmp_path):
-    params = {
-        "event_date": "2025-01-27",
-        "base_date": "2025-01-24",
-        "universe": "named",
-        "source": "snapshot",
-        "figures_dir": str(tmp_path),
-    } | override
+    params = {"study": "deepseek", "source": "snapshot", "figures_dir": str(tmp_path)} | override
     with pytest.raises(MarketlibError, match=needle):
-        notebook.check_parameters(**params)
+        check_parameters(params)
 
 
 @pytest.mark.notebook
