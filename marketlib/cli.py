@@ -58,7 +58,8 @@ def _study(args: argparse.Namespace):
 def _studies(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from marketlib.study import bundled_studies, open_study
+    from marketlib.paths import bundled_studies
+    from marketlib.study import open_study
 
     rows = []
     for name, path in bundled_studies().items():
@@ -215,6 +216,8 @@ def _event_study(args: argparse.Namespace) -> int:
     results = study.event_study(group, estimation=estimation, windows=windows)
     groups = [group] if group in study.universe.groups else []
     tests = study.group_tests(results, groups) if groups else pd.DataFrame()
+    for symbol, reason in results.skipped.items():
+        print(f"marketlib: skipped {symbol}: {reason}", file=sys.stderr)
     if args.format == "csv":
         emit(results.results[events.CSV_COLUMNS], "csv")
     elif args.format == "json":
@@ -235,8 +238,6 @@ def _event_study(args: argparse.Namespace) -> int:
         if groups:
             print(f"\nGroup {group}: one listing per firm")
             emit(tables.group_table(tests), "table")
-        for symbol, reason in results.skipped.items():
-            print(f"marketlib: skipped {symbol}: {reason}", file=sys.stderr)
         print(f"\n{tables.SIGNIFICANCE_NOTE}")
     return 0
 

@@ -297,8 +297,8 @@ def listing_caps(
     for item in listings:
         if item.symbol not in window.series:
             raise MarketCapError(
-                f"no prices were loaded for {item.symbol}, a valued listing of {item.firm}: load "
-                "every listing of the firm"
+                f"no prices were loaded for {item.symbol}, a valued listing of {item.firm}: add "
+                "the firm to the study's groups (or load every listing of the firm)"
             )
         one = window.series[item.symbol]
         mine = pd.DataFrame(

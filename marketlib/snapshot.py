@@ -23,7 +23,7 @@ import pandas as pd
 from marketlib.calendars import sessions
 from marketlib.errors import DataUnavailableError, SnapshotIntegrityError
 from marketlib.paths import package_data
-from marketlib.schema import TABLES, parse_price_csv, parse_table
+from marketlib.schema import TABLES, check_table_kind, parse_price_csv, parse_table
 from marketlib.universe import bundled_universe
 
 # The bundle's files carry every column of the source; a user's folder needs only the
@@ -291,6 +291,7 @@ def read_price_file(symbol: str, root: Path | None = None) -> pd.DataFrame:
 def read_table(kind: str, root: Path | None = None) -> pd.DataFrame:
     """One bundled reference table (``shares``, ``splits``, ``dividends``, ``anchors``), typed."""
     root = Path(root) if root else default_root()
+    check_table_kind(kind)
     return _read_table(kind, root, _signature(root / TABLES[kind].file)).copy()
 
 

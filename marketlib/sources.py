@@ -21,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from marketlib import cache, snapshot, yahoo
@@ -40,10 +41,11 @@ DEFAULT_SOURCE = "snapshot"
 
 
 def _clip(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None):
-    index = frame.index
-    keep = (index >= start if start is not None else True) & (
-        index <= end if end is not None else True
-    )
+    keep = np.ones(len(frame), dtype=bool)
+    if start is not None:
+        keep &= frame.index >= start
+    if end is not None:
+        keep &= frame.index <= end
     return frame[keep]
 
 
@@ -233,7 +235,8 @@ class Chain(Source):
             try:
                 got = source.prices(wanted, start, end)
             except (SourceUnavailableError, CacheError) as exc:
-                if last:
+                # A bad cache file is the user's to see (and delete), not a reason to fall back.
+                if last or not source.online:
                     raise
                 got = dict(getattr(exc, "partial", {}))
                 fallback = [s for s in wanted if s not in got]

@@ -11,6 +11,7 @@ The file format (``format = 1``) is documented in the README with an annotated e
 
 from __future__ import annotations
 
+import datetime
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -62,7 +63,7 @@ class _Reader:
         return node
 
     def date(self, key: str, value: object = None) -> pd.Timestamp:
-        raw = self.get(key, str, "a date YYYY-MM-DD") if value is None else value
+        raw = self.get(key, (str, datetime.date), "a date YYYY-MM-DD") if value is None else value
         try:
             return parse_date(raw, key)
         except InvalidInputError:
@@ -388,7 +389,7 @@ class Study:
     ) -> events.EventStudyResults:
         spec = self.event_spec
         estimation = estimation or spec.estimation
-        windows = events.check_design(estimation, windows or spec.windows)
+        windows = events.check_design(estimation, spec.windows if windows is None else windows)
         symbols = self.universe.resolve(selection or list(spec.groups))
         prepared = events.study_returns(
             self.prices.returns_close,

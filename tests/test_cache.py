@@ -6,6 +6,8 @@ from conftest import synthetic_prices
 
 from marketlib import cache
 from marketlib.errors import CacheError, InvalidInputError
+from marketlib.schema import PRICE_FIELDS
+from marketlib.sources import CacheSource
 
 START, END = pd.Timestamp("2025-01-21"), pd.Timestamp("2025-01-24")
 DATES = ["2025-01-21", "2025-01-22", "2025-01-23", "2025-01-24"]
@@ -17,6 +19,25 @@ def test_round_trip_keeps_every_value():
     back = cache.read("NVDA")
     pd.testing.assert_frame_equal(back.prices, prices.rename_axis("date"), check_freq=False)
     assert back.covers(START, END) and not back.covers(START, END + pd.Timedelta(days=1))
+
+
+def test_a_cache_file_is_a_header_line_and_the_price_fields_in_schema_order():
+    path = cache.write("NVDA", START, END, synthetic_prices(DATES))
+    header, columns, *rows = path.read_text().splitlines()
+    assert header == "# marketlib cache symbol=NVDA start=2025-01-21 end=2025-01-24"
+    assert columns.split(",") == ["date", *PRICE_FIELDS]
+    assert [row.split(",")[0] for row in rows] == DATES
+
+
+def test_the_cache_source_serves_only_a_span_the_cached_download_covers():
+    cache.write("NVDA", START, END, synthetic_prices(DATES))
+    source = CacheSource()
+    inside = source.prices(["NVDA", "MSFT"], START + pd.Timedelta(days=1), END)
+    assert list(inside) == ["NVDA"]  # MSFT was never cached
+    assert list(inside["NVDA"].index) == list(pd.to_datetime(DATES[1:]))
+    assert list(inside["NVDA"].columns) == PRICE_FIELDS
+    assert source.prices(["NVDA"], START, END + pd.Timedelta(days=1)) == {}
+    assert source.prices(["NVDA"], START - pd.Timedelta(days=1), END) == {}
 
 
 def test_a_failure_in_the_middle_of_a_write_keeps_the_previous_file(monkeypatch, isolated_cache):

@@ -1,12 +1,19 @@
+"""The command line, run as a user runs it (``python -m marketlib``) on the bundled snapshot."""
+
 import io
+import json
 import subprocess
 import sys
+import tomllib
 
 import exchange_calendars
 import pandas as pd
+import pytest
+from conftest import REPO
 
 from marketlib.prices import TIDY_COLUMNS
-from marketlib.universe import load_universe
+
+SEEDS = REPO / "seeds"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -15,24 +22,42 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def seed_groups(study: str) -> dict[str, list[str]]:
+    """The groups a bundled study file writes down (read from the file, not through marketlib)."""
+    return tomllib.loads((SEEDS / f"{study}.toml").read_text("utf-8"))["groups"]
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
 def test_unknown_symbol_is_one_line_naming_it():
     result = run("prices", "NOTATICKER", "--start", "2025-01-21", "--end", "2025-02-07")
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "NOTATICKER" in lines[0]
-    assert "Traceback" not in result.stderr
+    assert "NOTATICKER" in one_error_line(result)
 
 
 def test_bad_date_is_one_line_naming_it():
     result = run("prices", "NVDA", "--start", "27/01/2025", "--end", "2025-02-07")
-    assert result.returncode != 0 and "27/01/2025" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "27/01/2025" in one_error_line(result)
+
+
+def test_a_study_that_does_not_exist_is_one_line_naming_it(tmp_path):
+    missing = tmp_path / "no-such-study.toml"
+    result = run("caps", "--study", str(missing), "--start", "2025-01-24", "--end", "2025-01-27")
+    line = one_error_line(result)
+    assert "no-such-study.toml" in line and "deepseek" in line
 
 
 def test_prices_csv_prints_every_listing_of_the_named_firms():
     result = run(
         "prices",
         "named",
+        "--study",
+        "deepseek",
         "--start",
         "2025-01-21",
         "--end",
@@ -45,14 +70,70 @@ def test_prices_csv_prints_every_listing_of_the_named_firms():
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == ",".join(TIDY_COLUMNS)
     frame = pd.read_csv(io.StringIO(result.stdout))
-    assert set(frame["symbol"]) == set(load_universe().group("named").symbols)
+    named = seed_groups("deepseek")["named"]
+    assert len(named) == 9 and set(frame["symbol"]) == set(named)
+    assert set(frame["source"]) == {"snapshot"}
     new_york = exchange_calendars.get_calendar("XNYS").sessions_in_range("2025-01-21", "2025-02-07")
     tokyo = exchange_calendars.get_calendar("XTKS").sessions_in_range("2025-01-21", "2025-02-07")
     assert len(frame) == 8 * len(new_york) + len(tokyo)  # 8 US-session listings + 9984.T
 
 
+def test_prices_json_is_records_of_the_tidy_columns():
+    result = run(
+        "prices", "NVDA", "--start", "2025-01-24", "--end", "2025-01-27", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert [r["date"][:10] for r in records] == ["2025-01-24", "2025-01-27"]
+    assert all(list(r) == TIDY_COLUMNS and r["symbol"] == "NVDA" for r in records)
+
+
 def test_universe_lists_private_firms_and_groups():
     result = run("universe")
-    assert result.returncode == 0
+    assert result.returncode == 0, result.stderr
     for name in ["DeepSeek", "High-Flyer", "OpenAI", "Scale AI", "MGX", "ai_complex", "9984.T"]:
         assert name in result.stdout
+
+
+def test_studies_lists_the_bundled_studies():
+    result = run("studies", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout)).set_index("study")
+    assert {"deepseek", "tariffs-2025"} <= set(frame.index)
+    assert frame.loc["deepseek", "event_date"] == "2025-01-27"
+    assert frame.loc["tariffs-2025", "event_date"] == "2025-04-03"
+    table = run("studies")
+    assert table.returncode == 0 and "deepseek" in table.stdout and "tariffs-2025" in table.stdout
+
+
+def test_caps_of_the_tariff_study_are_the_magnificent_seven():
+    result = run(
+        "caps",
+        "--study",
+        "tariffs-2025",
+        "--start",
+        "2025-04-02",
+        "--end",
+        "2025-04-03",
+        "--format",
+        "csv",
+    )
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    mag7 = ["alphabet", "amazon", "apple", "meta", "microsoft", "nvidia", "tesla"]
+    assert sorted(frame["firm"]) == mag7
+    # each change is the end value less the start value, and none is missing
+    assert frame["change_usd"].notna().all()
+    assert (frame["cap_end_usd"] - frame["cap_start_usd"]).to_numpy() == pytest.approx(
+        frame["change_usd"].to_numpy()
+    )
+
+
+def test_caps_default_group_is_the_study_focus():
+    # deepseek's [event_study] focus is "named": its seven valued firms (SoftBank once,
+    # Alphabet once).
+    result = run("caps", "--start", "2025-01-24", "--end", "2025-01-27", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    firms = ["alphabet", "amazon", "meta", "microsoft", "nvidia", "oracle", "softbank"]
+    assert sorted(frame["firm"]) == firms

@@ -1,11 +1,13 @@
-"""Market-cap arithmetic, checked by hand on small SYNTHETIC tables, then on the real snapshot."""
+"""Market-cap arithmetic, checked by hand on small SYNTHETIC tables, then on the real snapshot
+(the bundled DeepSeek study)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from marketlib import marketcap
+from marketlib import marketcap, snapshot
 from marketlib.errors import MarketCapError
+from marketlib.study import open_study
 
 T = pd.Timestamp
 
@@ -120,53 +122,71 @@ def test_jpy_conversion_divides_by_yen_per_dollar():
 
 
 # ---------------------------------------------------------------------------- the real snapshot
-
-REAL = marketcap.listing_caps(["named", "TSM", "ARM"], "2025-01-24", "2025-01-27").set_index(
-    ["symbol", "date"]
-)
-SHARES = marketcap.shares_facts()
+# The bundled DeepSeek study valued on the bundled snapshot; the by-hand figures use the share
+# counts read straight from the snapshot's shares table and the JPY=X price file.
 
 
-def primary(symbol, share_class):
-    row = SHARES[
-        (SHARES.symbol == symbol) & (SHARES.share_class == share_class) & (SHARES.role == "PRIMARY")
+@pytest.fixture(scope="module")
+def study():
+    return open_study("deepseek")
+
+
+@pytest.fixture(scope="module")
+def real(study):
+    caps = study.listing_caps(["named", "TSM", "ARM"], "2025-01-24", "2025-01-27")
+    return caps.set_index(["symbol", "date"])
+
+
+@pytest.fixture(scope="module")
+def shares():
+    return snapshot.read_table("shares")
+
+
+def primary(shares, symbol, share_class):
+    row = shares[
+        (shares.symbol == symbol) & (shares.share_class == share_class) & (shares.role == "PRIMARY")
     ]
+    assert len(row) == 1, f"one PRIMARY fact expected for {symbol} {share_class}"
     return float(row["shares"].iloc[0])
 
 
-def test_two_class_firm_alphabet_by_hand():
+def test_two_class_firm_alphabet_by_hand(study, real, shares):
     day = T("2025-01-24")
-    googl, goog = REAL.loc[("GOOGL", day)], REAL.loc[("GOOG", day)]
-    by_hand = (primary("GOOGL", "class_A") + primary("GOOGL", "class_B")) * googl.price + primary(
-        "GOOG", "class_C"
-    ) * goog.price
-    firms = marketcap.firm_caps(REAL.reset_index())
+    googl, goog = real.loc[("GOOGL", day)], real.loc[("GOOG", day)]
+    by_hand = (
+        primary(shares, "GOOGL", "class_A") + primary(shares, "GOOGL", "class_B")
+    ) * googl.price + primary(shares, "GOOG", "class_C") * goog.price
+    firms = marketcap.firm_caps(real.reset_index(), study.universe)
     alphabet = firms[(firms.firm == "alphabet") & (firms.date == day)]
     assert len(alphabet) == 1 and alphabet["cap_usd"].iloc[0] == pytest.approx(by_hand)
+    # the study's own firm_caps is the same sum
+    through_study = study.firm_caps(["named"], "2025-01-24", "2025-01-27")
+    mine = through_study[(through_study.firm == "alphabet") & (through_study.date == day)]
+    assert mine["cap_usd"].iloc[0] == pytest.approx(by_hand)
 
 
-def test_adr_is_five_ordinary_shares():
-    tsm = REAL.loc[("TSM", T("2025-01-24"))]
-    assert tsm.cap_usd == pytest.approx(tsm.price * primary("TSM", "common") / 5)
+def test_adr_is_five_ordinary_shares(real, shares):
+    tsm = real.loc[("TSM", T("2025-01-24"))]
+    assert tsm.cap_usd == pytest.approx(tsm.price * primary(shares, "TSM", "common") / 5)
     # the data's own ADR-equivalent row agrees
-    assert tsm.shares == pytest.approx(primary("TSM", "ADR_equivalent"))
-    arm = REAL.loc[("ARM", T("2025-01-24"))]
-    assert arm.shares == primary("ARM", "ordinary (=ADS 1:1)")
+    assert tsm.shares == pytest.approx(primary(shares, "TSM", "ADR_equivalent"))
+    arm = real.loc[("ARM", T("2025-01-24"))]
+    assert arm.shares == primary(shares, "ARM", "ordinary (=ADS 1:1)")
 
 
-def test_nvidia_cap_matches_the_cross_checked_figures():
-    before, after = REAL.loc[("NVDA", T("2025-01-24"))], REAL.loc[("NVDA", T("2025-01-27"))]
+def test_nvidia_cap_matches_the_cross_checked_figures(real):
+    before, after = real.loc[("NVDA", T("2025-01-24"))], real.loc[("NVDA", T("2025-01-27"))]
     assert before.price == pytest.approx(142.62, abs=0.005)  # raw close from the anchor
     assert (before.cap_usd - after.cap_usd) / 1e9 == pytest.approx(592.7, abs=0.5)
 
 
-def test_softbank_is_one_firm_valued_in_tokyo_and_converted_with_the_same_day_rate():
-    assert "SFTBY" not in REAL.index.get_level_values("symbol")
-    sbg = REAL.loc[("9984.T", T("2025-01-24"))]
-    jpy = pd.read_csv(marketcap.snapshot.default_root() / "prices" / "JPY=X.csv", index_col="date")
+def test_softbank_is_one_firm_valued_in_tokyo_and_converted_with_the_same_day_rate(real, shares):
+    assert "SFTBY" not in real.index.get_level_values("symbol")
+    sbg = real.loc[("9984.T", T("2025-01-24"))]
+    jpy = pd.read_csv(snapshot.default_root() / "prices" / "JPY=X.csv", index_col="date")
     assert sbg.fx_rate == jpy.loc["2025-01-24", "close"]
     assert sbg.cap_usd == pytest.approx(
-        sbg.price * primary("9984.T", "outstanding (pre-split)") / sbg.fx_rate
+        sbg.price * primary(shares, "9984.T", "outstanding (pre-split)") / sbg.fx_rate
     )
     # the anchor (pre-split, December) carries the 1/4 factor: a pre-split yen level
     assert 10_000 < sbg.price < 11_000

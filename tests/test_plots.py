@@ -1,8 +1,10 @@
 """Each chart on a small SYNTHETIC frame: a Figure with the expected marks and labelled axes."""
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from scipy import stats
 
 from marketlib import plots
 
@@ -10,80 +12,109 @@ DATES = pd.to_datetime(["2025-01-23", "2025-01-24", "2025-01-27", "2025-01-28"])
 SYNTHETIC = pd.DataFrame(
     {"AAA": [101.0, 100.0, 83.0, 90.0], "BBB": [99.0, 100.0, 98.0, 99.0]}, index=DATES
 )
+EVENT = ("2025-01-27", "SYNTHETIC event")
+NOTE = "Source: SYNTHETIC test data"
 
 
 def labelled(ax):
     return bool(ax.get_ylabel()) and bool(ax.get_title(loc="left"))
 
 
-def test_price_paths_draws_one_line_per_column():
-    fig = plots.price_paths(SYNTHETIC, "2025-01-24", "2025-01-27", "synthetic", "synthetic")
-    ax = fig.axes[0]
-    assert (
-        isinstance(fig, Figure)
-        and len([line for line in ax.lines if line.get_label() in SYNTHETIC]) == 2
-    )
-    assert labelled(ax) and ax.get_xlabel()
+def footnotes(fig):
+    return [t.get_text() for t in fig.texts]
 
 
-def test_waterfall_has_a_bar_per_firm_plus_total_and_the_claim_line():
-    changes = pd.Series({"Firm A": -500e9, "Firm B": 20e9, "Firm C": -100e9})
-    fig = plots.waterfall(changes, "synthetic", "synthetic", 1.5e12)
-    ax = fig.axes[0]
-    assert len(ax.patches) == 4
-    total_bar = ax.patches[-1]
-    assert total_bar.get_height() == pytest.approx(-580e9)
-    assert any(line.get_ydata()[0] == -1.5e12 for line in ax.lines)
-    assert labelled(ax) and plots.dollars(-1.5e12) == "-$1.5tn"
+def event_marked(ax, label=EVENT[1]):
+    """The event's label is written on the axes and a vertical line stands on its date."""
+    vertical = [
+        line
+        for line in ax.lines
+        if len(set(line.get_xdata())) == 1 and pd.Timestamp(line.get_xdata()[0]) == DATES[2]
+    ]
+    return any(t.get_text() == label for t in ax.texts) and bool(vertical)
 
 
-def test_verdict_heatmap_labels_each_cell_with_dollars():
-    matrix = pd.DataFrame(
-        {
-            "universe": ["u1", "u1", "u2", "u2"],
-            "window": ["w1", "w2", "w1", "w2"],
-            "measure": "net",
-            "change_usd": [-1e12, -2e12, -5e11, -1.5e12],
-            "share_of_claim": [2 / 3, 4 / 3, 1 / 3, 1.0],
-        }
-    )
-    fig = plots.verdict_heatmap(matrix, "net", 1.5e12)
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert len(texts) == 4 and "-$500bn\n33%" in texts
-    assert fig.axes[0].get_xlabel() == "Window" and fig.axes[0].get_ylabel() == "Universe"
-
-
-def test_cumulative_change_has_one_line_per_universe():
-    totals = pd.DataFrame({"u1": [0.0, -1e12], "u2": [0.0, -2e12]}, index=DATES[1:3])
-    fig = plots.cumulative_change(totals, "2025-01-27", 1.5e12)
-    assert {line.get_label() for line in fig.axes[0].lines} >= {"u1", "u2"}
-    assert labelled(fig.axes[0])
-
-
-def test_venue_timing_has_a_panel_per_venue():
-    fig = plots.venue_timing(
-        {"New York": SYNTHETIC, "Tokyo": SYNTHETIC[["AAA"]]}, "2025-01-24", "2025-01-27"
-    )
-    assert len(fig.axes) == 2 and fig.axes[0].get_ylabel()
-
-
-def test_recovery_marks_firms_that_did_not_recover():
-    table = pd.DataFrame(
+def recovery_table():
+    return pd.DataFrame(
         {
             "symbol": ["AAA", "BBB"],
             "sessions": [None, 12],
             "checked_through": pd.to_datetime(["2025-06-30"] * 2),
         }
     )
-    fig = plots.recovery(table, "2025-01-24")
+
+
+def test_price_paths_draws_one_line_per_column():
+    fig = plots.price_paths(SYNTHETIC, "2025-01-24", EVENT, "synthetic", NOTE)
+    ax = fig.axes[0]
+    assert (
+        isinstance(fig, Figure)
+        and len([line for line in ax.lines if line.get_label() in SYNTHETIC]) == 2
+    )
+    assert labelled(ax) and ax.get_xlabel()
+    assert event_marked(ax) and NOTE in footnotes(fig)
+
+
+def test_waterfall_has_a_bar_per_firm_plus_total_and_the_claim_line():
+    changes = pd.Series({"Firm A": -500e9, "Firm B": 20e9, "Firm C": -100e9})
+    fig = plots.waterfall(changes, "synthetic", NOTE, 1.5e12)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4
+    total_bar = ax.patches[-1]
+    assert total_bar.get_height() == pytest.approx(-580e9)
+    assert any(line.get_ydata()[0] == -1.5e12 for line in ax.lines)
+    assert labelled(ax) and plots.dollars(-1.5e12) == "-$1.5tn"
+    assert NOTE in footnotes(fig)
+
+
+def test_verdict_heatmap_labels_each_cell_with_dollars():
+    matrix = pd.DataFrame(
+        {
+            "group": ["u1", "u1", "u2", "u2"],
+            "window": ["w1", "w2", "w1", "w2"],
+            "measure": "net",
+            "change_usd": [-1e12, -2e12, -5e11, -1.5e12],
+            "share_of_claim": [2 / 3, 4 / 3, 1 / 3, 1.0],
+        }
+    )
+    fig = plots.verdict_heatmap(matrix, "net", 1.5e12, NOTE)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert len(texts) == 4 and "-$500bn\n33%" in texts
+    assert fig.axes[0].get_xlabel() == "Window" and fig.axes[0].get_ylabel() == "Group"
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["u1", "u2"]
+    assert NOTE in footnotes(fig)
+
+
+def test_cumulative_change_has_one_line_per_group():
+    totals = pd.DataFrame({"u1": [0.0, -1e12], "u2": [0.0, -2e12]}, index=DATES[1:3])
+    fig = plots.cumulative_change(totals, EVENT, 1.5e12, "XNYS", NOTE)
+    ax = fig.axes[0]
+    assert {line.get_label() for line in ax.lines} >= {"u1", "u2"}
+    assert labelled(ax) and "XNYS" in ax.get_xlabel()
+    assert any(line.get_ydata()[0] == -1.5e12 for line in ax.lines)
+    assert event_marked(ax) and NOTE in footnotes(fig)
+
+
+def test_venue_timing_has_a_panel_per_venue():
+    fig = plots.venue_timing(
+        {"New York": SYNTHETIC, "Tokyo": SYNTHETIC[["AAA"]]}, "2025-01-24", EVENT, NOTE
+    )
+    assert len(fig.axes) == 2 and fig.axes[0].get_ylabel()
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["New York", "Tokyo"]
+    assert all(event_marked(ax) for ax in fig.axes) and NOTE in footnotes(fig)
+
+
+def test_recovery_marks_firms_that_did_not_recover():
+    fig = plots.recovery(recovery_table(), "2025-01-24", NOTE)
     ax = fig.axes[0]
     assert len(ax.patches) == 2
     assert any("not by 30 Jun 2025" in t.get_text() for t in ax.texts)
     assert ax.get_xlabel()
+    assert NOTE in footnotes(fig)
 
 
 def test_save_figure_writes_png_and_svg_without_dates(tmp_path):
-    fig = plots.price_paths(SYNTHETIC, "2025-01-24", "2025-01-27", "synthetic", "synthetic")
+    fig = plots.price_paths(SYNTHETIC, "2025-01-24", EVENT, "synthetic", NOTE)
     png, svg = plots.save_figure(fig, "synthetic", tmp_path)
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
     assert b"<dc:date>" not in svg.read_bytes()
@@ -92,7 +123,7 @@ def test_save_figure_writes_png_and_svg_without_dates(tmp_path):
 def test_series_on_different_calendars_are_drawn_as_continuous_lines():
     mixed = SYNTHETIC.copy()
     mixed.loc[DATES[1], "AAA"] = float("nan")  # AAA has no session that day
-    fig = plots.price_paths(mixed, "2025-01-24", "2025-01-27", "synthetic", "synthetic")
+    fig = plots.price_paths(mixed, "2025-01-24", EVENT, "synthetic", NOTE)
     aaa = next(line for line in fig.axes[0].lines if line.get_label() == "AAA")
     assert len(aaa.get_ydata()) == 3 and not pd.isna(aaa.get_ydata()).any()
 
@@ -109,7 +140,14 @@ def test_car_paths_draws_one_banded_panel_per_listing():
             "dof": 238,
         }
     )
-    fig = plots.car_paths(paths)
+    # The band columns as events.car_paths adds them: the 95% Student t interval.
+    half = stats.t.ppf(0.975, paths["dof"]) * paths["standard_error"]
+    paths["ci_low"], paths["ci_high"], paths["confidence"] = (
+        paths.car - half,
+        paths.car + half,
+        0.95,
+    )
+    fig = plots.car_paths(paths, NOTE)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title(loc="left") for ax in visible] == [
         "SYN_A vs SYN_MARKET",
@@ -119,6 +157,7 @@ def test_car_paths_draws_one_banded_panel_per_listing():
     half_width = 100 * 1.96 * 0.017  # t(238) ~ normal at 95%
     assert band.min() == pytest.approx(-12 - half_width, abs=0.05)
     assert visible[0].lines[0].get_ydata()[1] == pytest.approx(-10.0)
+    assert any(text.startswith(NOTE) and "95% interval" in text for text in footnotes(fig))
 
 
 def test_group_significance_stars_cells_by_bmp_p_value():
@@ -130,5 +169,21 @@ def test_group_significance_stars_cells_by_bmp_p_value():
             "bmp_p": [0.001, 0.2, 0.07, 0.03],
         }
     )
-    fig = plots.group_significance(tests)
+    fig = plots.group_significance(tests, NOTE)
     assert [t.get_text() for t in fig.axes[0].texts] == ["-5.0%***", "-2.0%", "+1.0%*", "-10.0%**"]
+    assert any(text.startswith(NOTE) for text in footnotes(fig))
+
+
+def test_a_chart_given_an_axes_draws_on_it_and_returns_its_figure():
+    fig, (left, right) = plt.subplots(1, 2)
+    try:
+        drawn = plots.recovery(recovery_table(), "2025-01-24", NOTE, ax=right)
+        assert drawn is fig
+        assert len(right.patches) == 2 and right.get_xlabel()
+        assert len(left.patches) == 0 and not left.lines and not left.get_title(loc="left")
+        drawn = plots.price_paths(SYNTHETIC, "2025-01-24", EVENT, "synthetic", NOTE, ax=left)
+        assert drawn is fig
+        assert {line.get_label() for line in left.lines} >= {"AAA", "BBB"}
+        assert not right.lines  # the first chart's axes is left alone
+    finally:
+        plt.close(fig)

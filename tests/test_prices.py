@@ -1,24 +1,68 @@
+import logging
+
 import exchange_calendars
 import pandas as pd
 import pytest
 
-from marketlib import load_prices
+from marketlib import load_prices, sources
 from marketlib.errors import DataUnavailableError, InvalidInputError, UnknownSymbolError
-from marketlib.prices import TIDY_COLUMNS
-from marketlib.universe import load_universe
+from marketlib.prices import TIDY_COLUMNS, Prices, fetch
+from marketlib.schema import PRICE_FIELDS
+from marketlib.sources import open_source
+from marketlib.study import open_study
+from marketlib.universe import bundled_universe
+
+# The bundled NVDA series spans 2024-01-02..2025-06-30 (the snapshot's manifest).
+NVDA_FIRST, NVDA_LAST = "2024-01-02", "2025-06-30"
 
 
-def test_named_group_loads_offline_from_the_snapshot():
-    frame = load_prices("named", "2025-01-21", "2025-02-07", source="snapshot")
+def nyse(start, end):
+    return list(exchange_calendars.get_calendar("XNYS").sessions_in_range(start, end))
+
+
+@pytest.fixture(scope="module")
+def deepseek():
+    return open_study("deepseek")  # parses the study file only: its groups, no prices
+
+
+def snapshot_prices(symbols, start, end, **kwargs) -> Prices:
+    first = None if start is None else pd.Timestamp(start)
+    last = None if end is None else pd.Timestamp(end)
+    return fetch(symbols, first, last, open_source("snapshot"), bundled_universe(), **kwargs)
+
+
+def test_named_group_loads_offline_from_the_snapshot(deepseek):
+    frame = load_prices(
+        "named", "2025-01-21", "2025-02-07", source="snapshot", universe=deepseek.universe
+    )
     assert list(frame.columns) == TIDY_COLUMNS
-    assert set(frame["symbol"]) == set(load_universe().group("named").symbols)
+    assert set(frame["symbol"]) == set(deepseek.universe.group("named").symbols)
     assert (frame["source"] == "snapshot").all()
-    nyse = exchange_calendars.get_calendar("XNYS").sessions_in_range("2025-01-21", "2025-02-07")
     tokyo = exchange_calendars.get_calendar("XTKS").sessions_in_range("2025-01-21", "2025-02-07")
     nvda = frame[frame.symbol == "NVDA"]
-    assert list(nvda["date"]) == list(nyse)
+    assert list(nvda["date"]) == nyse("2025-01-21", "2025-02-07")
     assert list(frame.loc[frame.symbol == "9984.T", "date"]) == list(tokyo)
     assert set(frame.loc[frame.symbol == "9984.T", "currency"]) == {"JPY"}
+
+
+def test_a_studys_group_is_unknown_to_the_bundled_registry():
+    with pytest.raises(UnknownSymbolError, match="unknown symbol 'named'"):
+        load_prices("named", "2025-01-21", "2025-02-07", source="snapshot")
+
+
+def test_the_tidy_frame_has_one_column_per_price_field():
+    fields = ["open", "high", "low", "close", "adj_close", "volume"]
+    assert fields == PRICE_FIELDS
+    assert ["date", "symbol", *fields, "currency", "source"] == TIDY_COLUMNS
+
+
+def test_the_default_source_is_the_snapshot():
+    assert sources.SOURCES == ("snapshot", "yahoo", "auto")
+    default = load_prices("NVDA", "2025-01-21", "2025-01-31")
+    assert set(default["source"]) == {"snapshot"}
+    pd.testing.assert_frame_equal(
+        default, load_prices("NVDA", "2025-01-21", "2025-01-31", source="snapshot")
+    )
 
 
 def test_nvda_fell_about_seventeen_percent_on_27_january_2025():
@@ -48,17 +92,111 @@ def test_order_of_request_does_not_change_the_result():
         (([], "2025-01-21", "2025-01-31"), InvalidInputError, "no symbols"),
         (("NVDA", "2025-02-01", "2025-01-01"), InvalidInputError, "after end date"),
         (("NVDA", "2025-13-01", "2025-01-31"), InvalidInputError, "2025-13-01"),
-        (("NVDA", "2023-01-03", "2025-01-31"), DataUnavailableError, "2024-01-02..2025-06-30"),
         (
-            ("NVDA", "2025-01-02", "2026-01-31"),
+            ("NVDA", "2026-01-02", "2026-01-31"),
             DataUnavailableError,
-            "requested 2025-01-02..2026-01-31",
+            "NVDA: the snapshot data has no price between 2026-01-02 and 2026-01-31",
+        ),
+        (
+            ("NVDA", "2023-01-03", "2023-12-29"),
+            DataUnavailableError,
+            "no price between 2023-01-03 and 2023-12-29",
         ),
     ],
 )
 def test_bad_requests_raise_typed_errors_naming_the_input(args, error, needle):
     with pytest.raises(error, match=needle.replace(".", r"\.")):
         load_prices(*args, source="snapshot")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "first", "last"),
+    [
+        ("2023-01-03", "2025-01-31", NVDA_FIRST, "2025-01-31"),
+        ("2025-01-02", "2026-01-31", "2025-01-02", NVDA_LAST),
+    ],
+)
+def test_a_series_covering_part_of_the_span_is_served_over_what_it_has(
+    start, end, first, last, caplog
+):
+    caplog.set_level(logging.INFO, logger="marketlib")
+    frame = load_prices("NVDA", start, end, source="snapshot")
+    assert list(frame["date"]) == nyse(first, last)  # every session it has, none invented
+    assert frame["adj_close"].notna().all()
+    note = f"covers {first}..{last} of {start}..{end}"
+    assert snapshot_prices(["NVDA"], start, end).coverage == {"NVDA": note}
+    assert "partial coverage" in caplog.text and note in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [("2023-01-03", "2025-01-31"), ("2025-01-02", "2026-01-31")]
+)
+def test_without_partial_a_series_covering_part_of_the_span_is_refused(start, end):
+    with pytest.raises(DataUnavailableError, match=f"NVDA: requested {start}..{end}"):
+        snapshot_prices(["NVDA"], start, end, partial=False)
+
+
+def test_a_series_that_covers_the_span_has_no_coverage_note():
+    prices = snapshot_prices(["NVDA", "GEV"], "2024-06-03", "2024-06-28")
+    assert prices.coverage == {}
+    later = snapshot_prices(["NVDA", "GEV"], "2024-03-01", "2024-04-05")
+    assert later.coverage == {"GEV": "covers 2024-03-27..2024-04-05 of 2024-03-01..2024-04-05"}
+    assert list(later.sessions_of("GEV")) == nyse("2024-03-27", "2024-04-05")
+    assert list(later.sessions_of("NVDA")) == nyse("2024-03-01", "2024-04-05")
+
+
+def test_with_one_date_left_out_the_snapshot_serves_to_the_end_of_each_series():
+    to_end = load_prices(["NVDA", "GEV"], "2025-06-02", None, source="snapshot")
+    from_start = load_prices(["NVDA", "GEV"], None, "2024-04-05", source="snapshot")
+    assert (to_end.groupby("symbol")["date"].max() == pd.Timestamp(NVDA_LAST)).all()
+    firsts = from_start.groupby("symbol")["date"].min()
+    assert firsts.to_dict() == {"GEV": pd.Timestamp("2024-03-27"), "NVDA": pd.Timestamp(NVDA_FIRST)}
+    assert list(from_start.loc[from_start.symbol == "GEV", "date"]) == nyse(
+        "2024-03-27", "2024-04-05"
+    )
+    with pytest.raises(InvalidInputError, match="only with source='snapshot'"):
+        load_prices("NVDA", None, "2025-01-31", source="yahoo")
+
+
+def test_without_dates_the_snapshot_serves_each_symbols_full_span():
+    frame = load_prices(["NVDA", "GEV"], source="snapshot")
+    spans = frame.groupby("symbol")["date"].agg(["min", "max"])
+    assert spans.loc["NVDA", "min"] == pd.Timestamp(NVDA_FIRST)
+    assert spans.loc["GEV", "min"] == pd.Timestamp("2024-03-27")
+    assert (spans["max"] == pd.Timestamp(NVDA_LAST)).all()
+
+
+def test_prices_give_one_frame_per_field_and_the_close_returns_should_use():
+    prices = snapshot_prices(["NVDA", "^GSPC", "9984.T"], "2025-01-21", "2025-01-31")
+    assert prices.symbols == ["NVDA", "^GSPC", "9984.T"]
+    assert prices.served_by == {"NVDA": "snapshot", "^GSPC": "snapshot", "9984.T": "snapshot"}
+    close, adjusted = prices.field("close"), prices.field("adj_close")
+    assert list(close.columns) == prices.symbols
+    # The snapshot has only adjusted closes for NVDA and only levels for the index.
+    assert close["NVDA"].isna().all() and adjusted["^GSPC"].isna().all()
+    chosen = prices.returns_close
+    pd.testing.assert_series_equal(chosen["NVDA"], adjusted["NVDA"])
+    pd.testing.assert_series_equal(chosen["^GSPC"], close["^GSPC"])
+    # The union of both calendars' sessions; NaN where a listing has no session.
+    assert pd.Timestamp("2025-01-27") in chosen.index
+    tokyo = exchange_calendars.get_calendar("XTKS").sessions_in_range("2025-01-21", "2025-01-31")
+    assert list(chosen["9984.T"].dropna().index) == list(tokyo)
+
+
+def test_select_and_between_keep_the_series_they_name():
+    prices = snapshot_prices(["NVDA", "MSFT"], "2025-01-21", "2025-01-31")
+    only = prices.select(["MSFT"])
+    assert only.symbols == ["MSFT"]
+    pd.testing.assert_frame_equal(
+        only.field("close"), prices.field("close")[["MSFT"]], check_freq=False
+    )
+    with pytest.raises(DataUnavailableError, match="no prices were loaded for AAPL"):
+        prices.select(["MSFT", "AAPL"])
+    week = prices.between(pd.Timestamp("2025-01-24"), pd.Timestamp("2025-01-28"))
+    assert list(week.sessions_of("NVDA")) == nyse("2025-01-24", "2025-01-28")
+    pd.testing.assert_frame_equal(
+        week.tidy(), load_prices(["MSFT", "NVDA"], "2025-01-24", "2025-01-28", "snapshot")
+    )
 
 
 def test_unknown_source_is_refused():

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from marketlib import claims, events, load_prices, marketcap
 from marketlib.calendars import sessions
 from marketlib.returns import drawdown, log_returns, simple_returns
-from marketlib.universe import load_universe
+from marketlib.study import open_study
 
 # Up to 10,000x between two closes: beyond that, 1 + (p1/p0 - 1) loses digits to cancellation.
 prices_lists = st.lists(
@@ -20,7 +20,9 @@ prices_lists = st.lists(
 )
 scales = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False)
 SESSIONS = sessions("XNYS", pd.Timestamp("2025-01-02"), pd.Timestamp("2025-02-28"))
-WINDOWS = [claims.parse_window(n, s) for n, s in claims.load_claims()["windows"].items()]
+# Parsing the study file reads no data: its windows and groups are free at import time.
+DEEPSEEK = open_study("deepseek")
+WINDOWS = list(DEEPSEEK.windows.values())
 FAST = settings(max_examples=60, deadline=None)
 REAL = settings(
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -89,8 +91,18 @@ def universes(draw):
 def test_a_groups_change_is_the_sum_of_its_firms_changes(universe):
     values, members = universe
     calendar_of = pd.Series("XNYS", index=values.columns)
-    verdict = {"measures": ["net", "gross_losses"], "support_low_usd": 0, "support_high_usd": 1}
-    matrix = claims.verdict_matrix(values, calendar_of, {"u": members}, WINDOWS, verdict, 1.5e12)
+    verdict = claims.Verdict(
+        claim="synthetic",
+        amount_usd=1.5e12,
+        groups=("u",),
+        windows=tuple(w.name for w in WINDOWS),
+        measures=("net", "gross_losses"),
+        support_low_usd=0,
+        support_high_usd=1,
+    )
+    matrix = claims.verdict_matrix(values, calendar_of, {"u": members}, WINDOWS, verdict)
+    assert set(matrix["group"]) == {"u"} and set(matrix["claim"]) == {"synthetic"}
+    assert len(matrix) == len(WINDOWS) * 2
     for window in WINDOWS:
         changes = claims.firm_window_changes(values, calendar_of, window).set_index("firm")
         mine = changes.loc[sorted(members), "change_usd"].dropna()
@@ -135,40 +147,48 @@ def test_rescaling_prices_changes_no_abnormal_return(scale, seed):
     pd.testing.assert_frame_equal(study(stock * scale), study(stock), rtol=1e-9, atol=1e-12)
 
 
-NAMED = list(load_universe().group("named").symbols)
+NAMED = list(DEEPSEEK.universe.group("named").symbols)
+
+
+@pytest.fixture(scope="module")
+def study():
+    """The DeepSeek study on the bundled snapshot; its prices load once for the module."""
+    return open_study("deepseek")
 
 
 @REAL
-@given(st.permutations(NAMED))
-def test_the_order_of_symbols_in_a_request_changes_nothing(order):
+@given(order=st.permutations(NAMED))
+def test_the_order_of_symbols_in_a_request_changes_nothing(study, order):
     expected = load_prices(NAMED, "2025-01-21", "2025-02-07", source="snapshot")
     pd.testing.assert_frame_equal(
         load_prices(order, "2025-01-21", "2025-02-07", "snapshot"), expected
     )
-    one_way = claims.cap_changes(NAMED, "2025-01-24", "2025-01-27")
-    pd.testing.assert_frame_equal(claims.cap_changes(order, "2025-01-24", "2025-01-27"), one_way)
+    one_way = study.cap_changes(NAMED, "2025-01-24", "2025-01-27")
+    pd.testing.assert_frame_equal(study.cap_changes(order, "2025-01-24", "2025-01-27"), one_way)
 
 
 @REAL
-@given(st.permutations(NAMED))
-def test_the_order_of_symbols_changes_no_abnormal_return(order):
-    expected = events.event_study(NAMED, windows=[(0, 0)]).set_index("symbol").sort_index()
-    shuffled = events.event_study(order, windows=[(0, 0)]).set_index("symbol").sort_index()
-    pd.testing.assert_frame_equal(shuffled, expected)
+@given(order=st.permutations(NAMED))
+def test_the_order_of_symbols_changes_no_abnormal_return(study, order):
+    expected = study.event_study(NAMED, windows=[(0, 0)]).results
+    shuffled = study.event_study(order, windows=[(0, 0)]).results
+    pd.testing.assert_frame_equal(
+        shuffled.set_index("symbol").sort_index(), expected.set_index("symbol").sort_index()
+    )
 
 
 AI_FIRMS = sorted(
-    {load_universe().firm_of(s).id for s in load_universe().group("ai_complex").symbols}
+    {DEEPSEEK.universe.firm_of(s).id for s in DEEPSEEK.universe.group("ai_complex").symbols}
 )
 
 
 @REAL
-@given(st.sets(st.sampled_from(AI_FIRMS), min_size=1, max_size=6))
-def test_a_firms_change_does_not_depend_on_the_group_it_is_counted_in(firms):
-    universe = load_universe()
-    everyone = claims.cap_changes("ai_complex", "2025-01-24", "2025-01-27").set_index("firm")
+@given(firms=st.sets(st.sampled_from(AI_FIRMS), min_size=1, max_size=6))
+def test_a_firms_change_does_not_depend_on_the_group_it_is_counted_in(study, firms):
+    universe = study.universe
+    everyone = study.cap_changes("ai_complex", "2025-01-24", "2025-01-27").set_index("firm")
     symbols = [universe.primary_listing(f).symbol for f in sorted(firms)]
-    subset = claims.cap_changes(symbols, "2025-01-24", "2025-01-27").set_index("firm")
+    subset = study.cap_changes(symbols, "2025-01-24", "2025-01-27").set_index("firm")
     assert set(subset.index) == firms
     pd.testing.assert_series_equal(subset["change_usd"], everyone.loc[subset.index, "change_usd"])
     assert claims.total(subset.reset_index(), "net") == pytest.approx(

@@ -10,7 +10,7 @@ from conftest import synthetic_prices, yfinance_frame
 
 from marketlib import cache, load_prices, yahoo
 from marketlib.errors import SourceUnavailableError
-from marketlib.universe import load_universe
+from marketlib.study import open_study
 
 OLD = ["2025-01-21", "2025-01-22", "2025-01-23"]
 NEW = ["2025-01-21", "2025-01-22", "2025-01-23", "2025-01-24", "2025-01-27"]
@@ -35,7 +35,8 @@ def cached_files(folder):
 
 @pytest.fixture
 def previously_cached(isolated_cache):
-    symbols = list(load_universe().group("megacap_tech").symbols)  # 10 symbols
+    # The DeepSeek study's megacap_tech group (parsing the study file reads no data).
+    symbols = list(open_study("deepseek").universe.group("megacap_tech").symbols)  # 10 symbols
     for k, symbol in enumerate(symbols):
         cache.write(
             symbol, pd.Timestamp(OLD[0]), pd.Timestamp(OLD[-1]), synthetic_prices(OLD, 10.0 + k)
@@ -62,13 +63,15 @@ def test_auto_mode_falls_back_and_still_leaves_the_cache(
     symbols, before = previously_cached
     monkeypatch.setattr(yahoo, "SYMBOLS_PER_CALL", 1)
     frame = load_prices(symbols, NEW[0], NEW[-1], source="auto", downloader=FailsAfterFirstCall())
-    assert set(frame.attrs["sources"].values()) == {"yahoo", "snapshot"}
+    served = frame.groupby("symbol", sort=False)["source"].unique().map(list).to_dict()
+    assert served == {s: ["yahoo" if s == symbols[0] else "snapshot"] for s in symbols}
     assert cached_files(isolated_cache) == before
 
 
 def test_a_complete_refresh_does_replace_the_cached_files(previously_cached, isolated_cache):
     symbols, before = previously_cached
-    load_prices(symbols, NEW[0], NEW[-1], source="yahoo", downloader=FailsAfterFirstCall())
+    frame = load_prices(symbols, NEW[0], NEW[-1], source="yahoo", downloader=FailsAfterFirstCall())
+    assert set(frame["source"]) == {"yahoo"} and set(frame["symbol"]) == set(symbols)
     after = cached_files(isolated_cache)
     assert after.keys() == before.keys() and all(after[n] != before[n] for n in before)
     assert cache.read(symbols[0]).covers(pd.Timestamp(NEW[0]), pd.Timestamp(NEW[-1]))

@@ -9,7 +9,8 @@ import pytest
 from conftest import REPO, SHARED_MARKETDATA
 
 from marketlib import snapshot
-from marketlib.errors import DataUnavailableError, SnapshotIntegrityError
+from marketlib.errors import DataUnavailableError, InvalidInputError, SnapshotIntegrityError
+from marketlib.schema import TABLES, check_table_kind
 
 ROOT = snapshot.default_root()
 MANIFEST = json.loads((ROOT / "manifest.json").read_text())
@@ -112,7 +113,37 @@ def test_reading_a_tampered_file_raises(snapshot_copy):
     target = snapshot_copy / "shares_outstanding.csv"
     target.write_bytes(target.read_bytes().replace(b"24490000000", b"24490000001"))
     with pytest.raises(SnapshotIntegrityError, match=r"shares_outstanding\.csv"):
-        snapshot.read_table("shares_outstanding.csv", snapshot_copy)
+        snapshot.read_table("shares", snapshot_copy)
+
+
+@pytest.mark.parametrize("kind", sorted(TABLES))
+def test_reference_tables_are_read_typed_by_their_kind(kind):
+    spec = TABLES[kind]
+    table = snapshot.read_table(kind)
+    assert list(table.columns) == spec.columns and len(table) > 0
+    assert pd.api.types.is_datetime64_dtype(table[spec.date_column])
+    if spec.number_column:
+        assert table[spec.number_column].dtype == "float64"
+        assert (table[spec.number_column] > 0).all()
+    raw = pd.read_csv(ROOT / spec.file, dtype=str)
+    assert len(table) == len(raw) and list(table["symbol"]) == list(raw["symbol"])
+
+
+def test_the_shares_table_keeps_the_figures_of_the_file():
+    shares = snapshot.read_table("shares")
+    raw = pd.read_csv(ROOT / "shares_outstanding.csv", dtype=str)
+    assert list(shares["shares"]) == [float(v) for v in raw["shares"]]
+    assert {"PRIMARY"} <= set(shares["role"])
+
+
+def test_a_table_kind_that_does_not_exist_is_refused():
+    with pytest.raises(InvalidInputError, match="'prices' is not one of"):
+        check_table_kind("prices")
+
+
+def test_reading_a_table_by_its_old_file_name_says_which_kinds_exist():
+    with pytest.raises(InvalidInputError, match="shares, splits, dividends, anchors"):
+        snapshot.read_table("shares_outstanding.csv")
 
 
 @pytest.mark.parametrize(
