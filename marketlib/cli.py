@@ -247,12 +247,8 @@ def _report(args: argparse.Namespace) -> int:
     from marketlib.report import build_report
 
     written = build_report(args.study, args.out, source=args.source or "snapshot", jobs=args.jobs)
-    print(
-        f"report {written['study']}: {len(written['pages'])} notebooks executed; "
-        f"{len(written['figures'])} figure files in {args.out / 'figures' / written['study']}; "
-        f"open {written['index']}\n"
-    )
     print(written["summary"].strip())
+    print(f"\nreport: {written['index']}")
     return 0
 
 

@@ -7,6 +7,8 @@ parameter the notebooks do not take is refused, never silently ignored.
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,9 +17,11 @@ from marketlib.errors import InvalidInputError
 from marketlib.plots import save_figure
 from marketlib.sources import SOURCES
 from marketlib.study import Study, open_study
+from marketlib.tables import readable
 
 if TYPE_CHECKING:
-    from IPython.display import Image
+    import pandas as pd
+    from IPython.display import HTML, Image
     from matplotlib.figure import Figure
 
 PARAMETERS = ("study", "source", "figures_dir")
@@ -60,6 +64,7 @@ def check_parameters(namespace: dict) -> Parameters:
         raise InvalidInputError(
             f"notebook parameter source={namespace['source']!r}: use one of {', '.join(SOURCES)}"
         )
+    _route_logging()
     study = open_study(str(namespace["study"]), source=str(namespace["source"]))
     folder = Path(namespace["figures_dir"])
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,5 +103,35 @@ def show_figure(fig: Figure, name: str, folder: Path) -> Image:
     """
     from IPython.display import Image
 
+    titles = [fig._suptitle.get_text()] if fig._suptitle else []
+    titles += [ax.get_title() for ax in fig.axes if ax.get_title()]
+    description = "; ".join(titles[:3]) or name
     png, _svg = save_figure(fig, name, folder)
-    return Image(filename=str(png))
+    return Image(filename=str(png), metadata={"alt": description})
+
+
+def _route_logging() -> None:
+    """Under `marketlib report`, send marketlib's log records to the report's log file, not
+    into cells as stderr boxes; what a reader must know is in the tables (coverage, skipped
+    listings). Run by hand, a notebook shows warnings as usual."""
+    target = os.environ.get("MARKETLIB_LOG_FILE")
+    if not target:
+        return
+    logger = logging.getLogger("marketlib")
+    if any(getattr(h, "baseFilename", None) == target for h in logger.handlers):
+        return
+    handler = logging.FileHandler(target, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("marketlib: %(levelname)s: %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def show(frame: pd.DataFrame) -> HTML:
+    """A table for reading: every cell whole (no "..." cut), whole numbers as integers, no
+    0..N row numbers, missing values as "-"."""
+    import pandas as pd
+    from IPython.display import HTML
+
+    with pd.option_context("display.max_colwidth", None, "display.max_columns", None):
+        return HTML(readable(frame).to_html(index=False, na_rep="-", border=0))

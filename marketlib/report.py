@@ -1,14 +1,28 @@
-"""The main job for one study: execute every notebook headless, write figures, executed
-notebooks and HTML under ``OUT/figures/<study>/`` and ``OUT/reports/<study>/``."""
+"""The main job for one study: run every notebook headless, then write one self-contained report.
+
+``OUT/figures/<study>/`` gets every chart (PNG and SVG); ``OUT/reports/<study>/`` gets the
+executed notebooks (``executed/``), the kernels' and the library's log (``report.log``) and
+``index.html``: the verdict first, then each notebook's narrative with its figures and tables,
+images embedded, no script fetched from anywhere, code folded away, no absolute path. It is
+rendered with nbconvert's template machinery (``data/report/marketlib``, extending JupyterLab's).
+
+This module imports no pandas: the parent process only drives kernels and renders.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import datetime
+import hashlib
 import html
 import json
 import logging
 import math
 import os
 import sys
+import tomllib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,12 +35,15 @@ import nbformat  # noqa: E402
 import papermill  # noqa: E402
 from nbconvert import HTMLExporter  # noqa: E402
 
+from marketlib import __version__  # noqa: E402
 from marketlib.errors import NotebookError  # noqa: E402
 from marketlib.files import atomic_write_bytes  # noqa: E402
-from marketlib.paths import bundled, study_path  # noqa: E402
+from marketlib.paths import bundled, bundled_studies, package_data, study_path  # noqa: E402
 
 log = logging.getLogger(__name__)
 SUMMARY_NOTEBOOK = "03_the_claims"
+LOG_ENV = "MARKETLIB_LOG_FILE"  # where kernels send marketlib's log records (notebook.py)
+_HIDDEN_TAGS = {"parameters", "injected-parameters"}
 
 
 def notebook_paths(folder: Path | None = None) -> list[Path]:
@@ -35,26 +52,46 @@ def notebook_paths(folder: Path | None = None) -> list[Path]:
 
 
 def run_notebook(path: Path, executed: Path, parameters: dict) -> nbformat.NotebookNode:
-    """Execute one notebook in a real Jupyter kernel with papermill; write the executed copy.
+    """Execute one notebook in a real Jupyter kernel with papermill.
 
-    The copy is written once, at the end (or at the failing cell): saving after every cell
-    would re-validate and rewrite the whole notebook a dozen times.
+    papermill writes its output as it goes; it writes to a temporary name beside the final
+    one, which is renamed only when the run ends (passed or failed), so the previous executed
+    copy is never left half-written. The copy is saved once, at the end: saving after every
+    cell would re-validate and rewrite the whole notebook a dozen times.
     """
-    return papermill.execute_notebook(
-        str(path),
-        str(executed / path.name),
-        parameters=parameters,
-        kernel_name="python3",
-        cwd=str(executed),
-        progress_bar=False,
-        log_output=False,
-        request_save_on_cell_execute=False,
-    )
+    final = executed / path.name
+    running = executed / f".running.{path.name}"
+    try:
+        notebook = papermill.execute_notebook(
+            str(path),
+            str(running),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(executed),
+            progress_bar=False,
+            log_output=False,
+            request_save_on_cell_execute=False,
+        )
+    except papermill.PapermillExecutionError:
+        _publish(running, final)
+        raise
+    except BaseException:
+        running.unlink(missing_ok=True)
+        raise
+    _publish(running, final)
+    return notebook
 
 
-def _html(notebook: nbformat.NotebookNode) -> str:
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(notebook)
-    return body
+def _publish(running: Path, final: Path) -> None:
+    """Rename papermill's output into place, without the absolute paths papermill records."""
+    if not running.exists():
+        return
+    notebook = nbformat.read(running, as_version=4)
+    record = notebook.metadata.get("papermill", {})
+    record["input_path"] = final.name
+    record["output_path"] = final.name
+    atomic_write_bytes(final, nbformat.writes(notebook).encode())
+    running.unlink(missing_ok=True)
 
 
 def summary(executed_notebook: Path) -> str:
@@ -78,73 +115,201 @@ def _previous_seconds(executed_notebook: Path) -> float:
         return math.inf
 
 
-def _execute_and_render(path: Path, executed: Path, reports: Path, parameters: dict) -> Path:
+def _execute(path: Path, executed: Path, parameters: dict) -> nbformat.NotebookNode:
     log.info("executing %s", path.name)
     try:
-        notebook = run_notebook(path, executed, parameters)
+        return run_notebook(path, executed, parameters)
     except papermill.PapermillExecutionError as exc:
         raise NotebookError(
             f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; the "
             f"executed copy with the full traceback is {executed / path.name}"
         ) from None
-    page = reports / f"{path.stem}.html"
-    atomic_write_bytes(page, _html(notebook).encode())
-    return page
 
 
-def build_report(study: str, out: Path, source: str = "snapshot", jobs: int | None = None) -> dict:
-    """Run every notebook for ``study`` (a study file or a bundled study's id).
+@contextlib.contextmanager
+def _stderr_to(logfile: Path) -> Iterator[None]:
+    """Send this process's stderr (and so its kernels') to ``logfile`` for the duration.
 
-    Writes ``out/figures/<id>/``, ``out/reports/<id>/executed/`` and
-    ``out/reports/<id>/index.html``. Notebooks are independent (each writes only its own
-    figures), so up to ``jobs`` of them (default: one more than the CPUs) run at once, each in
-    its own kernel.
+    Kernels print start-up and shutdown chatter ("running over TCP without encryption") that
+    is not the reader's business; it is kept in the report's log, not lost.
     """
-    study_file = Path(study) if study and Path(study).is_file() else None
-    study_id = study_file.stem if study_file else study_path(study).stem
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(logfile, "ab") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _stop_kernels() -> None:
+    """Terminate every child process (the kernels) at once, then kill what is left."""
+    import psutil  # a dependency of ipykernel; only needed when interrupted
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=3)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+# ---------------------------------------------------------------------------- the page
+
+
+def _is_bundled(study_file: Path) -> bool:
+    bundled_file = bundled_studies().get(study_file.stem)
+    return bundled_file is not None and bundled_file.resolve() == study_file.resolve()
+
+
+def _study_facts(study_file: Path) -> tuple[str, dict[str, str]]:
+    raw = tomllib.loads(study_file.read_text("utf-8"))
+    kind = "bundled with marketlib" if _is_bundled(study_file) else f"file {study_file.name}"
+    facts = {
+        "Study": f"{study_file.stem} ({kind})",
+        "Event date (day 0)": str(raw.get("event_date", "")),
+        "Base date": str(raw.get("base_date", "")),
+    }
+    return str(raw.get("title", study_file.stem)), facts
+
+
+def _manifest_hash() -> str:
+    return hashlib.sha256(package_data("snapshot/manifest.json").read_bytes()).hexdigest()
+
+
+def _raw_html(text: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_raw_cell(text)
+    cell.metadata["raw_mimetype"] = "text/html"
+    cell.metadata["marketlib_markup"] = True
+    return cell
+
+
+def _title_of(notebook: nbformat.NotebookNode, fallback: str) -> str:
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            return cell.source.splitlines()[0][2:].strip()
+    return fallback
+
+
+def compose(
+    executed: list[tuple[str, nbformat.NotebookNode]], verdict: str, verdict_table: list
+) -> tuple[nbformat.NotebookNode, list[tuple[str, str]]]:
+    """One notebook holding the verdict, then every notebook's cells but its parameters."""
+    toc = [("verdict", "Verdict")]
+    paragraphs = "".join(
+        f"<p>{html.escape(p.strip())}</p>" for p in verdict.split("\n\n") if p.strip()
+    )
+    cells = [
+        _raw_html(
+            f'<section class="report-section" id="verdict"><h2>Verdict</h2>'
+            f'<div class="report-verdict">{paragraphs}</div>'
+        ),
+        *verdict_table,
+        _raw_html("</section>"),
+    ]
+    for name, notebook in executed:
+        anchor = f"nb-{name[:2]}"
+        toc.append((anchor, _title_of(notebook, name)))
+        cells.append(_raw_html(f'<section class="report-section" id="{anchor}">'))
+        cells.extend(
+            c for c in notebook.cells if not _HIDDEN_TAGS & set(c.metadata.get("tags", []))
+        )
+        cells.append(
+            _raw_html('<p class="report-back"><a href="#top">Back to contents</a></p></section>')
+        )
+    cells = [copy.deepcopy(c) for c in cells]
+    for number, cell in enumerate(cells):  # the verdict table appears twice: ids must not
+        cell["id"] = f"cell-{number}"
+    metadata = copy.deepcopy(executed[0][1].metadata)
+    metadata.pop("papermill", None)
+    combined = nbformat.v4.new_notebook(cells=cells, metadata=metadata)
+    return combined, toc
+
+
+def render(
+    combined: nbformat.NotebookNode, toc: list[tuple[str, str]], title: str, facts: dict
+) -> str:
+    combined.metadata["title"] = f"{title}: marketlib report"
+    exporter = HTMLExporter(
+        template_name="marketlib", extra_template_basedirs=[str(package_data("report"))]
+    )
+    resources = {
+        "marketlib": {
+            "title": title,
+            "facts": facts,
+            "toc": toc,
+            "css": package_data("report/report.css").read_text("utf-8"),
+            "footer": f"Written by marketlib {__version__}. Figures are embedded: this file "
+            "can be copied or mailed alone.",
+        }
+    }
+    body, _ = exporter.from_notebook_node(combined, resources=resources)
+    return body.replace("<body ", '<body id="top" ', 1)
+
+
+def build_report(
+    study: str | None, out: Path, source: str = "snapshot", jobs: int | None = None
+) -> dict:
+    """Run every notebook for ``study`` (a study file or a bundled study's id), then write the
+    report. Notebooks are independent (each writes only its own figures), so up to ``jobs``
+    of them (default: one more than the CPUs) run at once, each in its own kernel.
+    """
+    study_file = study_path(study).resolve()
+    study_id = study_file.stem
     # Absolute: papermill changes the working directory of the whole process while it runs.
     out = Path(out).resolve()
     figures, reports = out / "figures" / study_id, out / "reports" / study_id
     executed = reports / "executed"
     executed.mkdir(parents=True, exist_ok=True)
+    # Relative to the kernels' working directory (``executed``), so that no notebook records
+    # where on this machine the run happened.
     parameters = {
-        "study": str(study_file.resolve()) if study_file else study_id,
+        "study": study_id if _is_bundled(study_file) else os.path.relpath(study_file, executed),
         "source": source,
-        "figures_dir": str(figures.resolve()),
+        "figures_dir": os.path.relpath(figures, executed),
     }
     paths = notebook_paths()
     # One more kernel than CPUs: a starting kernel spends part of its time waiting, not computing.
     jobs = max(1, min(jobs or (os.cpu_count() or 1) + 1, len(paths)))
     # Longest first (as timed by the previous run), so no long notebook starts last.
     queue = sorted(paths, key=lambda p: -_previous_seconds(executed / p.name))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {
-            path: pool.submit(_execute_and_render, path, executed, reports, parameters)
-            for path in queue
-        }
-        pages = [futures[path].result() for path in paths]
-    links = [
-        f'<li><a href="{page.name}">{html.escape(page.stem)}</a> '
-        f'(<a href="executed/{page.stem}.ipynb">notebook</a>)</li>'
-        for page in pages
-    ]
-    images = sorted(figures.glob("*.png"))
-    gallery = "\n".join(
-        f'<figure><img src="../../figures/{study_id}/{p.name}" alt="{p.stem}" width="800">'
-        f"<figcaption>{html.escape(p.stem)}</figcaption></figure>"
-        for p in images
-    )
-    index = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(study_id)}: marketlib report</title></head><body>"
-        f"<h1>{html.escape(study_id)}</h1>"
-        f"<h2>Notebooks</h2><ol>{''.join(links)}</ol><h2>Figures</h2>{gallery}</body></html>\n"
-    )
-    atomic_write_bytes(reports / "index.html", index.encode())
+    logfile = reports / "report.log"
+    logfile.write_text(f"marketlib {__version__} report of {study_id}, source {source}\n")
+    os.environ[LOG_ENV] = str(logfile)
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        with _stderr_to(logfile):
+            futures = {path: pool.submit(_execute, path, executed, parameters) for path in queue}
+            notebooks = [(path.stem, futures[path].result()) for path in paths]
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_kernels()
+        raise
+    finally:
+        os.environ.pop(LOG_ENV, None)
+        pool.shutdown(wait=True, cancel_futures=True)
+    claims_book = dict(notebooks)[SUMMARY_NOTEBOOK]
+    verdict = summary(executed / f"{SUMMARY_NOTEBOOK}.ipynb")
+    table = [c for c in claims_book.cells if "verdict-table" in c.metadata.get("tags", [])]
+    combined, toc = compose(notebooks, verdict, copy.deepcopy(table))
+    title, facts = _study_facts(study_file)
+    facts |= {
+        "Source": source,
+        "Run": f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        "marketlib": __version__,
+        "Snapshot manifest sha256": _manifest_hash(),
+    }
+    index = reports / "index.html"
+    atomic_write_bytes(index, render(combined, toc, title, facts).encode())
     return {
         "study": study_id,
-        "pages": pages,
+        "notebooks": [name for name, _ in notebooks],
         "figures": sorted(figures.iterdir()),
-        "index": reports / "index.html",
-        "summary": summary(executed / f"{SUMMARY_NOTEBOOK}.ipynb"),
+        "index": index,
+        "summary": verdict,
     }

@@ -36,6 +36,34 @@ def _billions(values: pd.Series) -> pd.Series:
     return (values / 1e9).round(1)
 
 
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with float columns that hold only whole numbers (and gaps) as integers, so a
+    count with a missing value reads ``102``, not ``102.0``; dates as YYYY-MM-DD."""
+    shown = frame.copy()
+    for column in shown.columns:
+        values = shown[column]
+        if pd.api.types.is_float_dtype(values):
+            present = values.dropna()
+            if len(present) and (present == present.round()).all() and present.abs().max() < 1e15:
+                shown[column] = values.astype("Int64")
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            shown[column] = values.dt.strftime("%Y-%m-%d")
+    return shown
+
+
+def recovery_table(table: pd.DataFrame, base_date: object) -> pd.DataFrame:
+    """The recovery table for reading, saying over what span the drawdown is measured."""
+    base = pd.Timestamp(base_date)
+    return pd.DataFrame(
+        {
+            "symbol": table["symbol"],
+            "sessions_to_recover": table["sessions"],
+            "checked_through": table["checked_through"],
+            f"worst_close_%_since_{base:%Y-%m-%d}": table["drawdown_pct"].round(1),
+        }
+    )
+
+
 # ---------------------------------------------------------------------------- the universe
 
 
@@ -127,6 +155,13 @@ def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
             "drivers": matrix["drivers"].map(", ".join),
         }
     )
+
+
+def verdict_table(matrix: pd.DataFrame) -> pd.DataFrame:
+    """The verdict matrix at a glance: each cell's change, its share of the claim, the verdict."""
+    return matrix_table(matrix)[
+        ["claim", "group", "window", "measure", "change_$bn", "of_claim", "supports", "firms"]
+    ]
 
 
 def verdict_paragraph(matrix: pd.DataFrame, study: Study) -> str:

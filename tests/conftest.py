@@ -1,4 +1,6 @@
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -8,6 +10,23 @@ from marketlib import snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MARKETDATA = REPO.parent / "shared" / "marketdata"
+STUDIES = ["deepseek", "tariffs-2025"]
+
+
+@pytest.fixture(scope="session")
+def reports(tmp_path_factory):
+    """`marketlib report` once per bundled study, into one folder, for the whole test run."""
+    out = tmp_path_factory.mktemp("report")
+    runs = {
+        study: subprocess.run(
+            [sys.executable, "-m", "marketlib", "report", "--study", study, "--out", str(out)],
+            capture_output=True,
+            text=True,
+            cwd=out,
+        )
+        for study in STUDIES
+    }
+    return out, runs
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,95 @@
+"""The report as a reader gets it: one self-contained page per study, checked in a real
+headless Chromium (Debian's; `.ci/run` installs it), and the quiet command that writes it."""
+
+import os
+import re
+import shutil
+import stat
+
+import pytest
+from browser import Page, chromium
+from conftest import REPO, STUDIES
+
+ARTIFACTS = REPO / "test-artifacts"  # screenshots for a human to look at; not committed
+
+needs_chromium = pytest.mark.skipif(
+    chromium() is None and not os.environ.get("CI_REQUIRE_CHROMIUM"),
+    reason="chromium is not installed (apt-get install chromium)",
+)
+
+
+def test_ci_installs_chromium_and_requires_it():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "apt-get install" in ci and "chromium" in ci and "CI_REQUIRE_CHROMIUM=1" in ci
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("study", STUDIES)
+def test_the_report_folder_is_one_page_with_nothing_private_in_it(reports, study):
+    out, runs = reports
+    assert runs[study].returncode == 0, runs[study].stderr[-3000:]
+    folder = out / "reports" / study
+    page = (folder / "index.html").read_text("utf-8")
+    assert page.count("<title>") == 1
+    assert re.search(r"<(script|link)[^>]+(src|href)=\"https?://", page) is None  # no fetch
+    assert "<script" not in page  # nothing runs: the page works mailed or printed
+    for private in (str(REPO), str(out), os.path.expanduser("~")):
+        for path in folder.rglob("*"):
+            if path.is_file() and path.suffix in {".html", ".ipynb"}:
+                assert private not in path.read_text("utf-8"), (path.name, private)
+    assert 'figures_dir = "' not in page and "injected-parameters" not in page
+    assert page.count('<details class="report-code">') >= 20  # code folded away, not deleted
+    mode = stat.S_IMODE((folder / "index.html").stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask  # a colleague or a web server can read it
+
+
+@pytest.mark.notebook
+def test_the_report_leads_with_the_verdict_and_says_what_it_was_run_on(reports):
+    out, runs = reports
+    page = (out / "reports" / "deepseek" / "index.html").read_text("utf-8")
+    verdict_at = page.index('id="verdict"')
+    assert verdict_at < page.index('id="nb-01"') < page.index('id="nb-05"')
+    for fact in ("Event date (day 0)", "2025-01-27", "Snapshot manifest sha256", "marketlib"):
+        assert fact in page[:verdict_at]
+    assert "5 of 24 definitions" in page[verdict_at : page.index('id="nb-01"')]
+    # quiet front door: the verdict and where the report is, nothing else
+    lines = [line for line in runs["deepseek"].stdout.splitlines() if line.strip()]
+    assert lines[-1].startswith("report: ") and lines[-1].endswith("index.html")
+    assert runs["deepseek"].stderr.strip() == ""
+    assert re.search(r"<td>[^<]*(\.\.\.|…)</td>", page) is None  # no cell cut short
+    quote = "DeepSeek has erased nearly $1.5 trillion from the valuations of US tech giants"
+    assert f"<td>{quote}</td>" in page  # the claim being checked, whole
+    assert ">102.0<" not in page
+
+
+@needs_chromium
+@pytest.mark.notebook
+@pytest.mark.parametrize("study", STUDIES)
+def test_the_report_renders_in_chromium_from_a_copied_folder(reports, study, tmp_path):
+    out, _ = reports
+    copied = tmp_path / "mailed"
+    shutil.copytree(out / "reports" / study, copied)  # the folder alone, no figures/ beside it
+    page = Page(chromium(), tmp_path / "profile", height=1100)
+    try:
+        page.load((copied / "index.html").as_uri())
+        assert page.failed_requests == []
+        images = page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth, i.alt])")
+        assert len(images) == 9
+        assert all(done and width > 100 and alt for done, width, alt in images), images
+        assert "definitions give a loss" in page.evaluate(
+            "document.querySelector('#verdict').innerText"
+        )
+        titles = page.evaluate("[...document.querySelectorAll('title')].map(t => t.text)")
+        assert len(titles) == len(set(titles)) == 1
+        headings = page.evaluate("[...document.querySelectorAll('h1')].map(h => h.innerText)")
+        assert len(headings) == len(set(headings))
+        links = page.evaluate("[...document.querySelectorAll('nav a')].map(a => a.hash)")
+        assert links and all(page.evaluate(f"!!document.querySelector('{a}')") for a in links)
+        assert page.evaluate("document.body.innerText").count(str(REPO)) == 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(ARTIFACTS / f"report-{study}-first-screen.png")
+    finally:
+        page.close()
+    assert (ARTIFACTS / f"report-{study}-first-screen.png").read_bytes()[:4] == b"\x89PNG"
