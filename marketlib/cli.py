@@ -1,4 +1,8 @@
-"""The ``marketlib`` command line. Errors become one line on stderr and a non-zero exit.
+"""The ``marketlib`` command line.
+
+Exit codes: 0 done; 1 a data or input error (one line on stderr, naming the input and what to
+do); 2 a usage error (argparse's); 130 interrupted (Ctrl-C). Every tabular command prints an
+aligned table for reading (units, totals, dates), or ``--format csv|json`` with full values.
 
 Each command imports what it uses: `marketlib report` only drives Jupyter kernels and should
 not pay for pandas before the first kernel starts.
@@ -97,6 +101,9 @@ def _universe(args: argparse.Namespace) -> int:
         for firm in universe.firms.values()
         for item in firm.listings
     ]
+    if args.format != "table":
+        emit(pd.DataFrame(rows), args.format)
+        return 0
     print(f"Study {study.id}: {study.title}\n\nPublic firms and their listings")
     emit(pd.DataFrame(rows), "table")
     print("\nNamed but private (nothing to price)")
@@ -159,10 +166,20 @@ def _caps(args: argparse.Namespace) -> int:
     from marketlib.claims import CAPS_COLUMNS
 
     study = _study(args)
-    changes = study.cap_changes(args.group or _default_group(study), args.start, args.end)
+    group = args.group or _default_group(study)
+    changes = study.cap_changes(group, args.start, args.end)
     for row in changes[changes["missing"] != ""].itertuples():
         print(f"marketlib: warning: {row.firm}: {row.missing}", file=sys.stderr)
-    emit(changes[CAPS_COLUMNS], args.format)
+    if args.format != "table":
+        emit(changes[CAPS_COLUMNS], args.format)
+        return 0
+    from marketlib import tables
+
+    print(
+        f"Market value change (USD bn) of {group} in study {study.id}, between the closes on or "
+        f"before {args.start} and {args.end}"
+    )
+    emit(tables.caps_cli_table(changes), "table")
     return 0
 
 
@@ -258,8 +275,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a news article's market-impact claims against real daily prices. "
         "Every command reads a study file (--study; default: the bundled DeepSeek study).",
     )
+    from marketlib import __version__
+
+    parser.add_argument("--version", action="version", version=f"marketlib {__version__}")
+    # -v/-q are accepted before or after the subcommand; SUPPRESS keeps a subcommand's default
+    # from overwriting what was given before it.
+    loudness = argparse.ArgumentParser(add_help=False)
+    loudness.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+        help="log debug messages",
+    )  # fmt: skip
+    loudness.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+        help="print only errors on stderr",
+    )  # fmt: skip
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_parser = sub.add_parser
+
+    def add_parser(name: str, **kwargs) -> argparse.ArgumentParser:
+        return _add_parser(name, parents=[loudness], **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     def with_study(name: str, help: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help)
@@ -276,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     studies = sub.add_parser("studies", help="the studies bundled with marketlib")
     studies.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    with_study("universe", help="firms, listings, private firms and groups of a study")
+    universe = with_study("universe", help="firms, listings, private firms and groups of a study")
+    universe.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report = with_study("report", help="run every notebook for a study, print the verdict")
     report.add_argument(
         "--out", type=Path, default=Path.cwd(), help="where figures/ and reports/ go"
@@ -333,10 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="marketlib: %(levelname)s: %(message)s",
-    )
+    level = logging.WARNING
+    if getattr(args, "quiet", False):
+        level = logging.ERROR
+    if getattr(args, "verbose", False):
+        level = logging.DEBUG
+    logging.basicConfig(level=level, format="marketlib: %(levelname)s: %(message)s")
     name = args.command
     if name == "snapshot":
         name = f"snapshot {args.snapshot_command}"
@@ -344,6 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[name](args)
     except MarketlibError as exc:
         print(f"marketlib: error: {exc}", file=sys.stderr)
-        return 2
+        return 1
+    except KeyboardInterrupt:
+        print("marketlib: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         return 0

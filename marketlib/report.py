@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -115,11 +116,19 @@ def _previous_seconds(executed_notebook: Path) -> float:
         return math.inf
 
 
-def _execute(path: Path, executed: Path, parameters: dict) -> nbformat.NotebookNode:
+def _execute(
+    path: Path, workdir: Path, parameters: dict, executed: Path | None = None
+) -> nbformat.NotebookNode:
+    """Run one notebook in ``workdir``; a failed copy is moved to ``executed`` (default: the
+    same folder), where the error message says it is."""
+    executed = executed or workdir
     log.info("executing %s", path.name)
     try:
-        return run_notebook(path, executed, parameters)
+        return run_notebook(path, workdir, parameters)
     except papermill.PapermillExecutionError as exc:
+        if workdir != executed and (workdir / path.name).exists():
+            executed.mkdir(parents=True, exist_ok=True)
+            os.replace(workdir / path.name, executed / path.name)
         raise NotebookError(
             f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; the "
             f"executed copy with the full traceback is {executed / path.name}"
@@ -265,13 +274,17 @@ def build_report(
     out = Path(out).resolve()
     figures, reports = out / "figures" / study_id, out / "reports" / study_id
     executed = reports / "executed"
-    executed.mkdir(parents=True, exist_ok=True)
-    # Relative to the kernels' working directory (``executed``), so that no notebook records
-    # where on this machine the run happened.
+    # Notebooks run in a staging folder beside ``executed``; only a complete run replaces the
+    # previous executed copies, so an interrupted or failed report leaves them as they were.
+    workdir = reports / ".executing"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    # Relative to the kernels' working directory, so that no notebook records where on this
+    # machine the run happened.
     parameters = {
-        "study": study_id if _is_bundled(study_file) else os.path.relpath(study_file, executed),
+        "study": study_id if _is_bundled(study_file) else os.path.relpath(study_file, workdir),
         "source": source,
-        "figures_dir": os.path.relpath(figures, executed),
+        "figures_dir": os.path.relpath(figures, workdir),
     }
     paths = notebook_paths()
     # One more kernel than CPUs: a starting kernel spends part of its time waiting, not computing.
@@ -282,10 +295,14 @@ def build_report(
     logfile.write_text(f"marketlib {__version__} report of {study_id}, source {source}\n")
     os.environ[LOG_ENV] = str(logfile)
     pool = ThreadPoolExecutor(max_workers=jobs)
+    finished = False
     try:
         with _stderr_to(logfile):
-            futures = {path: pool.submit(_execute, path, executed, parameters) for path in queue}
+            futures = {
+                path: pool.submit(_execute, path, workdir, parameters, executed) for path in queue
+            }
             notebooks = [(path.stem, futures[path].result()) for path in paths]
+        finished = True
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
         _stop_kernels()
@@ -293,6 +310,12 @@ def build_report(
     finally:
         os.environ.pop(LOG_ENV, None)
         pool.shutdown(wait=True, cancel_futures=True)
+        if not finished:
+            shutil.rmtree(workdir, ignore_errors=True)
+    executed.mkdir(exist_ok=True)
+    for path in paths:
+        os.replace(workdir / path.name, executed / path.name)
+    shutil.rmtree(workdir, ignore_errors=True)
     claims_book = dict(notebooks)[SUMMARY_NOTEBOOK]
     verdict = summary(executed / f"{SUMMARY_NOTEBOOK}.ipynb")
     table = [c for c in claims_book.cells if "verdict-table" in c.metadata.get("tags", [])]

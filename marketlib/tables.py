@@ -110,6 +110,39 @@ def caps_table(changes: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+def caps_cli_table(changes: pd.DataFrame) -> pd.DataFrame:
+    """The `caps` command's table: $bn to one decimal, the closes' dates, a total row."""
+    shown = pd.DataFrame(
+        {
+            "firm": changes["firm"],
+            "from": changes["start_date"].dt.strftime("%Y-%m-%d"),
+            "to": changes["end_date"].dt.strftime("%Y-%m-%d"),
+            "start_$bn": _billions(changes["cap_start_usd"]),
+            "end_$bn": _billions(changes["cap_end_usd"]),
+            "change_$bn": _billions(changes["change_usd"]),
+            "change_%": changes["change_pct"].round(1),
+            "price_basis": changes["price_basis"],
+            "shares_as_of": changes["shares_as_of"],
+            "shares_quality": changes["shares_quality"],
+        }
+    )
+    counted = changes["change_usd"].notna()
+    start, end = (
+        changes.loc[counted, "cap_start_usd"].sum(),
+        changes.loc[counted, "cap_end_usd"].sum(),
+    )
+    total = {
+        "firm": f"total ({int(counted.sum())} firms)",
+        "from": "", "to": "",
+        "start_$bn": round(start / 1e9, 1),
+        "end_$bn": round(end / 1e9, 1),
+        "change_$bn": round((end - start) / 1e9, 1),
+        "change_%": round(100 * (end / start - 1), 1) if start else float("nan"),
+        "price_basis": "", "shares_as_of": "", "shares_quality": "",
+    }  # fmt: skip
+    return pd.concat([shown, pd.DataFrame([total])], ignore_index=True).fillna("-")
+
+
 def by_firm_name(changes: pd.DataFrame, universe: Universe) -> pd.Series:
     """Each firm's change in USD indexed by its short name (for a chart)."""
     names = changes["firm"].map(lambda f: universe.firms[f].name.split(" (")[0])

@@ -28,7 +28,7 @@ def seed_groups(study: str) -> dict[str, list[str]]:
 
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert result.returncode == 1, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

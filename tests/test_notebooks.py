@@ -169,3 +169,20 @@ def test_a_failing_notebook_is_a_typed_error_naming_the_notebook_and_cell(tmp_pa
         report._execute(path, tmp_path / "executed", {})
     assert (tmp_path / "executed" / "99_failing.ipynb").exists()  # kept, with its traceback
     assert not list((tmp_path / "executed").glob(".running.*"))  # no temporary left behind
+
+
+def test_every_notebook_has_a_text_twin_in_sync():
+    import jupytext
+
+    def cells(book):
+        return [
+            (c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", [])))
+            for c in book.cells
+        ]
+
+    for path in NOTEBOOKS:
+        twin = path.with_suffix(".py")
+        assert twin.is_file(), f"{path.name} has no text twin: run jupytext --sync"
+        assert cells(jupytext.read(twin)) == cells(nbformat.read(path, as_version=4)), (
+            f"{path.name} and {twin.name} have drifted: run `jupytext --sync notebooks/*.ipynb`"
+        )

@@ -93,3 +93,47 @@ def test_the_report_renders_in_chromium_from_a_copied_folder(reports, study, tmp
     finally:
         page.close()
     assert (ARTIFACTS / f"report-{study}-first-screen.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.notebook
+def test_ctrl_c_stops_the_kernels_exits_130_and_keeps_the_previous_report(reports, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    out, _ = reports
+    target = tmp_path / "out"
+    shutil.copytree(out / "reports" / "deepseek", target / "reports" / "deepseek")
+    before = {
+        p: p.read_bytes() for p in (target / "reports" / "deepseek").rglob("*") if p.is_file()
+    }
+    report = subprocess.Popen(
+        [sys.executable, "-m", "marketlib", "report", "--out", str(target)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline, kernels = time.monotonic() + 60, []
+    while len(kernels) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        kernels = [
+            k
+            for k in psutil.Process(report.pid).children(recursive=True)
+            if "ipykernel" in " ".join(k.cmdline())
+        ]
+    assert kernels, "the report started its kernels"
+    time.sleep(1.0)  # let them get to work
+    report.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, stderr = report.communicate(timeout=30)
+    assert report.returncode == 130 and time.monotonic() - started < 15
+    assert stderr.strip().splitlines()[-1] == "marketlib: interrupted"
+    assert "Traceback" not in stderr
+    time.sleep(0.5)
+    assert not [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+    after = {p: p.read_bytes() for p in (target / "reports" / "deepseek").rglob("*") if p.is_file()}
+    assert {p: b for p, b in after.items() if p.name != "report.log"} == {
+        p: b for p, b in before.items() if p.name != "report.log"
+    }
