@@ -176,8 +176,7 @@ def test_every_notebook_has_a_text_twin_in_sync():
 
     def cells(book):
         return [
-            (c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", [])))
-            for c in book.cells
+            (c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", []))) for c in book.cells
         ]
 
     for path in NOTEBOOKS:
