@@ -1,6 +1,10 @@
+import json
+import os
 import shutil
 import subprocess
 import sys
+import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -13,19 +17,116 @@ SHARED_MARKETDATA = REPO.parent / "shared" / "marketdata"
 STUDIES = ["deepseek", "tariffs-2025"]
 
 
+@dataclass(frozen=True)
+class Installed:
+    """marketlib installed from a wheel of this checkout into a fresh venv (not editable)."""
+
+    venv: Path
+    purelib: Path
+    elsewhere: Path  # a folder that is not the checkout, to run commands from
+    env: dict
+
+    def run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(self.venv / "bin" / "marketlib"), *args],
+            capture_output=True, text=True, cwd=self.elsewhere, env=self.env, **kwargs,
+        )  # fmt: skip
+
+
 @pytest.fixture(scope="session")
-def reports(tmp_path_factory):
-    """`marketlib report` once per bundled study, into one folder, for the whole test run."""
-    out = tmp_path_factory.mktemp("report")
-    runs = {
-        study: subprocess.run(
-            [sys.executable, "-m", "marketlib", "report", "--study", study, "--out", str(out)],
-            capture_output=True,
-            text=True,
-            cwd=out,
-        )
-        for study in STUDIES
+def installed(tmp_path_factory) -> Installed:
+    """A plain `pip install` of this checkout's wheel. The venv borrows the test environment's
+    dependencies (a .pth line) and nbconvert's templates (JUPYTER_PATH), so the install needs
+    no network; its kernels are its own Python (the native kernel), so notebooks import the
+    installed package."""
+    root = tmp_path_factory.mktemp("installed")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    )  # fmt: skip
+    (purelib / "test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # Build the wheel with this environment's setuptools; installing a wheel needs none.
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "-w", str(root / "wheel"), str(REPO)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-2000:]
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps",
+         str(next((root / "wheel").glob("*.whl")))],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-2000:]
+    jupyter = root / "jupyter"
+    jupyter.mkdir()
+    (jupyter / "nbconvert").symlink_to(Path(sys.prefix) / "share" / "jupyter" / "nbconvert")
+    elsewhere = root / "elsewhere"
+    elsewhere.mkdir()
+    env = dict(os.environ) | {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "JUPYTER_PATH": str(jupyter),
     }
+    return Installed(venv, purelib, elsewhere, env)
+
+
+# The study whose groups differ: other firms in `named` (the focus of notebooks 02 and 05 and
+# a verdict group) and in `japan` (a recovery group).
+REGROUPED = {"named": ["NVDA", "AVGO"], "japan": ["9984.T", "6857.T"]}
+
+
+def regrouped_study(folder: Path) -> Path:
+    """The DeepSeek study with other firms in its `named` group, as a user's own file."""
+    text = (REPO / "seeds" / "deepseek.toml").read_text("utf-8")
+    text = text.replace('article = "deepseek-article.txt"\n', "")
+    for old in (
+        'named = ["NVDA", "MSFT", "META", "GOOGL", "GOOG", "AMZN", "ORCL", "9984.T", "SFTBY"]',
+        'japan = ["9984.T", "6857.T", "8035.T"]',
+    ):
+        assert old in text, old
+        name = old.split(" = ")[0]
+        text = text.replace(old, f"{name} = {json.dumps(REGROUPED[name])}")
+    path = folder / "regrouped.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="session")
+def reports(installed, tmp_path_factory):
+    """`marketlib report` once per test run, from the plain install, for both bundled studies
+    and a study whose groups differ, side by side (the machine's two cores share them)."""
+    out = tmp_path_factory.mktemp("report")
+    studies = {name: name for name in STUDIES}
+    studies["regrouped"] = str(regrouped_study(out))
+    running = {
+        name: subprocess.Popen(
+            [
+                str(installed.venv / "bin" / "marketlib"),
+                "report",
+                "--study",
+                study,
+                "--out",
+                str(out),
+                "--jobs",
+                "2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=installed.elsewhere,
+            env=installed.env,
+        )
+        for name, study in studies.items()
+    }
+    runs = {}
+    for name, process in running.items():
+        stdout, stderr = process.communicate(timeout=600)
+        runs[name] = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     return out, runs
 
 

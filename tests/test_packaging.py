@@ -1,8 +1,8 @@
 """The front door: layout, environment.yml agreeing with pyproject, CI calling `make test`."""
 
 import re
+import subprocess
 import tomllib
-from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -48,70 +48,22 @@ def test_yfinance_is_imported_in_exactly_one_module():
 
 
 @pytest.mark.notebook
-def test_a_plain_install_runs_claims_and_report_from_another_folder(tmp_path):
-    """`pip install .` (not editable) into a fresh venv: the bundled studies and notebooks come
-    from the installed package, not from this checkout. The venv takes its dependencies from
-    the test environment (a .pth line), so the install needs no network."""
-    import subprocess
-    import sys
-    import sysconfig
-
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    deps = sysconfig.get_paths()["purelib"]
-    (Path(purelib) / "test_dependencies.pth").write_text(deps + "\n")
-    # Build the wheel with this environment's setuptools, install it (a wheel needs none).
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "-w", str(tmp_path / "wheel"), str(REPO)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stderr[-2000:]
-    wheel = next((tmp_path / "wheel").glob("*.whl"))
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert install.returncode == 0, install.stderr[-2000:]
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+def test_a_plain_install_runs_claims_event_study_and_report_from_another_folder(installed, reports):
+    """`pip install .` (a wheel, not editable) into a fresh venv: the bundled studies and
+    notebooks come from the installed package, not from this checkout."""
+    python = str(installed.venv / "bin" / "python")
     where = subprocess.run(
-        [str(python), "-c", "import marketlib; print(marketlib.__file__)"],
-        capture_output=True, text=True, cwd=elsewhere, check=True,
+        [python, "-c", "import marketlib; print(marketlib.__file__)"],
+        capture_output=True, text=True, cwd=installed.elsewhere, env=installed.env, check=True,
     ).stdout  # fmt: skip
-    assert where.startswith(purelib), where
-    claims = subprocess.run(
-        [str(venv / "bin" / "marketlib"), "claims", "--format", "json"],
-        capture_output=True, text=True, cwd=elsewhere,
-    )  # fmt: skip
+    assert where.startswith(str(installed.purelib)), where
+    claims = installed.run("claims", "--format", "json")
     assert claims.returncode == 0, claims.stderr[-2000:]
-    assert '"of 24 definitions' not in claims.stdout and "market_value_erased" in claims.stdout
-    studies = subprocess.run(
-        [str(venv / "bin" / "marketlib"), "event-study", "--study", "tariffs-2025",
-         "--format", "csv"],
-        capture_output=True, text=True, cwd=elsewhere,
-    )  # fmt: skip
+    assert "market_value_erased" in claims.stdout
+    studies = installed.run("event-study", "--study", "tariffs-2025", "--format", "csv")
     assert studies.returncode == 0 and "AAPL" in studies.stdout, studies.stderr[-2000:]
-    # nbconvert's templates are data files of the dependencies' prefix (not the .pth'd path);
-    # only they are lent, so the kernel is the fresh venv's own Python (the native kernel).
-    jupyter = tmp_path / "jupyter"
-    jupyter.mkdir()
-    (jupyter / "nbconvert").symlink_to(Path(sys.prefix) / "share" / "jupyter" / "nbconvert")
-    out = tmp_path / "out"
-    report = subprocess.run(
-        [str(venv / "bin" / "marketlib"), "report", "--out", str(out)],
-        capture_output=True, text=True, cwd=elsewhere,
-        env=dict(__import__("os").environ)
-        | {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "JUPYTER_PATH": str(jupyter)},
-    )  # fmt: skip
-    assert report.returncode == 0, report.stderr[-3000:]
+    out, runs = reports  # the session's reports ran from this install
+    assert runs["deepseek"].returncode == 0, runs["deepseek"].stderr[-3000:]
     assert len(list((out / "figures" / "deepseek").glob("*.png"))) == 9
-    executed = (
-        out / "reports" / "deepseek" / "executed" / "01_universe_and_data.ipynb"
-    ).read_text()
-    assert str(REPO) not in executed.replace(str(tmp_path), "")  # the kernel used the wheel
+    for notebook in (out / "reports" / "deepseek" / "executed").glob("*.ipynb"):
+        assert str(REPO) not in notebook.read_text()  # the kernels used the wheel, not the repo
