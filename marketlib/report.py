@@ -184,6 +184,8 @@ def _study_facts(study_file: Path) -> tuple[str, dict[str, str]]:
         "Event date (day 0)": str(raw.get("event_date", "")),
         "Base date": str(raw.get("base_date", "")),
     }
+    if raw.get("calendar_note"):
+        facts["Calendars"] = str(raw["calendar_note"])
     return str(raw.get("title", study_file.stem)), facts
 
 

@@ -36,7 +36,7 @@ FORMAT = 1
 _MARGIN = pd.Timedelta(days=14)
 _TOP_KEYS = {
     "format", "title", "event_date", "base_date", "article", "universe", "data", "source",
-    "event_label", "through", "tokyo_note", "groups", "private", "windows", "claims",
+    "event_label", "through", "calendar_note", "groups", "private", "windows", "claims",
     "charts", "event_study", "description",
 }  # fmt: skip
 
@@ -117,7 +117,7 @@ class Study:
     event_spec: EventStudySpec
     article: Path | None = None
     through: pd.Timestamp | None = None
-    tokyo_note: str = ""
+    calendar_note: str = ""
     downloader: object = None
     tickers: object = None
     _loaded: dict = field(default_factory=dict, repr=False)
@@ -568,7 +568,7 @@ def open_study(
         event_spec=event_spec,
         article=article,
         through=through,
-        tokyo_note=reader.get("tokyo_note", str, "a string", ""),
+        calendar_note=reader.get("calendar_note", str, "a string", ""),
         downloader=downloader,
         tickers=tickers,
     )

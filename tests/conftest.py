@@ -50,10 +50,16 @@ def installed(tmp_path_factory) -> Installed:
         ).stdout.strip()
     )  # fmt: skip
     (purelib / "test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    # Build the wheel with this environment's setuptools; installing a wheel needs none.
+    # Build the wheel with this environment's setuptools (installing a wheel needs none), from a
+    # copy of what the build reads, so no build/ folder is left in (or reused from) the checkout.
+    source = root / "source"
+    for name in ("marketlib", "seeds", "notebooks"):
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "-w", str(root / "wheel"), str(REPO)],
+         "-w", str(root / "wheel"), str(source)],
         capture_output=True, text=True,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr[-2000:]
