@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import platformdirs
 
-from marketlib.errors import CacheError, InvalidInputError
-from marketlib.files import atomic_write_bytes
+from marketlib.errors import CacheError, InvalidInputError, OutputError
+from marketlib.files import atomic_write_bytes, why
 from marketlib.schema import PRICE_FIELDS
 
 _SAFE_SYMBOL = re.compile(r"[A-Za-z0-9^=._-]{1,32}")
@@ -28,6 +28,23 @@ def cache_dir() -> Path:
     """``MARKETLIB_CACHE_DIR`` if set, else the platform's user cache folder."""
     override = os.environ.get("MARKETLIB_CACHE_DIR")
     return Path(override) if override else Path(platformdirs.user_cache_dir("marketlib"))
+
+
+def unusable(root: Path | None = None) -> str | None:
+    """Why the cache folder cannot hold files (a file stands at it or above it), else None.
+
+    A folder that does not exist yet is usable: the first write creates it.
+    """
+    folder = (root or cache_dir()) / "prices"
+    for place in (folder, *folder.parents):
+        if place.exists():
+            if place.is_dir():
+                return None
+            return (
+                f"the cache folder {root or cache_dir()} cannot be used: {place} is a file, not "
+                "a folder; set MARKETLIB_CACHE_DIR to a writable folder"
+            )
+    return None
 
 
 def check_symbol(symbol: object) -> str:
@@ -68,16 +85,21 @@ def write(
     prices: pd.DataFrame,
     root: Path | None = None,
 ) -> Path:
-    """Store ``prices`` (indexed by date) for ``symbol`` as downloaded for ``start``..``end``."""
+    """Store ``prices`` (indexed by date) for ``symbol`` as downloaded for ``start``..``end``.
+
+    Atomic: a write that cannot finish raises CacheError and leaves the previous file.
+    """
     path = _path(symbol, root)
     body = prices[PRICE_FIELDS].to_csv(index_label="date", date_format="%Y-%m-%d")
     header = f"# marketlib cache symbol={symbol} start={start:%Y-%m-%d} end={end:%Y-%m-%d}\n"
     try:
-        atomic_write_bytes(path, (header + body).encode())
-    except OSError as exc:
+        atomic_write_bytes(path, (header + body).encode(), "cache file")
+    except OutputError as exc:
+        cause = exc.__cause__
+        reason = why(cause) if isinstance(cause, OSError) else str(exc)
         raise CacheError(
-            f"cannot write the cache file for {symbol} in {path.parent} ({exc.strerror}): "
-            "set MARKETLIB_CACHE_DIR to a writable folder"
+            f"cannot write the cache file for {symbol} in {path.parent} ({reason}): the cache "
+            "is read-only here; set MARKETLIB_CACHE_DIR to a writable folder"
         ) from None
     return path
 
@@ -87,13 +109,17 @@ def read(symbol: str, root: Path | None = None) -> CachedSeries | None:
     path = _path(symbol, root)
     try:
         text = path.read_text("utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CacheError(f"cache file {path} is unreadable ({exc}): delete it") from None
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # no such file (or no cache folder at all: see :func:`unusable`)
+    except UnicodeDecodeError as exc:
+        raise CacheError(f"cache file {path} is not text ({exc}): delete it") from None
+    except OSError as exc:
+        raise CacheError(
+            f"cache file {path} is unreadable ({why(exc)}): fix its permissions or delete it"
+        ) from None
 
-    def bad(why: str) -> CacheError:
-        return CacheError(f"cache file {path} {why}: delete it and download again")
+    def bad(problem: str) -> CacheError:
+        return CacheError(f"cache file {path} {problem}: delete it and download again")
 
     header, _, body = text.partition("\n")
     match = _HEADER.fullmatch(header)

@@ -33,16 +33,33 @@ class SnapshotIntegrityError(MarketlibError):
 class SourceUnavailableError(MarketlibError):
     """A live source (Yahoo via yfinance) could not be reached or answered with nothing usable.
 
-    ``partial`` holds what did arrive (symbol -> prices), so a caller can keep it.
+    ``partial`` holds what did arrive (symbol -> prices), so a caller can keep it; ``reasons``
+    says why each symbol that did not arrive is missing (symbol -> one of ``rate_limit``,
+    ``dns``, ``timeout``, ``deadline``, ``connection``, ``unknown_symbol``, ``no_reason``);
+    ``why`` is the reason in words, without the list of symbols.
     """
 
-    def __init__(self, message: str, partial: dict | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        partial: dict | None = None,
+        reasons: dict[str, str] | None = None,
+        why: str = "",
+    ) -> None:
         super().__init__(message)
         self.partial = partial or {}
+        self.reasons = reasons or {}
+        self.why = why or message  # the reason alone, without the symbols (for a fallback note)
 
 
 class CacheError(MarketlibError):
     """An on-disk cache file is unreadable, corrupt, or its directory is not writable."""
+
+
+class OutputError(MarketlibError):
+    """An output cannot be written where it was asked to go (a read-only folder, a file where a
+    folder should be, a full disk, a destination that is not marketlib's to replace). Whatever
+    was there before is left as it was."""
 
 
 class MarketCapError(MarketlibError):

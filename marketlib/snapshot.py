@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from marketlib.calendars import sessions
-from marketlib.errors import DataUnavailableError, SnapshotIntegrityError
+from marketlib.errors import DataUnavailableError, OutputError, SnapshotIntegrityError
+from marketlib.files import atomic_write_bytes, ensure_folder, output_error
 from marketlib.paths import package_data
 from marketlib.schema import TABLES, check_table_kind, parse_price_csv, parse_table
 from marketlib.universe import bundled_universe
@@ -160,11 +161,47 @@ def _describe_table(path: Path) -> dict:
     }
 
 
-def build_snapshot(source: Path, destination: Path | None = None) -> dict:
-    """Copy ``source`` (the shared marketdata folder) into the package and write its manifest.
+BUILT_BY = "Built by `marketlib snapshot build`."
+
+
+def is_built_snapshot(folder: Path) -> bool:
+    """Whether ``folder`` holds a snapshot ``marketlib snapshot build`` wrote (its manifest
+    says so), the only kind of folder a build replaces without ``force``."""
+    try:
+        manifest = json.loads((Path(folder) / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(manifest, dict)
+        and isinstance(manifest.get("files"), dict)
+        and BUILT_BY in str(manifest.get("description", ""))
+    )
+
+
+def _check_destination(destination: Path, force: bool) -> None:
+    if not destination.exists() and not destination.is_symlink():
+        return
+    if not destination.is_dir():
+        raise OutputError(
+            f"snapshot destination {destination} is a file, not a folder: choose another --dir"
+        )
+    if force or is_built_snapshot(destination) or not any(destination.iterdir()):
+        return
+    raise OutputError(
+        f"snapshot destination {destination} exists and is not a snapshot marketlib built (no "
+        "manifest.json of `marketlib snapshot build`): nothing was changed; choose another "
+        "--dir, or pass --force to replace that folder"
+    )
+
+
+def build_snapshot(source: Path, destination: Path | None = None, force: bool = False) -> dict:
+    """Copy ``source`` (the shared marketdata folder) into ``destination`` (default: the
+    package's snapshot) and write its manifest.
 
     The copy is made in a temporary folder beside ``destination`` and swapped in at the end,
-    so a failed build leaves the previous snapshot untouched.
+    so a failed build leaves the previous folder untouched. A ``destination`` that exists and
+    is not a snapshot marketlib built (nor empty) is refused unless ``force``: a build never
+    deletes a folder of the user's by mistake. OutputError when the place cannot be written.
     """
     source = Path(source)
     destination = Path(destination) if destination else default_root()
@@ -173,8 +210,20 @@ def build_snapshot(source: Path, destination: Path | None = None) -> dict:
             f"{source} does not look like a marketdata folder (no prices/ or "
             "shares_outstanding.csv): pass --from path/to/shared/marketdata"
         )
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=destination.parent))
+    if (
+        destination.resolve() == source.resolve()
+        or source.resolve() in destination.resolve().parents
+    ):
+        raise OutputError(
+            f"snapshot destination {destination} is inside its source {source}: choose a "
+            "--dir outside it"
+        )
+    _check_destination(destination, force)
+    ensure_folder(destination.parent, "folder for the snapshot")
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=destination.parent))
+    except OSError as exc:
+        raise output_error(destination, exc, "snapshot") from exc
     try:
         shutil.copytree(source, staging, dirs_exist_ok=True)
         provenance = {p.name: p.read_text("utf-8") for p in (staging / "provenance").glob("*.md")}
@@ -182,6 +231,8 @@ def build_snapshot(source: Path, destination: Path | None = None) -> dict:
         files: dict[str, dict] = {}
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             relative = path.relative_to(staging).as_posix()
+            if relative == "manifest.json":  # a rebuild from a snapshot: written anew below
+                continue
             if relative.startswith("prices/"):
                 entry = _describe_price_file(path, splits, provenance)
             elif path.name in TABLE_COLUMNS:
@@ -193,26 +244,45 @@ def build_snapshot(source: Path, destination: Path | None = None) -> dict:
             files[relative] = entry
         manifest = {
             "description": "Byte-identical copy of shared/marketdata; see README.md and "
-            "provenance/. Built by `marketlib snapshot build`.",
+            f"provenance/. {BUILT_BY}",
             "files": files,
         }
-        (staging / "manifest.json").write_text(
-            json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+        atomic_write_bytes(
+            staging / "manifest.json",
+            (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode(),
+            "snapshot manifest",
         )
-        if destination.exists():
-            retired = destination.with_name(destination.name + ".old")
-            shutil.rmtree(retired, ignore_errors=True)
-            destination.rename(retired)
-            staging.rename(destination)
-            shutil.rmtree(retired)
-        else:
-            staging.rename(destination)
+        _swap_in(staging, destination)
+    except OSError as exc:
+        raise output_error(destination, exc, "snapshot") from exc
+    except OutputError as exc:  # named after the staging folder: name the destination
+        cause = exc.__cause__
+        if not isinstance(cause, OSError):
+            raise
+        raise output_error(destination, cause, "snapshot") from cause
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     read_manifest.cache_clear()
     _read_price_file.cache_clear()
     _read_table.cache_clear()
     return manifest
+
+
+def _swap_in(staging: Path, destination: Path) -> None:
+    """Rename ``staging`` to ``destination``; a previous folder is set aside under a unique
+    name first and put back if the rename fails, and deleted only once the new one is in."""
+    if not destination.exists():
+        staging.rename(destination)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{destination.name}.retired-", dir=destination.parent))
+    retired.rmdir()  # a unique name that is free: nothing of the user's is ever overwritten
+    destination.rename(retired)
+    try:
+        staging.rename(destination)
+    except OSError:
+        retired.rename(destination)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- verify and read

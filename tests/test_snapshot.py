@@ -1,7 +1,9 @@
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import exchange_calendars
 import pandas as pd
@@ -9,7 +11,12 @@ import pytest
 from conftest import REPO, SHARED_MARKETDATA
 
 from marketlib import snapshot
-from marketlib.errors import DataUnavailableError, InvalidInputError, SnapshotIntegrityError
+from marketlib.errors import (
+    DataUnavailableError,
+    InvalidInputError,
+    OutputError,
+    SnapshotIntegrityError,
+)
 from marketlib.schema import TABLES, check_table_kind
 
 ROOT = snapshot.default_root()
@@ -186,3 +193,105 @@ def test_a_failed_build_leaves_the_previous_snapshot(tmp_path, snapshot_copy):
     with pytest.raises(DataUnavailableError, match="does not look like a marketdata folder"):
         snapshot.build_snapshot(tmp_path / "nowhere", snapshot_copy)
     assert (snapshot_copy / "manifest.json").read_bytes() == before
+
+
+# --- a build never destroys what is not its own (issue 13) -----------------------------------
+
+
+def folder_state(folder):
+    files = (p for p in folder.rglob("*") if p.is_file())
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
+
+
+def test_a_build_refuses_a_users_folder_and_changes_nothing(tmp_path, snapshot_copy):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("months of work")
+    with pytest.raises(OutputError, match="not a snapshot marketlib built") as failure:
+        snapshot.build_snapshot(snapshot_copy, mine)
+    assert "--force" in str(failure.value) and "\n" not in str(failure.value)
+    assert folder_state(mine) == {"thesis.tex": b"months of work"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "snapshot"]  # no staging left
+
+
+def test_force_replaces_a_users_folder(tmp_path, snapshot_copy):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "old.txt").write_text("to be replaced")
+    manifest = snapshot.build_snapshot(snapshot_copy, mine, force=True)
+    assert not (mine / "old.txt").exists()
+    assert snapshot.is_built_snapshot(mine) and snapshot.verify_snapshot(mine) == []
+    assert set(manifest["files"]) == set(MANIFEST["files"])
+
+
+def test_a_rebuild_replaces_a_built_snapshot_and_spares_the_folders_beside_it(
+    tmp_path, snapshot_copy
+):
+    target = tmp_path / "snap"
+    shutil.copytree(snapshot_copy, target)
+    beside = tmp_path / "snap.old"  # a user's folder with the name the old build used
+    beside.mkdir()
+    (beside / "keep.txt").write_text("not marketlib's")
+    (target / "stray.txt").write_text("left by hand")
+    snapshot.build_snapshot(snapshot_copy, target)
+    assert not (target / "stray.txt").exists() and snapshot.verify_snapshot(target) == []
+    assert folder_state(beside) == {"keep.txt": b"not marketlib's"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap", "snap.old", "snapshot"]
+
+
+def test_an_empty_folder_is_a_fine_destination(tmp_path, snapshot_copy):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    snapshot.build_snapshot(snapshot_copy, empty)
+    assert snapshot.is_built_snapshot(empty)
+
+
+def test_a_build_that_fails_at_the_swap_puts_the_previous_snapshot_back(
+    tmp_path, snapshot_copy, monkeypatch
+):
+    target = tmp_path / "snap"
+    shutil.copytree(snapshot_copy, target)
+    before = folder_state(target)
+    real_rename = Path.rename
+
+    def rename(self, other):
+        if Path(other) == target and ".snapshot-" in self.name:
+            raise OSError(28, "No space left on device")
+        return real_rename(self, other)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(OutputError, match="the disk is full"):
+        snapshot.build_snapshot(snapshot_copy, target)
+    assert folder_state(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap", "snapshot"]
+
+
+def test_the_cli_refuses_a_users_folder_in_one_line(tmp_path, snapshot_copy):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    result = subprocess.run(
+        [sys.executable, "-m", "marketlib", "snapshot", "build", "--from", str(snapshot_copy),
+         "--dir", str(mine)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "--force" in result.stderr
+    assert folder_state(mine) == {"notes.txt": b"mine"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs cli.py: `snapshot build --force` passed to build_snapshot(..., force=True)",
+)
+def test_the_cli_replaces_a_users_folder_with_force(tmp_path, snapshot_copy):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    result = subprocess.run(
+        [sys.executable, "-m", "marketlib", "snapshot", "build", "--from", str(snapshot_copy),
+         "--dir", str(mine), "--force"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert snapshot.is_built_snapshot(mine) and not (mine / "notes.txt").exists()
