@@ -153,14 +153,25 @@ class FolderSource(Source):
 
 
 class CacheSource(Source):
-    """Earlier Yahoo downloads: a symbol is served when its cached span covers the request."""
+    """Earlier Yahoo downloads: a symbol is served when its cached span covers the request.
+
+    A cache folder that cannot exist (a file stands where it should be) holds nothing: it is
+    skipped with a warning, so the sources after it still serve.
+    """
 
     name = "cache"
 
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root
+
     def prices(self, symbols, start, end):
+        problem = cache.unusable(self.root)
+        if problem:
+            log.warning("%s; reading no cached prices", problem)
+            return {}
         served = {}
         for symbol in symbols:
-            cached = cache.read(symbol)
+            cached = cache.read(symbol, self.root)
             known = cached is not None and start is not None and end is not None
             if known and cached.covers(start, end):
                 served[symbol] = _clip(cached.prices, start, end)
@@ -168,7 +179,13 @@ class CacheSource(Source):
 
 
 class YahooSource(Source):
-    """Live Yahoo Finance through yfinance; a complete download is written to the cache."""
+    """Live Yahoo Finance through yfinance; a complete download is written to the cache.
+
+    Everything this source asks of Yahoo (prices, share counts, listing facts) shares one
+    :class:`marketlib.yahoo.Deadline` of ``timeout`` seconds (None: ``MARKETLIB_TIMEOUT``,
+    else 30), its clock started by the first request. A download the cache cannot keep (a
+    read-only folder) is still served, with one warning.
+    """
 
     name = "yahoo"
     online = True
@@ -177,9 +194,21 @@ class YahooSource(Source):
         self,
         downloader: yahoo.Downloader | None = None,
         tickers: yahoo.TickerFactory | None = None,
+        timeout: float | None = None,
+        cache_root: Path | None = None,
     ) -> None:
         self.downloader = downloader
         self.tickers = tickers
+        self.timeout = None if timeout is None else yahoo.check_timeout(timeout)
+        self.cache_root = cache_root
+        self._deadline: yahoo.Deadline | None = None
+
+    @property
+    def deadline(self) -> yahoo.Deadline:
+        """The budget of this source (``MARKETLIB_TIMEOUT`` is read when it is first needed)."""
+        if self._deadline is None:
+            self._deadline = yahoo.Deadline(self.timeout)
+        return self._deadline
 
     def holds(self, symbol: str) -> bool:
         return True  # only a download can tell
@@ -189,18 +218,40 @@ class YahooSource(Source):
             return {}
         start = start if start is not None else pd.Timestamp("2000-01-03")
         end = end if end is not None else pd.Timestamp.today().normalize()
-        received = yahoo.download(symbols, start, end, downloader=self.downloader)
-        for symbol in symbols:  # only a complete answer reaches this line
-            cache.write(symbol, start, end, received[symbol])
+        received = yahoo.download(
+            symbols, start, end, deadline=self.deadline, downloader=self.downloader
+        )
+        self._keep(received, start, end)  # only a complete answer reaches this line
         return received
+
+    def _keep(self, received: dict[str, pd.DataFrame], start, end) -> None:
+        """Write each downloaded series to the cache; if the cache cannot take them, say so
+        once and serve the download anyway."""
+        unkept: list[str] = []
+        problem = cache.unusable(self.cache_root)
+        for symbol, frame in received.items():
+            if problem is None:
+                try:
+                    cache.write(symbol, start, end, frame, self.cache_root)
+                    continue
+                except CacheError as exc:
+                    problem = str(exc)
+            unkept.append(symbol)
+        if unkept:
+            log.warning(
+                "the cache is read-only or unusable, so the Yahoo download of %s is served "
+                "without being cached: %s",
+                ", ".join(unkept),
+                problem,
+            )
 
     def table(self, kind, symbols):
         if kind != "shares" or not symbols:
             return empty_table(kind)
-        return yahoo.shares_history(symbols, tickers=self.tickers)
+        return yahoo.shares_history(symbols, tickers=self.tickers, deadline=self.deadline)
 
     def listing_facts(self, symbols):
-        return yahoo.listing_facts(symbols, tickers=self.tickers)
+        return yahoo.listing_facts(symbols, tickers=self.tickers, deadline=self.deadline)
 
 
 class Chain(Source):
@@ -244,7 +295,7 @@ class Chain(Source):
                     "%s did not serve %s (%s); falling back to %s",
                     source.describe(),
                     ", ".join(fallback),
-                    exc,
+                    getattr(exc, "why", exc),
                     " -> ".join(s.describe() for s in self.sources[position + 1 :]),
                 )
             for symbol, frame in got.items():
@@ -298,17 +349,20 @@ def open_source(
     downloader: yahoo.Downloader | None = None,
     tickers: yahoo.TickerFactory | None = None,
     snapshot_root: Path | None = None,
+    timeout: float | None = None,
 ) -> Chain:
     """The chain a source name means, with a user's ``data`` folder ahead of it when given.
 
     ``snapshot``: the bundle only. ``yahoo``: a live download (cached). ``auto``: the cache,
-    then Yahoo, then the bundle, per symbol.
+    then Yahoo, then the bundle, per symbol. ``timeout``: seconds everything the chain asks
+    of Yahoo may take together (None: ``MARKETLIB_TIMEOUT``, else 30); what Yahoo has not
+    served by then comes from the sources after it.
     """
     if name not in SOURCES:
         raise InvalidInputError(f"source {name!r} is not one of {', '.join(SOURCES)}")
     own: list[Source] = [FolderSource(data)] if data is not None else []
     bundle = SnapshotSource(snapshot_root)
-    online = YahooSource(downloader, tickers)
+    online = YahooSource(downloader, tickers, timeout=timeout)
     chains = {
         "snapshot": [bundle],
         "yahoo": [online],

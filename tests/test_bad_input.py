@@ -5,13 +5,24 @@ says what to do, and leaves every file on disk as it was: the bundled snapshot, 
 and whatever the case set up. Prices handed to the fake downloader, and the prices in the
 user data folders the cases write, are SYNTHETIC.
 
+A second list, ``SERVED``, holds the inputs that must be served rather than refused (a cache
+that cannot be written, a group whose members start late, a repeated window, a time-zone-aware
+date): each asserts the right result, at most one warning naming what it is about, and no file
+changed. Cases that need a change in a module this suite's owner does not edit are marked
+``xfail(strict=True)`` with the change they wait for; they pass the day it lands.
+
 Study-file cases copy the bundled DeepSeek study (``seeds/deepseek.toml``) into the test's
 folder with one change (its ``article`` key, a path relative to the seed, is dropped), so each
 case differs from a study that opens cleanly in exactly the way its name says.
 """
 
+import errno
 import hashlib
 import json
+import logging
+import os
+import shutil
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -25,10 +36,12 @@ from marketlib.errors import (
     InvalidInputError,
     MarketCapError,
     MarketlibError,
+    OutputError,
     SnapshotIntegrityError,
     SourceUnavailableError,
     UnknownSymbolError,
 )
+from marketlib.sources import open_source
 from marketlib.study import open_study
 
 SESSIONS = ["2025-01-21", "2025-01-22", "2025-01-23", "2025-01-24", "2025-01-27"]
@@ -150,6 +163,149 @@ def deepseek():
     return open_study("deepseek")
 
 
+def needs(change: str, case: tuple):
+    """A case that waits for ``change`` in a module outside this suite's files."""
+    return pytest.param(*case, id=case[0], marks=pytest.mark.xfail(strict=True, reason=change))
+
+
+def yfinance_says(*lines: str, answer=None):
+    """A stand-in for ``yfinance.download`` that logs ``lines`` on the yfinance logger, as
+    yfinance 1.7 does when a ticker fails, and answers ``answer`` (default: no rows)."""
+
+    def fake(**kwargs):
+        logger = logging.getLogger("yfinance")
+        logger.error("\n%d Failed download%s:", len(lines), "s" if len(lines) > 1 else "")
+        for line in lines:
+            logger.error(line)
+        return answer if answer is not None else empty_yfinance_frame(list(kwargs["tickers"]))
+
+    return fake
+
+
+RATE_LIMITED = "['NVDA']: YFRateLimitError('Too Many Requests. Rate limited. Try after a while.')"
+NO_DNS = (
+    "['NVDA']: DNSError('Failed to perform, curl: (6) Could not resolve host: "
+    "query2.finance.yahoo.com. See https://curl.se/libcurl/c/libcurl-errors.html first for "
+    "more details.')"
+)
+TIMED_OUT = (
+    "['NVDA']: Timeout('Failed to perform, curl: (28) Connection timed out after 10001 "
+    "milliseconds. See https://curl.se/libcurl/c/libcurl-errors.html first for more details.')"
+)
+DELISTED = "['ZZZQ']: possibly delisted; no price data found  (1d 2025-01-21 -> 2025-01-28)"
+
+
+def nvda_only():
+    frame = yahoo_frame()
+    return frame[[column for column in frame.columns if column[1] == "NVDA"]]
+
+
+def never_answers(**kwargs):
+    """A yfinance stand-in that hangs (a dead proxy) for 3 s: longer than the cases' deadline,
+    short enough that the thread marketlib stops waiting for ends by itself."""
+    threading.Event().wait(3.0)
+    return empty_yfinance_frame(list(kwargs["tickers"]))
+
+
+def short_deadline(ctx):
+    ctx.monkeypatch.setenv("MARKETLIB_TIMEOUT", "0.5")
+
+
+def env(name, value):
+    def setup(ctx):
+        ctx.monkeypatch.setenv(name, value)
+
+    return setup
+
+
+def cache_dir_is_a_file(ctx):
+    blocker = ctx.tmp / "cache-file"
+    blocker.write_text("a file where the cache folder should be")
+    ctx.monkeypatch.setenv("MARKETLIB_CACHE_DIR", str(blocker))
+
+
+def disk_full(ctx):
+    """Every fsync fails as on a full disk (atomic writes fsync before they rename)."""
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    ctx.monkeypatch.setattr(os, "fsync", full)
+
+
+def both(*setups):
+    def setup(ctx):
+        for one in setups:
+            one(ctx)
+
+    return setup
+
+
+def a_user_folder(ctx):
+    folder = ctx.tmp / "my-folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("a researcher's own notes")
+
+
+def a_file(name):
+    def setup(ctx):
+        (ctx.tmp / name).write_text("a file, not a folder")
+
+    return setup
+
+
+def a_built_snapshot(ctx):
+    shutil.copytree(ctx.snapshot, ctx.tmp / "built")
+
+
+def previous_figure(ctx):
+    (ctx.tmp / "figures").mkdir()
+    (ctx.tmp / "figures" / "chart.png").write_bytes(b"the previous figure")
+
+
+def save_a_figure(ctx):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from marketlib import plots
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    try:
+        return plots.save_figure(fig, "chart", ctx.tmp / "figures")
+    finally:
+        plt.close(fig)
+
+
+def previous_executed_notebook(ctx):
+    import nbformat
+
+    folder = ctx.tmp / "executed"
+    folder.mkdir()
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("previous run")])
+    nbformat.write(book, folder / "01_x.ipynb")
+    book.cells[0].source = "this run"
+    nbformat.write(book, folder / ".running.01_x.ipynb")
+
+
+def publish_executed_notebook(ctx):
+    from marketlib import report
+
+    folder = ctx.tmp / "executed"
+    report._publish(folder / ".running.01_x.ipynb", folder / "01_x.ipynb")
+
+
+def build_report_into(relative):
+    def call(ctx):
+        from marketlib.report import build_report
+
+        return build_report("deepseek", ctx.tmp / relative)
+
+    return call
+
+
 # (id, set-up or None, the call (given the context), error type, text the message must hold)
 CASES = [
     ("unknown symbol", None, lambda c: load_prices("NOTATICKER", START, END, "snapshot"),
@@ -249,10 +405,6 @@ CASES = [
      lambda c: load_prices("NVDA", START, END, "yahoo",
                            downloader=downloader(ConnectionError("reset by peer"))),
      SourceUnavailableError, ["NVDA", "ConnectionError", "try again later"]),
-    ("cache folder not writable", unwritable_cache,
-     lambda c: load_prices(["NVDA", "MSFT"], START, END, "yahoo",
-                           downloader=downloader(yahoo_frame())),
-     CacheError, ["NVDA", "not-a-folder", "set MARKETLIB_CACHE_DIR"]),
     ("no shares fact for a listing", None,
      lambda c: marketcap.shares_as_of(snapshot.read_table("shares"), "NVDA", "class_Z", END),
      MarketCapError, ["NVDA", "'class_Z'", "add one to shares_outstanding.csv"]),
@@ -361,7 +513,261 @@ CASES = [
      InvalidInputError, ["no-such-study.toml", "pass the path to a study .toml"]),
     ("bundled study id misspelt", None, lambda c: open_study("deepseak"),
      InvalidInputError, ["'deepseak'", "deepseek, tariffs-2025", "pass the path"]),
+    # ------------------------------------------------------------ round two (issue 13)
+    # unbounded waits: one deadline for everything a source asks of Yahoo
+    ("Yahoo that never answers", short_deadline,
+     lambda c: load_prices("NVDA", START, END, "yahoo", downloader=never_answers),
+     SourceUnavailableError, ["NVDA", "0.5 s deadline", "--timeout or MARKETLIB_TIMEOUT"]),
+    ("a timeout setting that is not a number", env("MARKETLIB_TIMEOUT", "soon"),
+     lambda c: load_prices("NVDA", START, END, "yahoo", downloader=OFFLINE),
+     InvalidInputError, ["MARKETLIB_TIMEOUT", "'soon'", "a positive number"]),
+    ("a timeout of zero", env("MARKETLIB_TIMEOUT", "0"),
+     lambda c: load_prices("NVDA", START, END, "yahoo", downloader=OFFLINE),
+     InvalidInputError, ["MARKETLIB_TIMEOUT", "'0'", "a positive number"]),
+    ("a negative timeout", None, lambda c: open_source("yahoo", timeout=-1),
+     InvalidInputError, ["-1", "a positive number"]),
+    # failure reasons kept
+    ("Yahoo rate-limits the address", None,
+     lambda c: load_prices("NVDA", START, END, "yahoo", downloader=yfinance_says(RATE_LIMITED)),
+     SourceUnavailableError, ["NVDA", "rate-limiting", "429", "wait a few minutes"]),
+    ("Yahoo's host name does not resolve", None,
+     lambda c: load_prices("NVDA", START, END, "yahoo", downloader=yfinance_says(NO_DNS)),
+     SourceUnavailableError, ["NVDA", "DNS failure", "curl: (6) Could not resolve host"]),
+    ("a Yahoo request times out", None,
+     lambda c: load_prices("NVDA", START, END, "yahoo", downloader=yfinance_says(TIMED_OUT)),
+     SourceUnavailableError, ["NVDA", "timed out", "curl: (28)", "--timeout"]),
+    ("a symbol Yahoo does not know", None,
+     lambda c: yahoo.download(["NVDA", "ZZZQ"], START, END, downloader=yfinance_says(
+         DELISTED, answer=nvda_only())),
+     SourceUnavailableError, ["no prices for ZZZQ", "unknown or delisted", "check the symbol"]),
+    ("different reasons for different symbols", None,
+     lambda c: yahoo.download(["NVDA", "ZZZQ"], START, END, downloader=yfinance_says(
+         TIMED_OUT, DELISTED)),
+     SourceUnavailableError, ["NVDA: the connection timed out", "ZZZQ: Yahoo has no prices"]),
+    # nothing a user had is lost: snapshot build, figures, executed notebooks, the report
+    ("snapshot build into a user's folder", a_user_folder,
+     lambda c: snapshot.build_snapshot(c.snapshot, c.tmp / "my-folder"),
+     OutputError, ["my-folder", "not a snapshot marketlib built", "--force"]),
+    ("snapshot build onto a file", a_file("snap.txt"),
+     lambda c: snapshot.build_snapshot(c.snapshot, c.tmp / "snap.txt"),
+     OutputError, ["snap.txt", "is a file", "choose another --dir"]),
+    ("snapshot build inside its own source", None,
+     lambda c: snapshot.build_snapshot(c.snapshot, c.snapshot / "copy"),
+     OutputError, ["copy", "inside its source", "outside it"]),
+    ("snapshot build into a place that cannot hold folders", a_file("blocker"),
+     lambda c: snapshot.build_snapshot(c.snapshot, c.tmp / "blocker" / "snap"),
+     OutputError, ["blocker", "a file stands where a folder should be"]),
+    ("snapshot build on a full disk", both(a_built_snapshot, disk_full),
+     lambda c: snapshot.build_snapshot(c.snapshot, c.tmp / "built"),
+     OutputError, ["built", "the disk is full", "nothing there was changed"]),
+    ("a figure on a full disk", both(previous_figure, disk_full), save_a_figure,
+     OutputError, ["chart.png", "the disk is full"]),
+    ("an executed notebook on a full disk", both(previous_executed_notebook, disk_full),
+     publish_executed_notebook,
+     OutputError, ["01_x.ipynb", "the disk is full"]),
+    needs("report.build_report: an OSError (here mkdir under a file) becomes OutputError "
+          "naming the path",
+          ("report --out that is a file", a_file("out.txt"), build_report_into("out.txt"),
+           OutputError, ["out.txt", "a file stands where a folder should be"])),
+    needs("report.build_report: an OSError (here mkdir under a file) becomes OutputError "
+          "naming the path",
+          ("report --out in a place that cannot hold folders", a_file("blocker"),
+           build_report_into("blocker/out"),
+           OutputError, ["blocker", "a file stands where a folder should be"])),
+    # windows around day 0 and past the calendar
+    needs("calendars.sessions_around: catch xcals.errors.RequestedSessionOutOfBounds too",
+          ("event window past the calendar", None,
+           lambda c: deepseek().event_study("NVDA", windows=[(0, 99999)]),
+           InvalidInputError, ["+99999 around 2025-01-27", "XNYS", "shorten the windows"])),
+    needs("calendars.sessions_around: catch xcals.errors.RequestedSessionOutOfBounds too",
+          ("estimation window before the calendar", None,
+           lambda c: deepseek().event_study("NVDA", estimation=(-99999, -11)),
+           InvalidInputError, ["-100000..", "XNYS", "shorten the windows"])),
+    # messages that say what happened
+    needs("prices.fetch: look for sessions before looking for rows (a span with no session)",
+          ("a holiday-only span", None, lambda c: load_prices("NVDA", "2025-01-20", "2025-01-20"),
+           DataUnavailableError, ["NVDA", "no session between 2025-01-20 and 2025-01-20",
+                                  "holiday or weekend"])),
+    needs("prices.fetch: look for sessions before looking for rows (a span with no session)",
+          ("a weekend-only span", None, lambda c: load_prices("NVDA", "2025-01-25", "2025-01-26"),
+           DataUnavailableError, ["NVDA", "no session between 2025-01-25 and 2025-01-26",
+                                  "holiday or weekend"])),
+    needs("study.listing_caps: name the selection when none of its listings carries firm value",
+          ("caps of a group of indices", None,
+           lambda c: deepseek().cap_changes("benchmarks", "2025-01-24", "2025-01-27"),
+           MarketCapError, ["'benchmarks'", "no listing that carries firm value",
+                            "name firms"])),
+    ("a bad cache file under auto still names the file", damaged_cache(lambda t: t[:40]),
+     lambda c: load_prices("NVDA", START, END, "auto", downloader=OFFLINE),
+     CacheError, ["NVDA.csv", "delete it"]),
 ]  # fmt: skip
+
+
+def rows_of(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
+    return frame[frame["symbol"] == symbol].set_index("date")
+
+
+def served_by_yahoo(result, ctx):
+    assert set(result["symbol"]) == {"NVDA", "MSFT"} and set(result["source"]) == {"yahoo"}
+    assert list(rows_of(result, "NVDA")["close"]) == list(synthetic_prices(SESSIONS)["close"])
+
+
+def served_by_snapshot(result, ctx):
+    assert set(result["source"]) == {"snapshot"} and set(result["symbol"]) == {"NVDA"}
+    assert list(result["date"]) == list(pd.DatetimeIndex(SESSIONS))
+
+
+def windows_once(result, ctx):
+    assert list(result.results["window"]) == ["[0,0]", "[-1,1]"]
+
+
+def same_group_test_as_one_window(result, ctx):
+    study = deepseek()
+    once = study.group_tests(study.event_study("named", windows=[(0, 0)]), ["named"])
+    columns = ["n_firms", "mean_car", "cs_t", "cs_p", "bmp_t", "bmp_p"]
+    pd.testing.assert_frame_equal(result[columns], once[columns])
+
+
+def ends_on(day):
+    def check(result, ctx):
+        assert result["date"].max() == pd.Timestamp(day), result["date"].max()
+
+    return check
+
+
+def starts_on(first):
+    """Each symbol's first date (symbol -> YYYY-MM-DD)."""
+
+    def check(result, ctx):
+        got = result.groupby("symbol")["date"].min().dt.strftime("%Y-%m-%d").to_dict()
+        assert got == first, got
+
+    return check
+
+
+def ends_on_each(last):
+    def check(result, ctx):
+        got = result.groupby("symbol")["date"].max().dt.strftime("%Y-%m-%d").to_dict()
+        assert got == last, got
+
+    return check
+
+
+def one_row_per_window(*labels):
+    def check(result, ctx):
+        assert list(result.results["window"]) == list(labels)
+        assert result.results["car"].notna().all()
+
+    return check
+
+
+def studied_and_skipped(studied, skipped, reason):
+    def check(result, ctx):
+        assert sorted(set(result.results["symbol"])) == sorted(studied)
+        assert list(result.skipped) == skipped
+        assert all(reason in text for text in result.skipped.values())
+
+    return check
+
+
+def downloaded_once(result, ctx):
+    assert list(result) == ["NVDA"]
+    assert [call["tickers"] for call in ctx.fake.calls] == [["NVDA"]]
+
+
+class RecordingDownload:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, **kwargs):
+        self.calls.append(kwargs)
+        return yfinance_frame({"NVDA": synthetic_prices(SESSIONS)})
+
+
+def recording(ctx):
+    ctx.fake = RecordingDownload()
+
+
+NY_EVENING = pd.Timestamp("2025-01-27 20:00", tz="America/New_York")  # 28 Jan 01:00 UTC
+UTC_NIGHT = pd.Timestamp("2025-01-28 01:00", tz="UTC")  # 27 Jan 20:00 in New York
+
+# (id, set-up or None, the call, a check of its result, text of the one warning it must log
+# (None: no warning needed))
+SERVED = [
+    ("cache folder not writable", unwritable_cache,
+     lambda c: load_prices(["NVDA", "MSFT"], START, END, "yahoo",
+                           downloader=downloader(yahoo_frame())),
+     served_by_yahoo, ["read-only", "NVDA, MSFT", "not-a-folder", "MARKETLIB_CACHE_DIR"]),
+    ("a full disk while caching a download", disk_full,
+     lambda c: load_prices(["NVDA", "MSFT"], START, END, "yahoo",
+                           downloader=downloader(yahoo_frame())),
+     served_by_yahoo, ["read-only", "NVDA, MSFT", "the disk is full"]),
+    ("MARKETLIB_CACHE_DIR pointing at a file, offline", cache_dir_is_a_file,
+     lambda c: load_prices("NVDA", START, END, "auto", downloader=OFFLINE),
+     served_by_snapshot, ["cache-file is a file, not a folder", "MARKETLIB_CACHE_DIR"]),
+    ("auto with a Yahoo that never answers", short_deadline,
+     lambda c: load_prices("NVDA", START, END, "auto", downloader=never_answers),
+     served_by_snapshot, ["yahoo did not serve NVDA", "0.5 s deadline", "falling back"]),
+    ("repeated symbols in a Yahoo download", recording,
+     lambda c: yahoo.download(["NVDA", "NVDA"], START, END, downloader=c.fake),
+     downloaded_once, None),
+    ("repeated symbols and groups in a price request", None,
+     lambda c: load_prices(["NVDA", "japan", "NVDA", "japan+NVDA"], START, END,
+                           universe=deepseek().universe),
+     lambda result, c: result.groupby("symbol").size().eq(5).all()
+     and sorted(set(result["symbol"])) == ["6857.T", "8035.T", "9984.T", "NVDA"],
+     None),
+    needs("events.check_design: drop repeated windows (tuple(dict.fromkeys(windows)))",
+          ("repeated event windows", None,
+           lambda c: deepseek().event_study("NVDA", windows=[(0, 0), (-1, 1), (0, 0)]),
+           windows_once, None)),
+    needs("events.check_design: drop repeated windows (tuple(dict.fromkeys(windows)))",
+          ("a group test over repeated windows", None,
+           lambda c: deepseek().group_tests(
+               deepseek().event_study("named", windows=[(0, 0), (0, 0)]), ["named"]),
+           same_group_test_as_one_window, None)),
+    needs("events.study_returns: load sessions through day 0 for windows that end before it",
+          ("event window before day 0", None,
+           lambda c: deepseek().event_study("NVDA", windows=[(-10, -1)]),
+           one_row_per_window("[-10,-1]"), None)),
+    ("event windows across and after day 0", None,
+     lambda c: deepseek().event_study("NVDA", windows=[(-1, 1), (1, 5)]),
+     one_row_per_window("[-1,1]", "[1,5]"), None),
+    needs("calendars.parse_date: a tz-aware timestamp keeps the date of its own zone",
+          ("a New York evening as the end date", None,
+           lambda c: load_prices("NVDA", START, NY_EVENING),
+           ends_on("2025-01-27"), None)),
+    needs("prices.load_prices: tz-aware dates are read in the listing exchange's zone",
+          ("a UTC timestamp for a New York listing", None,
+           lambda c: load_prices("NVDA", START, UTC_NIGHT),
+           ends_on("2025-01-27"), None)),
+    needs("prices.load_prices: one warning naming the series that cover part of the span",
+          ("a group member listed after the start", None,
+           lambda c: load_prices(["NVDA", "GEV"], "2024-01-02", "2024-06-28"),
+           starts_on({"NVDA": "2024-01-02", "GEV": "2024-03-27"}),
+           ["GEV", "2024-03-27", "2024-01-02..2024-06-28"])),
+    needs("prices.load_prices: one warning naming the series that cover part of the span",
+          ("a member whose data ends early", None,
+           lambda c: load_prices(["NVDA", "ENR.DE"], "2025-04-01", "2025-06-30"),
+           ends_on_each({"NVDA": "2025-06-30", "ENR.DE": "2025-05-02"}),
+           ["ENR.DE", "2025-05-02"])),
+    ("an estimation window before a member's listing", None,
+     lambda c: deepseek().event_study(["NVDA", "GEV"]),
+     studied_and_skipped(["NVDA"], ["GEV"], "2024-03-27"), None),
+]  # fmt: skip
+
+
+def _param(case):
+    """A case as a pytest parameter (those marked by :func:`needs` already are one)."""
+    return case if hasattr(case, "marks") else pytest.param(*case, id=case[0])
+
+
+def _name(case) -> str:
+    return case.values[0] if hasattr(case, "marks") else case[0]
+
+
+SERVED_PARAMS = [_param(c) for c in SERVED]
+CASE_PARAMS = [_param(c) for c in CASES]
 
 
 class Context:
@@ -369,8 +775,9 @@ class Context:
         self.tmp, self.snapshot, self.monkeypatch = tmp, snapshot_root, monkeypatch
 
 
-def test_the_matrix_is_at_least_fifty_cases():
-    assert len(CASES) >= 50 and len({case[0] for case in CASES}) == len(CASES)
+def test_the_matrix_is_at_least_eighty_cases():
+    names = [_name(c) for c in [*CASES, *SERVED]]
+    assert len(names) >= 80 and len(set(names)) == len(names)
 
 
 def test_the_seed_study_opens_cleanly(tmp_path):
@@ -381,9 +788,7 @@ def test_the_seed_study_opens_cleanly(tmp_path):
     assert [v.claim for v in study.verdicts] == ["market_value_erased"]
 
 
-@pytest.mark.parametrize(
-    ("name", "setup", "call", "error", "needles"), CASES, ids=[c[0] for c in CASES]
-)
+@pytest.mark.parametrize(("name", "setup", "call", "error", "needles"), CASE_PARAMS)
 def test_bad_input(name, setup, call, error, needles, tmp_path, snapshot_copy, isolated_cache,
                    monkeypatch):  # fmt: skip
     context = Context(tmp_path, snapshot_copy, monkeypatch)
@@ -398,4 +803,23 @@ def test_bad_input(name, setup, call, error, needles, tmp_path, snapshot_copy, i
     for needle in needles:
         assert needle in message, f"{name}: {needle!r} not in {message!r}"
     assert "\n" not in message.strip(), "one line, for the CLI"
+    assert disk_state(*watched) == before, f"{name} changed files on disk"
+
+
+@pytest.mark.parametrize(("name", "setup", "call", "check", "warning"), SERVED_PARAMS)
+def test_served_input(name, setup, call, check, warning, tmp_path, snapshot_copy, isolated_cache,
+                      monkeypatch, caplog):  # fmt: skip
+    context = Context(tmp_path, snapshot_copy, monkeypatch)
+    if setup:
+        setup(context)
+    watched = [snapshot.default_root(), isolated_cache, tmp_path]
+    before = disk_state(*watched)
+    with caplog.at_level(logging.WARNING):
+        result = call(context)
+    assert check(result, context) is not False, f"{name}: wrong result"
+    if warning:
+        said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        hits = [m for m in said if all(needle in m for needle in warning)]
+        assert len(hits) == 1, f"{name}: one warning holding {warning}, got {said}"
+        assert "\n" not in hits[0].strip(), "one line"
     assert disk_state(*watched) == before, f"{name} changed files on disk"

@@ -97,3 +97,38 @@ def test_an_unwritable_cache_folder_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("MARKETLIB_CACHE_DIR", str(locked))
     with pytest.raises(CacheError, match="MARKETLIB_CACHE_DIR"):
         cache.write("NVDA", START, END, synthetic_prices(DATES))
+
+
+def test_a_cache_folder_under_a_file_holds_nothing_and_is_said_once(tmp_path, caplog):
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("a file where the cache folder should be")
+    assert "is a file, not a folder" in cache.unusable(blocker)
+    assert cache.read("NVDA", blocker) is None  # nothing cached there, not "delete it"
+    source = CacheSource(blocker)
+    assert source.prices(["NVDA", "MSFT"], START, END) == {}
+    assert caplog.text.count("is a file, not a folder") == 1
+    assert blocker.read_text() == "a file where the cache folder should be"
+
+
+def test_a_folder_that_does_not_exist_yet_is_usable(tmp_path):
+    assert cache.unusable(tmp_path / "new" / "cache") is None
+
+
+def test_a_write_that_fails_leaves_no_folder_behind(tmp_path, monkeypatch):
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    root = tmp_path / "fresh"
+    with pytest.raises(CacheError, match="the disk is full"):
+        cache.write("NVDA", START, END, synthetic_prices(DATES), root)
+    assert not root.exists()
+
+
+def test_the_unwritable_cache_error_says_the_cache_is_read_only(tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.write_text("a file where the folder should be")
+    monkeypatch.setenv("MARKETLIB_CACHE_DIR", str(locked))
+    with pytest.raises(CacheError, match="read-only") as failure:
+        cache.write("NVDA", START, END, synthetic_prices(DATES))
+    assert "NVDA" in str(failure.value) and "\n" not in str(failure.value)

@@ -2,7 +2,10 @@
 shape yfinance 1.x returns, and ``yfinance.Ticker`` stand-ins answer ``.info`` and
 ``.get_shares_full`` as yfinance 1.x does (the prices and share counts in them are SYNTHETIC)."""
 
+import logging
 import os
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -303,3 +306,220 @@ def test_a_symbol_yahoo_cannot_place_stays_unknown():
 def test_live_download_matches_the_snapshot():
     live = load_prices("NVDA", "2025-01-24", "2025-01-27", source="yahoo").set_index("date")
     assert live["close"].loc["2025-01-27"] == pytest.approx(118.42, abs=0.01)
+
+
+# --- the deadline, the reasons, and yfinance's logger (issue 13) -----------------------------
+
+START, END = pd.Timestamp(SESSIONS[0]), pd.Timestamp(SESSIONS[-1])
+
+
+def logs_then_answers(*lines, answer=None):
+    """A ``yfinance.download`` stand-in that logs as yfinance 1.7 does, then answers."""
+
+    def fake(**kwargs):
+        logger = logging.getLogger("yfinance")
+        for line in lines:
+            logger.error(line)
+        return answer if answer is not None else empty_yfinance_frame(list(kwargs["tickers"]))
+
+    return fake
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [
+        ("['NVDA']: YFRateLimitError('Too Many Requests. Rate limited. Try after a while.')",
+         "rate_limit"),
+        ("['NVDA']: DNSError('Failed to perform, curl: (6) Could not resolve host: "
+         "query2.finance.yahoo.com.')", "dns"),
+        ("Failed to get ticker 'NVDA' reason: Failed to perform, curl: (5) Could not resolve "
+         "proxy: proxy.example", "dns"),
+        ("['NVDA']: Timeout('Failed to perform, curl: (28) Connection timed out after 10001 "
+         "milliseconds.')", "timeout"),
+        ("['NVDA']: ConnectionError('Failed to perform, curl: (7) Failed to connect to "
+         "query2.finance.yahoo.com port 443')", "connection"),
+        ("['NVDA']: _DeadlineExceeded('marketlib deadline of 3 s passed')", "deadline"),
+        ("['NVDA']: possibly delisted; no price data found  (1d 2025-01-21 -> 2025-01-28)",
+         "unknown_symbol"),
+        ("['NVDA']: possibly delisted; no timezone found", "unknown_symbol"),
+        ("something yfinance never said", "no_reason"),
+    ],
+)  # fmt: skip
+def test_each_failure_yfinance_reports_is_told_apart(line, kind):
+    with pytest.raises(SourceUnavailableError) as failure:
+        yahoo.download(["NVDA"], START, END, downloader=logs_then_answers(line))
+    assert failure.value.reasons == {"NVDA": kind}
+    message = str(failure.value)
+    assert "\n" not in message and "NVDA" in message
+    assert yahoo.REASONS[kind].split(":")[0].format(deadline="") in message
+
+
+def test_a_network_failure_wins_over_the_unknown_symbol_it_causes():
+    lines = [
+        "Failed to get ticker 'NVDA' reason: Failed to perform, curl: (28) Connection timed out",
+        "['NVDA']: possibly delisted; no timezone found",
+    ]
+    with pytest.raises(SourceUnavailableError) as failure:
+        yahoo.download(["NVDA"], START, END, downloader=logs_then_answers(*lines))
+    assert failure.value.reasons == {"NVDA": "timeout"}
+
+
+def test_a_line_naming_no_symbol_counts_for_every_symbol():
+    reasons = yahoo.reasons_by_symbol(
+        ["Crumb fetch rate-limited (HTTP 429), continuing without crumb"], ["NVDA", "MSFT"]
+    )
+    assert {s: kind for s, (kind, _) in reasons.items()} == {
+        "NVDA": "rate_limit",
+        "MSFT": "rate_limit",
+    }
+
+
+@pytest.fixture
+def yf_logger():
+    logger = logging.getLogger("yfinance")
+    saved = (logger.level, list(logger.handlers), logger.propagate, list(logger.filters))
+    yield logger
+    logger.setLevel(saved[0])
+    logger.handlers[:] = saved[1]
+    logger.propagate = saved[2]
+    logger.filters[:] = saved[3]
+
+
+def configuration(logger):
+    return logger.level, list(logger.handlers), logger.propagate, list(logger.filters)
+
+
+def test_yfinances_logger_is_left_as_configured_and_shows_what_it_would_have(yf_logger):
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    yf_logger.addHandler(Keep(level=logging.ERROR))
+    yf_logger.setLevel(logging.ERROR)
+    before = configuration(yf_logger)
+    with pytest.raises(SourceUnavailableError):
+        yahoo.download(["NVDA"], START, END, downloader=logs_then_answers("['NVDA']: boom"))
+    assert configuration(yf_logger) == before
+    assert seen == ["['NVDA']: boom"]  # the user's handler got yfinance's record, as before
+    # and a user's own yfinance logging afterwards still works
+    yf_logger.error("the user's own record")
+    assert seen[-1] == "the user's own record"
+
+
+def test_a_silenced_yfinance_logger_stays_silent_and_the_reason_is_still_read(yf_logger):
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    yf_logger.addHandler(Keep())
+    yf_logger.setLevel(logging.CRITICAL)
+    before = configuration(yf_logger)
+    line = "['NVDA']: YFRateLimitError('Too Many Requests. Rate limited. Try after a while.')"
+    with pytest.raises(SourceUnavailableError) as failure:
+        yahoo.download(["NVDA"], START, END, downloader=logs_then_answers(line))
+    assert failure.value.reasons == {"NVDA": "rate_limit"}
+    assert seen == [] and configuration(yf_logger) == before
+
+
+def test_the_timeout_setting_is_read_from_the_environment(monkeypatch):
+    monkeypatch.delenv("MARKETLIB_TIMEOUT", raising=False)
+    assert yahoo.timeout_setting() == 30.0
+    monkeypatch.setenv("MARKETLIB_TIMEOUT", "7.5")
+    assert yahoo.timeout_setting() == 7.5 and yahoo.Deadline().seconds == 7.5
+    for bad in ["soon", "0", "-3", "nan", "inf"]:
+        monkeypatch.setenv("MARKETLIB_TIMEOUT", bad)
+        with pytest.raises(InvalidInputError, match="MARKETLIB_TIMEOUT"):
+            yahoo.timeout_setting()
+
+
+def test_the_deadline_clock_starts_at_the_first_request():
+    deadline = yahoo.Deadline(5)
+    assert not deadline.expired and "not started" in repr(deadline)
+    assert 4.9 < deadline.remaining() <= 5
+
+
+class Hangs:
+    """A yfinance stand-in that hangs until released (or 5 s), recording each call."""
+
+    def __init__(self, answer_after: int = 0):
+        self.release = threading.Event()
+        self.calls = []
+        self.answer_after = answer_after
+
+    def __call__(self, **kwargs):
+        self.calls.append(kwargs)
+        if len(self.calls) > self.answer_after:
+            self.release.wait(5)
+        return yfinance_frame({t: synthetic_prices(SESSIONS) for t in kwargs["tickers"]})
+
+
+@pytest.fixture
+def hangs():
+    fake = Hangs(answer_after=1)
+    yield fake
+    fake.release.set()
+
+
+def test_the_deadline_bounds_every_batch_together(monkeypatch, hangs):
+    monkeypatch.setattr(yahoo, "SYMBOLS_PER_CALL", 1)
+    began = time.monotonic()
+    with pytest.raises(SourceUnavailableError) as failure:
+        yahoo.download(["NVDA", "MSFT", "AAPL"], START, END, deadline=0.5, downloader=hangs)
+    assert time.monotonic() - began < 1.5
+    assert set(failure.value.partial) == {"NVDA"}  # the first batch arrived and is kept
+    assert failure.value.reasons == {"MSFT": "deadline", "AAPL": "deadline"}
+    assert "MSFT, AAPL" in str(failure.value) and "0.5 s deadline" in str(failure.value)
+    assert len(hangs.calls) == 2  # no batch is started once the deadline has passed
+    assert all(call["timeout"] <= 0.5 for call in hangs.calls)  # each request cut to what is left
+
+
+def test_one_source_spends_one_deadline_on_prices_and_share_counts(monkeypatch, hangs, caplog):
+    from marketlib.sources import open_source
+
+    monkeypatch.setattr(yahoo, "SYMBOLS_PER_CALL", 1)
+    tickers = FakeTickers({"NVDA": FakeTicker(PLTR_INFO, shares_series([], [], "UTC"))})
+    chain = open_source("auto", downloader=hangs, tickers=tickers, timeout=0.5)
+    began = time.monotonic()
+    prices = chain.prices(["NVDA", "MSFT"], START, END)
+    shares = chain.table("shares", ["NVDA"])
+    assert time.monotonic() - began < 1.5
+    assert set(prices) == {"NVDA", "MSFT"}
+    assert chain.served_by == {"NVDA": "yahoo", "MSFT": "snapshot"}
+    assert set(shares["origin"]) == {"snapshot"}  # the spent deadline sent shares to the bundle
+    assert tickers.asked == []  # no share request was even started
+    assert "share counts for NVDA" in caplog.text and "0.5 s deadline" in caplog.text
+
+
+def test_listing_facts_the_deadline_leaves_unanswered_are_named_once(caplog):
+    class SlowTicker(FakeTicker):
+        @property
+        def info(self):
+            time.sleep(2)
+            return PLTR_INFO
+
+    tickers = FakeTickers({"PLTR": FakeTicker(PLTR_INFO), "SLOW": SlowTicker()})
+    began = time.monotonic()
+    facts = yahoo.listing_facts(["PLTR", "SLOW"], tickers=tickers, deadline=0.5)
+    assert time.monotonic() - began < 1.5
+    assert list(facts) == ["PLTR"]
+    assert caplog.text.count("listing facts for SLOW") == 1
+
+
+def test_the_users_yfinance_session_is_put_back_after_a_download(monkeypatch):
+    from yfinance import data as yf_data
+
+    holder = yf_data.YfData()
+    users = holder._session
+
+    def like_yfinance(session=None, **kwargs):
+        yf_data.YfData(session=session)  # what yfinance.download does with its session
+        assert holder._session is session and session is not users
+        return yfinance_frame({"NVDA": synthetic_prices(SESSIONS)})
+
+    monkeypatch.setattr(yfinance, "download", like_yfinance)
+    yahoo.download(["NVDA"], START, END)
+    assert holder._session is users
