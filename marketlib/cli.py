@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -132,7 +133,7 @@ def _prices(args: argparse.Namespace) -> int:
 def _snapshot_build(args: argparse.Namespace) -> int:
     from marketlib import snapshot
 
-    manifest = snapshot.build_snapshot(Path(args.source_dir), args.dir)
+    manifest = snapshot.build_snapshot(Path(args.source_dir), args.dir, force=args.force)
     print(
         f"snapshot built: {len(manifest['files'])} files in {args.dir or snapshot.default_root()}"
     )
@@ -227,7 +228,8 @@ def _event_study(args: argparse.Namespace) -> int:
     from marketlib import events, tables
 
     study = _study(args)
-    windows = [events.parse_window(w) for w in args.window] or None
+    # A window given twice is one window: counting it twice would double a group's sample.
+    windows = list(dict.fromkeys(events.parse_window(w) for w in args.window)) or None
     estimation = events.parse_window(args.estimation) if args.estimation else None
     group = args.group or _default_group(study)
     results = study.event_study(group, estimation=estimation, windows=windows)
@@ -267,6 +269,16 @@ def _report(args: argparse.Namespace) -> int:
     print(written["summary"].strip())
     print(f"\nreport: {written['index']}")
     return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -309,6 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument(
             "--source", choices=SOURCES, default=None, help="default: the study's (snapshot)"
+        )
+        command.add_argument(
+            "--timeout",
+            type=_seconds,
+            default=None,
+            metavar="SECONDS",
+            help="total time every online request of the command may take together "
+            "(default: MARKETLIB_TIMEOUT, else 30)",
         )
         return command
 
@@ -362,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     build = snap_sub.add_parser("build", help="copy shared/marketdata into the package")
     build.add_argument("--from", dest="source_dir", required=True, metavar="DIR")
     build.add_argument("--dir", type=Path, default=None, help="destination (default: package data)")
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a destination that is not a snapshot marketlib built",
+    )
     verify = snap_sub.add_parser("verify", help="recompute every sha256 and schema check")
     verify.add_argument("--dir", type=Path, default=None, help="snapshot folder to check")
     coverage = snap_sub.add_parser("coverage", help="span, basis and flags of every series")
@@ -378,6 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "verbose", False):
         level = logging.DEBUG
     logging.basicConfig(level=level, format="marketlib: %(levelname)s: %(message)s")
+    if getattr(args, "timeout", None) is not None:
+        # One setting read by every online source (marketlib.yahoo); the option wins over it.
+        os.environ["MARKETLIB_TIMEOUT"] = f"{args.timeout:g}"
     name = args.command
     if name == "snapshot":
         name = f"snapshot {args.snapshot_command}"

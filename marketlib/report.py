@@ -37,7 +37,7 @@ import papermill  # noqa: E402
 from nbconvert import HTMLExporter  # noqa: E402
 
 from marketlib import __version__  # noqa: E402
-from marketlib.errors import NotebookError  # noqa: E402
+from marketlib.errors import NotebookError, OutputError  # noqa: E402
 from marketlib.files import atomic_write_bytes  # noqa: E402
 from marketlib.paths import bundled, bundled_studies, package_data, study_path  # noqa: E402
 
@@ -271,6 +271,17 @@ def build_report(
     of them (default: one more than the CPUs) run at once, each in its own kernel.
     """
     study_file = study_path(study).resolve()
+    try:
+        return _build(study_file, Path(out), source, jobs)
+    except OSError as exc:
+        where = Path(exc.filename) if exc.filename else Path(out)
+        raise OutputError(
+            f"cannot write the report under {out} ({exc.strerror or exc} at {where}): choose a "
+            "folder you can write with --out DIR; nothing there was replaced"
+        ) from None
+
+
+def _build(study_file: Path, out: Path, source: str, jobs: int | None) -> dict:
     study_id = study_file.stem
     # Absolute: papermill changes the working directory of the whole process while it runs.
     out = Path(out).resolve()

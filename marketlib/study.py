@@ -245,6 +245,11 @@ class Study:
     def listing_caps(self, selection: str | list[str], start=None, end=None) -> pd.DataFrame:
         """Daily market value of every listing that carries the value of the selected firms."""
         listings = self.universe.valued_listings(self.universe.resolve(selection))
+        if not listings:
+            raise InvalidInputError(
+                f"{selection!r} holds no firm (only indices, ETFs or exchange rates), so it has "
+                "no market value: name a group of firms (`marketlib universe` lists them)"
+            )
         first = None if start is None else parse_date(start, "start date")
         last = None if end is None else parse_date(end, "end date")
         return marketcap.listing_caps(self.prices, listings, self.reference, first, last)
@@ -389,7 +394,9 @@ class Study:
     ) -> events.EventStudyResults:
         spec = self.event_spec
         estimation = estimation or spec.estimation
-        windows = events.check_design(estimation, spec.windows if windows is None else windows)
+        # Repeated windows are one window (a repeat would double a group's observations).
+        chosen = spec.windows if windows is None else tuple(dict.fromkeys(windows))
+        windows = events.check_design(estimation, chosen)
         symbols = self.universe.resolve(selection or list(spec.groups))
         prepared = events.study_returns(
             self.prices.returns_close,

@@ -43,11 +43,6 @@ def test_repeated_symbols_are_served_once():
     pd.testing.assert_frame_equal(once, twice)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs events.check_design to drop repeated windows (or cli._event_study to "
-    "de-duplicate --window)",
-)
 def test_a_repeated_window_changes_no_statistic():
     args = ["event-study", "--group", "named", "--format", "json"]
     once = run(*args, "--window=0,0")
@@ -87,9 +82,6 @@ def test_a_holiday_only_span_says_so():
     assert "no session between 2025-01-20 and 2025-01-20" in line and "holiday or weekend" in line
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs study.listing_caps to name a selection with no valued listing"
-)
 def test_caps_of_a_group_of_indices_names_the_group():
     line = one_error_line(run("caps", "--group", "benchmarks", "--start", "2025-01-24",
                               "--end", "2025-01-27"))  # fmt: skip
@@ -117,9 +109,6 @@ def test_an_event_study_skips_the_late_starter_with_its_reason():
     assert "skipped GEV" in result.stderr and "2024-03-27" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs report.build_report to turn an OSError into OutputError"
-)
 @pytest.mark.parametrize("where", ["a file", "under a file"])
 def test_report_out_that_cannot_hold_folders_is_one_line(tmp_path, where):
     blocker = tmp_path / "out.txt"

@@ -207,11 +207,6 @@ def test_every_online_command_ends_within_its_deadline_plus_five_seconds(stalled
         assert "did not serve" in result.stderr  # the fallback is said, once per kind of data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs cli.py: a --timeout SECONDS option on every command that reads a study, "
-    "setting os.environ['MARKETLIB_TIMEOUT']",
-)
 def test_the_timeout_option_sets_the_deadline(stalled, monkeypatch):
     monkeypatch.setenv("MARKETLIB_TIMEOUT", "60")  # the option must win over the setting
     result, elapsed = run_cli(

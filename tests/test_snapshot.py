@@ -280,10 +280,6 @@ def test_the_cli_refuses_a_users_folder_in_one_line(tmp_path, snapshot_copy):
     assert folder_state(mine) == {"notes.txt": b"mine"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs cli.py: `snapshot build --force` passed to build_snapshot(..., force=True)",
-)
 def test_the_cli_replaces_a_users_folder_with_force(tmp_path, snapshot_copy):
     mine = tmp_path / "mine"
     mine.mkdir()
