@@ -275,9 +275,15 @@ def build_report(
         return _build(study_file, Path(out), source, jobs)
     except OSError as exc:
         where = Path(exc.filename) if exc.filename else Path(out)
+        blocker = next((p for p in (where, *where.parents) if p.is_file()), None)
+        why = (
+            f"a file stands where a folder should be ({blocker})"
+            if blocker
+            else f"{exc.strerror or exc} at {where}"
+        )
         raise OutputError(
-            f"cannot write the report under {out} ({exc.strerror or exc} at {where}): choose a "
-            "folder you can write with --out DIR; nothing there was replaced"
+            f"cannot write the report under {out}: {why}; choose a folder you can write with "
+            "--out DIR; nothing there was replaced"
         ) from None
 
 

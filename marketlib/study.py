@@ -21,7 +21,7 @@ import pandas as pd
 
 from marketlib import claims, events, marketcap, returns
 from marketlib.calendars import parse_date, session_on_or_after, sessions_around
-from marketlib.errors import InvalidInputError, MarketlibError
+from marketlib.errors import InvalidInputError, MarketCapError, MarketlibError
 from marketlib.marketcap import Reference
 from marketlib.paths import study_path
 from marketlib.prices import Prices, fetch, listings_for
@@ -246,9 +246,10 @@ class Study:
         """Daily market value of every listing that carries the value of the selected firms."""
         listings = self.universe.valued_listings(self.universe.resolve(selection))
         if not listings:
-            raise InvalidInputError(
-                f"{selection!r} holds no firm (only indices, ETFs or exchange rates), so it has "
-                "no market value: name a group of firms (`marketlib universe` lists them)"
+            raise MarketCapError(
+                f"{selection!r} has no listing that carries firm value (only indices, ETFs or "
+                "exchange rates): name firms, or a group of firms (`marketlib universe` lists "
+                "them)"
             )
         first = None if start is None else parse_date(start, "start date")
         last = None if end is None else parse_date(end, "end date")
