@@ -7,9 +7,11 @@ anchors). The kinds:
 - ``SnapshotSource``: the hash-verified bundle shipped with the package (the offline default);
 - ``FolderSource``: a user's folder in the bundle's schema, no manifest needed;
 - ``CacheSource``: earlier Yahoo downloads kept on disk;
-- ``YahooSource``: live, through :mod:`marketlib.yahoo` (prices, share counts, listing facts);
+- ``YahooSource``: live, through :mod:`marketlib.yahoo` (prices, share counts, listing facts),
+  everything it asks within one deadline (``MARKETLIB_TIMEOUT``, default 30 s);
 - ``Chain``: several of these in order, each symbol from the first that serves it, saying
-  which source served what.
+  which source served what; what an online source did not serve by its deadline comes from
+  the sources after it.
 
 :func:`open_source` builds the chain a source name means. Only the study layer and the price
 loader compose sources; no engine imports this module.

@@ -618,7 +618,7 @@ def _run_tickers(
     if tickers is None:
         import yfinance  # before the clock and the warnings block, as in :func:`download`
     budget = as_deadline(deadline)
-    capture = _LogCapture().hold()
+    capture = _LogCapture()
     if tickers is None:
         bound = _BoundSession(budget)
         session = bound.session
@@ -635,6 +635,7 @@ def _run_tickers(
         def ended() -> None:
             capture.release()
 
+    capture.hold()  # released by ended(), when the last thread ends
     with _quiet_yfinance_warnings():
         results, late = _each(symbols, lambda s: work(make(s), s), budget, ended)
     if late:
