@@ -486,7 +486,10 @@ def download(
     span = f"{start:%Y-%m-%d}..{end:%Y-%m-%d}"
     received: dict[str, pd.DataFrame] = {}
     reasons: dict[str, tuple[str, str]] = {}
-    with tqdm(total=len(symbols), desc="yahoo", unit="symbol", disable=len(symbols) <= 1) as bar:
+    # The bar counts symbols received, not batches asked; it is wiped when the download ends
+    # (leave=False), so a failed download leaves no "100%" behind, and off a terminal it is off.
+    quiet = True if len(symbols) <= 1 else None
+    with tqdm(total=len(symbols), desc="yahoo", unit="symbol", disable=quiet, leave=False) as bar:
         for offset in range(0, len(symbols), SYMBOLS_PER_CALL):
             batch = symbols[offset : offset + SYMBOLS_PER_CALL]
             left = budget.remaining()
@@ -537,7 +540,7 @@ def download(
             missing = [s for s in batch if s not in got]
             if missing:
                 reasons.update(reasons_by_symbol(capture.messages, missing))
-            bar.update(len(batch))
+            bar.update(len(got))
     missing = [s for s in symbols if s not in received]
     if missing:
         why = describe_reasons({s: reasons[s] for s in missing}, budget)
