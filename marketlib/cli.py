@@ -403,6 +403,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "verbose", False):
         level = logging.DEBUG
     logging.basicConfig(level=level, format="marketlib: %(levelname)s: %(message)s")
+    # yfinance's own records repeat, as "marketlib: ERROR", what marketlib's one-line error
+    # says; marketlib still reads them for the reason (yahoo._LogCapture). This is the
+    # command line's choice for its own process, not the library's for a user's.
+    logging.getLogger("yfinance").setLevel(level if level == logging.DEBUG else logging.CRITICAL)
     if getattr(args, "timeout", None) is not None:
         # One setting read by every online source (marketlib.yahoo); the option wins over it.
         os.environ["MARKETLIB_TIMEOUT"] = f"{args.timeout:g}"
