@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from functools import cache
+from functools import cache, lru_cache
 
 import exchange_calendars as xcals
 import numpy as np
@@ -22,14 +22,33 @@ def _calendar(name: str) -> xcals.ExchangeCalendar:
     return xcals.get_calendar(name, start=_CALENDAR_START)
 
 
+@cache
+def _all_sessions(name: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Every session of the calendar, and the same as int64 nanoseconds (for searching)."""
+    every = pd.DatetimeIndex(_calendar(name).sessions, name="date")
+    return every, every.asi8
+
+
 def sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
-    """Trading sessions of ``calendar`` from ``start`` to ``end`` inclusive (naive dates)."""
-    cal = _calendar(calendar)
-    first = max(pd.Timestamp(start), cal.first_session)
-    last = min(pd.Timestamp(end), cal.last_session)
-    if first > last:
+    """Trading sessions of ``calendar`` from ``start`` to ``end`` inclusive (naive dates).
+
+    A slice of the calendar's sessions, computed once per calendar: a study aligns thousands
+    of series to the same calendar.
+    """
+    _, stamps = _all_sessions(calendar)
+    first, last = pd.Timestamp(start), pd.Timestamp(end)
+    lo = int(np.searchsorted(stamps, first.as_unit("ns").value, side="left"))
+    hi = int(np.searchsorted(stamps, last.as_unit("ns").value, side="right"))
+    if lo >= hi:
         return pd.DatetimeIndex([], name="date")
-    return pd.DatetimeIndex(cal.sessions_in_range(first, last), name="date")
+    return _between(calendar, lo, hi)
+
+
+@lru_cache(maxsize=4096)
+def _between(calendar: str, lo: int, hi: int) -> pd.DatetimeIndex:
+    """Sessions ``lo..hi-1`` of the calendar, one object per span: the thousands of series of a
+    study that cover the same span share it (an index is immutable)."""
+    return _all_sessions(calendar)[0][lo:hi]
 
 
 def session_on_or_after(calendar: str, date: pd.Timestamp) -> pd.Timestamp:

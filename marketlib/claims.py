@@ -15,6 +15,7 @@ import pandas as pd
 
 from marketlib.calendars import parse_date, sessions
 from marketlib.errors import InvalidInputError
+from marketlib.marketcap import factorize_sorted, first_rows, has_repeats
 
 MEASURES = ("net", "gross_losses")
 WINDOW_KINDS = ("fixed", "to_trough", "peak_to_trough")
@@ -24,12 +25,18 @@ LOOKBACK = pd.Timedelta(days=10)
 
 def check_span(caps: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
     """Refuse market values that miss a session of ``first..last`` at either end."""
-    for calendar, dates in caps.groupby("calendar")["date"]:
+    codes, calendars = factorize_sorted(caps["calendar"])
+    dates = caps["date"].to_numpy()
+    for code, calendar in enumerate(calendars):
+        mine = dates[codes == code]
+        if not len(mine):
+            continue
+        low, high = pd.Timestamp(mine.min()), pd.Timestamp(mine.max())
         needed = sessions(calendar, first, last)
-        if len(needed) and (dates.min() > needed[0] or dates.max() < needed[-1]):
+        if len(needed) and (low > needed[0] or high < needed[-1]):
             raise InvalidInputError(
-                f"the {calendar} market values given span {dates.min():%Y-%m-%d}.."
-                f"{dates.max():%Y-%m-%d}; {needed[0]:%Y-%m-%d}..{needed[-1]:%Y-%m-%d} is "
+                f"the {calendar} market values given span {low:%Y-%m-%d}.."
+                f"{high:%Y-%m-%d}; {needed[0]:%Y-%m-%d}..{needed[-1]:%Y-%m-%d} is "
                 "needed: compute them over that span"
             )
 
@@ -114,11 +121,34 @@ def firm_window_changes(
     "close on or before" a date is the last session of that calendar, and if that session has
     no value the firm is reported missing, not carried back to an older value.
     """
-    frames = []
+    return _window_changes(_calendar_blocks(values, calendar_of), window)
+
+
+def _calendar_blocks(values: pd.DataFrame, calendar_of: pd.Series) -> list[tuple]:
+    """Per calendar (sorted): its firms, its sessions among the dates, and their values."""
+    blocks = []
+    position = values.columns.get_indexer(calendar_of.index)
     for calendar, firms in calendar_of.groupby(calendar_of, sort=True):
         own = sessions(calendar, values.index[0], values.index[-1])
-        block = values.loc[values.index.isin(own), list(firms.index)]
-        dates, grid = block.index, block.to_numpy(dtype=float)
+        rows = np.flatnonzero(values.index.isin(own))
+        columns = position[calendar_of.index.get_indexer(firms.index)]
+        if (columns < 0).any():
+            values.loc[:, list(firms.index)]  # raises the KeyError a missing firm deserves
+        grid = values.to_numpy(dtype=float)[np.ix_(rows, columns)]
+        blocks.append((calendar, list(firms.index), values.index[rows], grid))
+    return blocks
+
+
+def _dates_at(dates: pd.DatetimeIndex, at: np.ndarray) -> pd.DatetimeIndex:
+    """The dates at positions ``at`` (NaT where a position is -1)."""
+    picked = dates.to_numpy()[np.maximum(at, 0)] if len(dates) else np.full(len(at), np.nan)
+    picked = np.where(at >= 0, picked, np.datetime64("NaT")).astype(dates.dtype)
+    return pd.DatetimeIndex(picked)
+
+
+def _window_changes(blocks: list[tuple], window: Window) -> pd.DataFrame:
+    frames = []
+    for calendar, firms, dates, grid in blocks:
         columns = np.arange(grid.shape[1])
         start_at = np.full(len(columns), dates.searchsorted(window.start, side="right") - 1)
         start_cap = grid[start_at, columns] if start_at[0] >= 0 else np.full(len(columns), np.nan)
@@ -142,11 +172,9 @@ def firm_window_changes(
         frames.append(
             pd.DataFrame(
                 {
-                    "firm": list(firms.index),
-                    "start_date": pd.DatetimeIndex(
-                        [dates[i] if i >= 0 else pd.NaT for i in start_at]
-                    ),
-                    "end_date": pd.DatetimeIndex([dates[i] if i >= 0 else pd.NaT for i in end_at]),
+                    "firm": firms,
+                    "start_date": _dates_at(dates, start_at),
+                    "end_date": _dates_at(dates, end_at),
                     "cap_start_usd": start_cap,
                     "cap_end_usd": end_cap,
                 }
@@ -165,8 +193,30 @@ def firm_window_changes(
 
 def wide_values(caps: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """A :func:`firm_caps` frame as date x firm values and each firm's calendar."""
-    values = caps.pivot(index="date", columns="firm", values="cap_usd").sort_index()
-    return values, caps.drop_duplicates("firm").set_index("firm")["calendar"]
+    firm_codes, firms = factorize_sorted(caps["firm"])
+    date_codes, dates = factorize_sorted(caps["date"])
+    cells = date_codes * len(firms) + firm_codes
+    if has_repeats(cells, len(dates) * len(firms)):
+        raise ValueError("Index contains duplicate entries, cannot reshape")
+    grid = np.full(len(dates) * len(firms), np.nan)
+    grid[cells] = caps["cap_usd"].to_numpy(dtype=float)
+    values = pd.DataFrame(
+        grid.reshape(len(dates), len(firms)),
+        index=pd.DatetimeIndex(dates, name="date"),
+        columns=pd.Index(list(firms), name="firm"),
+        copy=False,  # the layout a pivot gives (and so the same sums, to the last bit)
+    )
+    return values, _calendar_of(caps, firm_codes, firms)
+
+
+def _calendar_of(caps: pd.DataFrame, firm_codes: np.ndarray, firms: np.ndarray) -> pd.Series:
+    """Each firm's calendar (its first row's), firms in the order they first appear."""
+    first = np.sort(first_rows(firm_codes, len(firms)))
+    return pd.Series(
+        list(np.asarray(caps["calendar"], dtype=object)[first]),
+        index=pd.Index(list(firms[firm_codes[first]]), name="firm"),
+        name="calendar",
+    )
 
 
 def window_changes(caps: pd.DataFrame, window: Window) -> pd.DataFrame:
@@ -176,15 +226,25 @@ def window_changes(caps: pd.DataFrame, window: Window) -> pd.DataFrame:
     ``missing``: it is reported, never counted as zero. The labels (price basis, shares fact)
     are those of the start and end closes, joined when they differ.
     """
-    changes = firm_window_changes(*wide_values(caps), window)
+    values, calendar_of = wide_values(caps)
+    changes = firm_window_changes(values, calendar_of, window)
     label_columns = ["price_basis", "shares_as_of", "shares_quality"]
-    labels = caps.set_index(["firm", "date"])[label_columns]
-    first_rows = caps.drop_duplicates("firm").set_index("firm")[label_columns]
+    firm_codes, firms = factorize_sorted(caps["firm"])
+    date_codes, dates = factorize_sorted(caps["date"])
+    row_of = np.full(len(firms) * len(dates), -1, dtype=np.int64)
+    row_of[firm_codes * len(dates) + date_codes] = np.arange(len(caps))
+    first_row = first_rows(firm_codes, len(firms))
+    wanted = pd.Index(list(firms)).get_indexer(changes["firm"])
+    labels = {c: np.asarray(caps[c], dtype=object) for c in label_columns}
 
-    def at(dates: pd.Series) -> pd.DataFrame:
-        keys = pd.MultiIndex.from_arrays([changes["firm"], dates])
-        found = labels.reindex(keys).set_axis(changes.index)
-        return found.where(found.notna(), first_rows.reindex(changes["firm"]).set_axis(found.index))
+    def at(when: pd.Series) -> dict[str, np.ndarray]:
+        day = pd.DatetimeIndex(dates).get_indexer(pd.DatetimeIndex(when))
+        rows = np.where(day >= 0, row_of[wanted * len(dates) + np.maximum(day, 0)], -1)
+        found = {c: np.where(rows >= 0, labels[c][np.maximum(rows, 0)], None) for c in labels}
+        fallback = first_row[wanted]
+        return {
+            c: np.where(pd.isna(v), labels[c][fallback], v).astype(object) for c, v in found.items()
+        }
 
     start, end = at(changes["start_date"]), at(changes["end_date"])
     for column in label_columns:
@@ -238,7 +298,7 @@ def cumulative_changes(
     columns = {}
     for name, firms in members.items():
         own = caps[caps["firm"].isin(firms)]
-        values = own.pivot(index="date", columns="firm", values="cap_usd").sort_index()
+        values, _ = wide_values(own)
         home = own.loc[own["calendar"] == calendar, "date"].unique()
         local = set(own.loc[own["calendar"] == calendar, "firm"])
         elsewhere = [f for f in values.columns if f not in local]
@@ -294,7 +354,8 @@ def verdict_matrix(
     names = names or {}
     low, high = verdict.support_low_usd, verdict.support_high_usd
     cells = []
-    by_window = {w.name: firm_window_changes(values, calendar_of, w) for w in windows}
+    blocks = _calendar_blocks(values, calendar_of)  # once for every window
+    by_window = {w.name: _window_changes(blocks, w) for w in windows}
     for group_name, firms in members.items():
         for window in windows:
             changes = by_window[window.name][by_window[window.name]["firm"].isin(firms)]
@@ -305,9 +366,9 @@ def verdict_matrix(
                 if r.change_usd < 0
             ]
             missing = [
-                f"{names.get(r.firm, r.firm)} ({r.missing})"
-                for r in changes.itertuples()
-                if r.missing
+                f"{names.get(firm, firm)} ({why})"
+                for firm, why in zip(changes["firm"], changes["missing"], strict=True)
+                if why
             ]
             for measure in verdict.measures:
                 value = total(changes, measure)

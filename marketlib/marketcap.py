@@ -171,41 +171,123 @@ def raw_closes(
     ``prices`` is one symbol's slice of :func:`marketlib.load_prices`; ``anchor_table`` holds
     that symbol's anchors with the series' ``adj_close`` on each anchor date. Where ``close``
     is missing, raw = adj_close x anchor raw close / adj_close on the anchor date, using the
-    nearest anchor in the same stretch between ex-dividend dates (and splits); failing that,
-    adj_close itself, marked dividend-adjusted and brought to the as-traded split basis.
+    nearest anchor in the same stretch between ex-dividend dates (and splits; of two anchors
+    as near, the one earlier in the table); failing that, adj_close itself, marked
+    dividend-adjusted and brought to the as-traded split basis.
     """
     symbol = prices["symbol"].iloc[0]
     dates = pd.DatetimeIndex(prices["date"])
-    adj = prices["adj_close"].to_numpy(dtype=float)
-    price = prices["close"].to_numpy(dtype=float).copy()
-    basis = np.full(len(dates), BASIS_RAW, dtype=object)
-    rebuild = np.isnan(price) & ~np.isnan(adj)
-
     mine = anchor_table[(anchor_table["symbol"] == symbol) & anchor_table["adj_close"].notna()]
-    anchor_dates = pd.DatetimeIndex(mine["date"])
-    # distance in days from each date to each anchor, infinite across a stretch boundary
-    same = (
-        stretch_ids(symbol, dates, dividend_table, split_table)[:, None]
-        == stretch_ids(symbol, anchor_dates, dividend_table, split_table)[None, :]
+    boundaries = np.sort(
+        np.concatenate(
+            [
+                _nanoseconds(dividend_table.loc[dividend_table["symbol"] == symbol, "ex_date"]),
+                _nanoseconds(split_table.loc[split_table["symbol"] == symbol, "effective_date"]),
+            ]
+        )
     )
-    days = np.abs(_nanoseconds(dates)[:, None] - _nanoseconds(anchor_dates)[None, :]).astype(float)
-    distance = np.where(same, days, np.inf)
-    anchored = rebuild & (np.isfinite(distance).any(axis=1) if len(mine) else False)
-    if anchored.any():
-        nearest = distance[anchored].argmin(axis=1)
-        ratio = mine["raw_close"].to_numpy(float) / mine["adj_close"].to_numpy(float)
-        weak = mine["note"].astype(str).str.startswith("LOW CONFIDENCE").to_numpy()
-        price[anchored] = adj[anchored] * ratio[nearest]
-        basis[anchored] = np.where(weak[nearest], BASIS_WEAKLY_ANCHORED, BASIS_ANCHORED)
+    price, basis = _raw_prices(
+        _nanoseconds(dates),
+        prices["close"].to_numpy(dtype=float),
+        prices["adj_close"].to_numpy(dtype=float),
+        _Anchors.of(mine),
+        boundaries,
+        split_table[split_table["symbol"] == symbol],
+        symbol,
+    )
+    return pd.DataFrame(
+        {"price": price, "basis": np.asarray(BASES, dtype=object)[basis]}, index=dates
+    )
 
-    adjusted = rebuild & ~anchored
+
+# The price bases, in the order of the codes :func:`_raw_prices` gives them.
+BASES = (BASIS_RAW, BASIS_ANCHORED, BASIS_WEAKLY_ANCHORED, BASIS_ADJUSTED)
+
+
+@dataclass(frozen=True)
+class _Anchors:
+    """One symbol's usable anchors, in table order: date (ns), raw/adjusted ratio, weak flag."""
+
+    dates: np.ndarray
+    ratio: np.ndarray
+    weak: np.ndarray
+
+    def take(self, rows: np.ndarray) -> _Anchors:
+        return _Anchors(self.dates[rows], self.ratio[rows], self.weak[rows])
+
+    @classmethod
+    def of(cls, table: pd.DataFrame) -> _Anchors:
+        return cls(
+            _nanoseconds(table["date"]) if len(table) else np.empty(0, np.int64),
+            table["raw_close"].to_numpy(float) / table["adj_close"].to_numpy(float),
+            table["note"].astype(str).str.startswith("LOW CONFIDENCE").to_numpy(dtype=bool),
+        )
+
+
+NO_ANCHORS = _Anchors(np.empty(0, np.int64), np.empty(0), np.empty(0, bool))
+
+
+def _nearest_anchor(
+    dates: np.ndarray, anchors: np.ndarray, boundaries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each date (ns): the position (in table order) of the nearest anchor in its stretch,
+    and whether there is one. Of anchors equally near, the first in table order wins.
+
+    Stretch ids never decrease with the date, so the nearest anchor of the same stretch is the
+    latest one on or before the date or the earliest one on or after it.
+    """
+    order = np.argsort(anchors, kind="stable")
+    by_date = anchors[order]
+    own_stretch = np.searchsorted(boundaries, dates, side="right")
+    anchor_stretch = np.searchsorted(boundaries, by_date, side="right")
+    last = len(by_date) - 1
+    before = np.searchsorted(by_date, dates, side="right") - 1
+    has_before = before >= 0
+    before = np.searchsorted(by_date, by_date[np.maximum(before, 0)], side="left")  # its first
+    after = np.searchsorted(by_date, dates, side="left")
+    has_after = after <= last
+    after = np.minimum(after, last)
+    has_before &= anchor_stretch[before] == own_stretch
+    has_after &= anchor_stretch[after] == own_stretch
+    to_before, to_after = dates - by_date[before], by_date[after] - dates
+    before, after = order[before], order[after]
+    take_after = has_after & (
+        ~has_before | (to_after < to_before) | ((to_after == to_before) & (after < before))
+    )
+    return np.where(take_after, after, before), has_before | has_after
+
+
+def _raw_prices(
+    dates: np.ndarray,
+    close: np.ndarray,
+    adjusted: np.ndarray,
+    anchors: _Anchors,
+    boundaries: np.ndarray,
+    splits: pd.DataFrame,
+    symbol: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`raw_closes` on arrays: the price and its basis code (index of :data:`BASES`)."""
+    basis = np.zeros(len(dates), dtype=np.int8)
+    rebuild = np.flatnonzero(np.isnan(close) & ~np.isnan(adjusted))
+    if not len(rebuild):
+        return close, basis
+    price = np.array(close, dtype=float)
+    anchored = np.zeros(len(rebuild), dtype=bool)
+    if len(anchors.dates):
+        nearest, anchored = _nearest_anchor(dates[rebuild], anchors.dates, boundaries)
+        at, nearest = rebuild[anchored], nearest[anchored]
+        price[at] = adjusted[at] * anchors.ratio[nearest]
+        basis[at] = np.where(anchors.weak[nearest], 2, 1)
+    rest = rebuild[~anchored]
     # The file is on the basis of every split in splits.csv (see its manifest entry): undo
     # the splits that came after each date to get an as-traded-basis level.
-    price[adjusted] = adj[adjusted] * split_factor(
-        split_table, symbol, dates[adjusted], pd.Timestamp.max.normalize()
-    )
-    basis[adjusted] = BASIS_ADJUSTED
-    return pd.DataFrame({"price": price, "basis": basis}, index=dates)
+    factor = 1.0
+    if len(splits):
+        at = dates[rest].view("datetime64[ns]")
+        factor = split_factor(splits, symbol, at, pd.Timestamp.max.normalize())
+    price[rest] = adjusted[rest] * factor
+    basis[rest] = 3
+    return price, basis
 
 
 def anchors_with_adj_close(listings: list[Listing], anchors: pd.DataFrame, prices: Prices):
@@ -216,15 +298,37 @@ def anchors_with_adj_close(listings: list[Listing], anchors: pd.DataFrame, price
     wanted = {(item.symbol, item.currency) for item in listings}
     keys = list(zip(anchors["symbol"], anchors["currency"], strict=True))
     mine = anchors.loc[np.array([key in wanted for key in keys], dtype=bool)].copy()
-    adjusted = prices.field("adj_close")
-    rows = adjusted.index.get_indexer(pd.DatetimeIndex(mine["date"]))
-    columns = adjusted.columns.get_indexer(mine["symbol"])
-    grid = adjusted.to_numpy()
-    found = (rows >= 0) & (columns >= 0)
     values = np.full(len(mine), np.nan)
-    values[found] = grid[rows[found], columns[found]]
+    stamps = _nanoseconds(mine["date"]) if len(mine) else np.empty(0, np.int64)
+    for symbol, rows in _positions(mine["symbol"].to_numpy(dtype=object)).items():
+        one = prices.series.get(symbol)
+        if one is None:
+            continue
+        dates = one.dates.as_unit("ns").asi8
+        at = np.minimum(np.searchsorted(dates, stamps[rows]), max(len(dates) - 1, 0))
+        found = (dates[at] == stamps[rows]) if len(dates) else np.zeros(len(rows), bool)
+        values[rows[found]] = one.values[at[found], 4]
     mine["adj_close"] = values
     return mine
+
+
+def _stamps(dates: pd.DatetimeIndex) -> np.ndarray:
+    """A session index as int64 nanoseconds (no conversion when it is kept in them)."""
+    return dates.asi8 if dates.unit == "ns" else dates.as_unit("ns").asi8
+
+
+def _positions(keys: np.ndarray) -> dict[object, np.ndarray]:
+    """Row positions of each key, in table order (one pass, not one scan per key)."""
+    codes, uniques = pd.factorize(keys)
+    order = np.argsort(codes, kind="stable")
+    order = order[codes[order] >= 0]  # no key (NaN): no group
+    if not len(order):
+        return {}
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+    return {
+        uniques[codes[order[a]]]: order[a:b]
+        for a, b in zip(starts, [*starts[1:], len(order)], strict=True)
+    }
 
 
 def check_currency(currency: str) -> str:
@@ -283,127 +387,432 @@ def listing_caps(
 
     ``prices`` holds the listings and the FX series of their currencies (:func:`fx_symbols`),
     reaching back to the anchor dates; one row per listing and session comes back (columns
-    :data:`CAP_COLUMNS`). A session without a price or FX rate has NaN ``cap_usd``: missing,
-    never zero.
+    :data:`CAP_COLUMNS`, listing after listing in the order given, each over its sessions). A
+    session without a price or FX rate has NaN ``cap_usd``: missing, never zero.
+
+    The text columns (firm, symbol, price basis, currency, shares labels) are categorical: a
+    whole market over years is millions of rows of a few hundred distinct words.
+
+    Listings that share their sessions are valued together, as listing x session arrays, a
+    few hundred at a time; the reference tables are grouped by symbol once, not scanned once
+    per listing. Only listings whose raw closes must be rebuilt from anchors, that have splits
+    or that trade in another currency take a step of their own.
     """
-    window = prices.between(start, end)
-    split_table, dividend_table = reference.splits, reference.dividends
-    facts = reference.shares[reference.shares["role"] == "PRIMARY"]
-    # Each listing looks only at its own facts: filtering the whole table per date is slow.
-    facts_of = dict(tuple(facts.groupby("symbol")))
-    all_anchors = anchors_with_adj_close(listings, reference.anchors, prices)
-    fx_close = window.field("close")
-    frames = []
-    for item in listings:
-        if item.symbol not in window.series:
-            raise MarketCapError(
-                f"no prices were loaded for {item.symbol}, a valued listing of {item.firm}: add "
-                "the firm to the study's groups (or load every listing of the firm)"
-            )
-        one = window.series[item.symbol]
-        mine = pd.DataFrame(
-            {
-                "symbol": item.symbol,
-                "date": one.dates,
-                "close": one.values[:, 3],
-                "adj_close": one.values[:, 4],
-            }
-        )
-        own_facts = facts_of.get(item.symbol, facts.iloc[:0])
-        anchor_table = all_anchors[all_anchors["symbol"] == item.symbol]
-        raw = raw_closes(mine, anchor_table, dividend_table, split_table)
-        classes = item.cap_classes or tuple(own_facts["share_class"].unique())
-        if not classes:
-            raise MarketCapError(
-                f"no PRIMARY shares-outstanding fact for {item.symbol}: its market cap cannot be "
-                "computed; add a sourced fact to shares_outstanding.csv in the study's data "
-                "folder (or use --source yahoo for Yahoo's share counts)"
-            )
-        shares = _shares_on(own_facts, split_table, item.symbol, classes, raw.index)
-        if item.currency == "USD":
-            rate = np.ones(len(raw))
-        else:
-            series = FX_TO_USD[check_currency(item.currency)][0]
-            if series not in fx_close.columns:
-                raise MarketCapError(
-                    f"no {series} rates were loaded to convert {item.symbol} ({item.currency}) "
-                    "to USD: load the FX series with the listings"
-                )
-            rate = fx_close[series].reindex(raw.index).to_numpy(float)
-        price = raw["price"].to_numpy()
-        valued_shares = shares["shares"].to_numpy() / item.adr_ratio
-        frame = pd.DataFrame(
-            {
-                "date": raw.index,
-                "firm": item.firm,
-                "symbol": item.symbol,
-                "price": price,
-                "price_basis": raw["basis"].to_numpy(),
-                "currency": item.currency,
-                "fx_rate": rate,
-                "shares": valued_shares,
-                "shares_as_of": shares["label"].to_numpy(),
-                "shares_quality": shares["quality"].to_numpy(),
-                "cap_local": price * valued_shares,
-                "cap_usd": caps_usd(price, valued_shares, usd_per_unit(item.currency, rate)),
-            }
-        )
-        frames.append(frame[CAP_COLUMNS])
-    if not frames:
+    words = {name: _Words() for name in ("firm", "symbol", "currency", "as_of", "quality")}
+    context = _Context(prices, listings, reference, words)
+    first, last = (None if d is None else pd.Timestamp(d).as_unit("ns").value for d in (start, end))
+    plan = []
+    for item in listings:  # every check first, in the order (and with the errors) of old
+        plan.append(context.check(item, first, last))
+    if not listings:
         raise MarketCapError(
             "no listing carries firm value in the selection: name firms, not indices"
         )
-    return pd.concat(frames, ignore_index=True)
+    lengths = np.array([len(step.dates) for step in plan], dtype=np.int64)
+    offsets = np.r_[0, np.cumsum(lengths)]
+    out = _Columns(int(offsets[-1]))
+    for chunk in range(0, len(plan), _CHUNK):
+        steps = list(enumerate(plan[chunk : chunk + _CHUNK], start=chunk))
+        for members in _same_sessions(steps):
+            context.value([plan[i] for i in members], offsets[members], out)
+    columns: dict[str, object] = dict(out.arrays)
+    columns["date"] = out.arrays["date"].view("datetime64[ns]")
+    for name in ("firm", "symbol", "currency"):
+        codes = np.array([getattr(step, name) for step in plan], dtype=np.int64)
+        columns[name] = words[name].column(codes, lengths)
+    columns["price_basis"] = _Words(BASES).column(out.arrays["price_basis"])
+    columns["shares_as_of"] = words["as_of"].column(out.arrays["shares_as_of"])
+    columns["shares_quality"] = words["quality"].column(out.arrays["shares_quality"])
+    return pd.DataFrame({name: columns[name] for name in CAP_COLUMNS}, copy=False)
 
 
-def _shares_on(
-    facts: pd.DataFrame,
-    split_table: pd.DataFrame,
-    symbol: str,
-    classes: tuple[str, ...],
-    dates: pd.DatetimeIndex,
-) -> pd.DataFrame:
-    """Shares of ``classes`` summed on each date, on the split basis of that date.
+_CHUNK = 128  # listings valued together: big enough for array speed, small for memory
 
-    The fact chosen by :func:`shares_as_of` changes only at fact dates, so it is looked up
-    once per stretch between them rather than once per date.
+
+def _same_sessions(steps: list[tuple[int, _Step]]) -> list[list[int]]:
+    """The steps' indexes grouped by equal session arrays (in order within each group)."""
+    groups: dict[tuple, list[tuple[np.ndarray, list[int]]]] = {}
+    for index, step in steps:
+        dates = step.dates
+        key = (len(dates), int(dates[0]) if len(dates) else 0, int(dates[-1]) if len(dates) else 0)
+        bucket = groups.setdefault(key, [])
+        for known, members in bucket:
+            if known is dates or np.array_equal(known, dates):
+                members.append(index)
+                break
+        else:
+            bucket.append((dates, [index]))
+    return [members for bucket in groups.values() for _, members in bucket]
+
+
+class _Columns:
+    """The output columns of :func:`listing_caps`, allocated once and filled in place."""
+
+    def __init__(self, rows: int) -> None:
+        self.arrays = {
+            "date": np.empty(rows, dtype=np.int64),
+            "price": np.empty(rows),
+            "price_basis": np.empty(rows, dtype=np.int8),
+            "fx_rate": np.empty(rows),
+            "shares": np.empty(rows),
+            "shares_as_of": np.empty(rows, dtype=np.int32),
+            "shares_quality": np.empty(rows, dtype=np.int32),
+            "cap_local": np.empty(rows),
+            "cap_usd": np.empty(rows),
+        }
+
+    def write(self, name: str, block: np.ndarray, offsets: np.ndarray) -> None:
+        """Row i of ``block`` (listing x session) goes to the rows from ``offsets[i]``."""
+        target, width = self.arrays[name], block.shape[1]
+        run = np.flatnonzero(np.r_[True, np.diff(offsets) != width])  # contiguous stretches
+        for a, b in zip(run, [*run[1:], len(offsets)], strict=True):
+            target[offsets[a] : offsets[a] + (b - a) * width] = block[a:b].ravel()
+
+
+@dataclass
+class _Step:
+    """One listing, checked: its series, the slice of its sessions, its share classes."""
+
+    item: Listing
+    series: object
+    lo: int
+    hi: int
+    dates: np.ndarray
+    classes: tuple
+    firm: int
+    symbol: int
+    currency: int
+
+
+class _Context:
+    """The reference tables of a valuation, grouped by symbol once."""
+
+    def __init__(self, prices: Prices, listings: list[Listing], reference: Reference, words):
+        self.prices, self.reference, self.words = prices, reference, words
+        self.facts = _ShareFacts(reference.shares[reference.shares["role"] == "PRIMARY"], words)
+        splits = reference.splits
+        self.splits_of = _positions(splits["symbol"].to_numpy(dtype=object))
+        anchors = anchors_with_adj_close(listings, reference.anchors, prices)
+        anchors = anchors[anchors["adj_close"].notna()]
+        self.anchors_of = _positions(anchors["symbol"].to_numpy(dtype=object))
+        self.anchors = _Anchors.of(anchors)
+        dividends = reference.dividends
+        self.dividends_of = _positions(dividends["symbol"].to_numpy(dtype=object))
+        self.ex_dates = _nanoseconds(dividends["ex_date"]) if len(dividends) else None
+        self.effective = _nanoseconds(splits["effective_date"]) if len(splits) else None
+        self.fx: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._splits: dict[str, pd.DataFrame] = {}
+
+    def check(self, item: Listing, first: int | None, last: int | None) -> _Step:
+        symbol = item.symbol
+        one = self.prices.series.get(symbol)
+        if one is None:
+            raise MarketCapError(
+                f"no prices were loaded for {symbol}, a valued listing of {item.firm}: add "
+                "the firm to the study's groups (or load every listing of the firm)"
+            )
+        stamps = _stamps(one.dates)
+        lo = 0 if first is None else int(np.searchsorted(stamps, first, side="left"))
+        hi = len(stamps) if last is None else int(np.searchsorted(stamps, last, side="right"))
+        classes = item.cap_classes or tuple(self.facts.classes.get(symbol, ()))
+        if not classes:
+            raise MarketCapError(
+                f"no PRIMARY shares-outstanding fact for {symbol}: its market cap cannot be "
+                "computed; add a sourced fact to shares_outstanding.csv in the study's data "
+                "folder (or use --source yahoo for Yahoo's share counts)"
+            )
+        for share_class in classes:
+            self.facts.key(symbol, share_class)  # raises for a class without a fact
+        if item.currency != "USD":
+            series = FX_TO_USD[check_currency(item.currency)][0]
+            if series not in self.prices.series:
+                raise MarketCapError(
+                    f"no {series} rates were loaded to convert {symbol} ({item.currency}) "
+                    "to USD: load the FX series with the listings"
+                )
+        words = self.words
+        return _Step(
+            item, one, lo, hi, stamps[lo:hi], classes, words["firm"].code(item.firm),
+            words["symbol"].code(symbol), words["currency"].code(item.currency),
+        )  # fmt: skip
+
+    def splits(self, symbol: str) -> pd.DataFrame:
+        if symbol not in self._splits:
+            rows = self.splits_of.get(symbol)
+            self._splits[symbol] = self.reference.splits.iloc[rows if rows is not None else []]
+        return self._splits[symbol]
+
+    def value(self, steps: list[_Step], offsets: np.ndarray, out: _Columns) -> None:
+        """Value listings that share one session index, as listing x session arrays."""
+        dates = steps[0].dates
+        width = len(dates)
+        if not width:
+            return
+        values = [step.series.values[step.lo : step.hi] for step in steps]
+        close = np.stack([v[:, 3] for v in values])
+        adjusted = np.stack([v[:, 4] for v in values])
+        price, basis = close, np.zeros(close.shape, dtype=np.int8)
+        rebuild = (np.isnan(close) & ~np.isnan(adjusted)).any(axis=1)
+        if rebuild.any():
+            price = close.copy()
+            for i in np.flatnonzero(rebuild):
+                price[i], basis[i] = self._rebuilt(steps[i], dates, close[i], adjusted[i])
+        del close
+        total, labels, qualities = self._shares(steps, dates)
+        adr = np.array([step.item.adr_ratio for step in steps])
+        valued = total / adr[:, None]
+        local = price * valued
+        out.write("date", np.broadcast_to(dates, price.shape), offsets)
+        out.write("price", price, offsets)
+        out.write("price_basis", basis, offsets)
+        out.write("shares", valued, offsets)
+        out.write("shares_as_of", labels, offsets)
+        out.write("shares_quality", qualities, offsets)
+        out.write("cap_local", local, offsets)
+        foreign = [i for i, step in enumerate(steps) if step.item.currency != "USD"]
+        if not foreign:  # x 1 dollar per dollar: the local value, to the bit
+            out.write("fx_rate", np.broadcast_to(1.0, price.shape), offsets)
+            out.write("cap_usd", local, offsets)
+            return
+        rate = np.ones(price.shape)
+        usd = np.ones(price.shape)
+        for i in foreign:
+            rate[i] = self._rate(steps[i].item.currency, dates)
+            usd[i] = usd_per_unit(steps[i].item.currency, rate[i])
+        out.write("fx_rate", rate, offsets)
+        out.write("cap_usd", caps_usd(price, valued, usd), offsets)
+
+    def _rebuilt(self, step: _Step, dates, close, adjusted) -> tuple[np.ndarray, np.ndarray]:
+        symbol = step.item.symbol
+        anchors, boundaries = NO_ANCHORS, np.empty(0, np.int64)
+        if symbol in self.anchors_of:
+            anchors = self.anchors.take(self.anchors_of[symbol])
+            parts = (
+                [self.ex_dates[self.dividends_of[symbol]]] if symbol in self.dividends_of else []
+            )
+            parts += [self.effective[self.splits_of[symbol]]] if symbol in self.splits_of else []
+            boundaries = np.sort(np.concatenate(parts)) if parts else boundaries
+        return _raw_prices(dates, close, adjusted, anchors, boundaries, self.splits(symbol), symbol)
+
+    def _rate(self, currency: str, dates: np.ndarray) -> np.ndarray:
+        series = FX_TO_USD[currency][0]
+        if series not in self.fx:
+            rates = self.prices.series[series]
+            self.fx[series] = (rates.dates.as_unit("ns").asi8, rates.values[:, 3])
+        return _on_dates(*self.fx[series], dates)
+
+    def _shares(self, steps: list[_Step], dates: np.ndarray):
+        """Shares (summed over each listing's classes, in class order), and the codes of
+        their labels and qualities (joined over the classes), listing x session."""
+        owner = np.array([i for i, step in enumerate(steps) for _ in step.classes])
+        keys = [self.facts.key(step.item.symbol, c) for step in steps for c in step.classes]
+        split = np.array([steps[i].item.symbol in self.splits_of for i in owner])
+        shares, as_of, label, quality = self.facts.on_many(np.array(keys), dates, split)
+        for j in np.flatnonzero(split):
+            symbol = steps[owner[j]].item.symbol
+            shares[j] = shares[j] * split_factor(
+                self.splits(symbol), symbol, as_of[j].view("datetime64[ns]"),
+                dates.view("datetime64[ns]"),
+            )  # fmt: skip
+        first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        counts = np.diff(np.r_[first, len(owner)])
+        if (counts == 1).all():
+            return shares, label, quality
+        total = np.zeros((len(steps), len(dates)))
+        for position in range(int(counts.max())):
+            has = counts > position
+            total[has] += shares[first[has] + position]
+        several = np.flatnonzero(counts > 1)
+        labels, qualities = label[first], quality[first]
+        labels[several] = _joined_codes(label, first[several], counts[several], self.words["as_of"])
+        qualities[several] = _joined_codes(
+            quality, first[several], counts[several], self.words["quality"]
+        )
+        return total, labels, qualities
+
+
+def _joined_codes(codes: np.ndarray, first: np.ndarray, counts: np.ndarray, words: _Words):
+    """For listings with several classes (rows ``first .. first+count-1`` of ``codes``), the
+    code of each session's words joined with "; ", each once, in class order."""
+    width = codes.shape[1]
+    deepest = int(counts.max())
+    stacked = np.full((len(first), deepest, width), -1, dtype=np.int64)
+    for position in range(deepest):
+        has = counts > position
+        stacked[has, position] = codes[first[has] + position]
+    base = len(words.names) + 1
+    flat = stacked.transpose(0, 2, 1).reshape(-1, deepest)
+    if base**deepest < 2**62:
+        key = ((flat + 1) * base ** np.arange(deepest)).sum(axis=1)
+        inverse, distinct = pd.factorize(key)
+        combos = flat[first_rows(inverse, len(distinct))]
+    else:
+        combos, inverse = np.unique(flat, axis=0, return_inverse=True)
+        inverse = np.asarray(inverse).ravel()
+    joined = np.array(
+        [words.code("; ".join(dict.fromkeys(words.names[c] for c in row if c >= 0)))
+         for row in combos], dtype=np.int64,
+    )  # fmt: skip
+    return joined[inverse].reshape(len(first), width)
+
+
+def _on_dates(stamps: np.ndarray, values: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """``values`` (dated ``stamps``, sorted) on ``dates``; NaN where a date has none."""
+    out = np.full(len(dates), np.nan)
+    if not len(stamps):
+        return out
+    at = np.minimum(np.searchsorted(stamps, dates), len(stamps) - 1)
+    found = stamps[at] == dates
+    out[found] = values[at[found]]
+    return out
+
+
+class _Words:
+    """Strings kept as integer codes while a long frame is built, a categorical column at the
+    end (its categories sorted, only those used)."""
+
+    def __init__(self, words: tuple[str, ...] = ()) -> None:
+        self.names: list[str] = list(words)
+        self.codes: dict[str, int] = {w: i for i, w in enumerate(words)}
+
+    def code(self, word: str) -> int:
+        found = self.codes.get(word)
+        if found is None:
+            found = self.codes[word] = len(self.names)
+            self.names.append(word)
+        return found
+
+    def column(self, codes: np.ndarray, repeats: np.ndarray | None = None) -> pd.Categorical:
+        """The categorical of ``codes`` (each repeated ``repeats`` times, when given)."""
+        names = np.array(self.names, dtype=object)
+        used = np.flatnonzero(np.bincount(codes, minlength=len(names))) if len(codes) else codes
+        order = used[np.argsort(names[used], kind="stable")]
+        small = np.int8 if len(order) < 2**7 else np.int16 if len(order) < 2**15 else np.int32
+        remap = np.full(max(len(names), 1), -1, dtype=small)
+        remap[order] = np.arange(len(order))
+        coded = remap[codes] if len(codes) else codes.astype(small)
+        if repeats is not None:
+            coded = np.repeat(coded, repeats)
+        return pd.Categorical.from_codes(
+            coded, categories=pd.Index(list(names[order])), validate=False
+        )
+
+
+def _runs(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where runs of equal rows (across ``columns``) start, and each row's run number.
+
+    Share facts change a few times a decade: a listing's labels are computed once per run of
+    sessions that share them, not once per session.
     """
-    total = np.zeros(len(dates))
-    labels, qualities = [], []
-    for share_class in classes:
-        fact_dates = np.sort(
-            facts.loc[
-                (facts.symbol == symbol)
-                & (facts.share_class == share_class)
-                & (facts.role == "PRIMARY"),
-                "as_of",
-            ]
-            .dropna()
-            .to_numpy("datetime64[ns]")
-        )
-        regime = np.searchsorted(fact_dates, dates.to_numpy("datetime64[ns]"), side="right")
-        chosen = {
-            k: shares_as_of(facts, symbol, share_class, dates[regime == k][0])
-            for k in np.unique(regime)
-        }
-        per_date = [chosen[k] for k in regime]
-        as_of = pd.DatetimeIndex([f.as_of or d for f, d in zip(per_date, dates, strict=True)])
-        total += np.array([f.shares for f in per_date]) * split_factor(
-            split_table, symbol, as_of, dates
-        )
-        labels.append([f.label for f in per_date])
-        qualities.append([f.quality for f in per_date])
-    return pd.DataFrame(
-        {
-            "shares": total,
-            "label": ["; ".join(dict.fromkeys(row)) for row in zip(*labels, strict=True)],
-            "quality": ["; ".join(dict.fromkeys(row)) for row in zip(*qualities, strict=True)],
-        }
+    change = np.zeros(len(columns[0]), dtype=bool)
+    change[:1] = True
+    for column in columns:
+        change[1:] |= column[1:] != column[:-1]
+    return np.flatnonzero(change), np.cumsum(change) - 1
+
+
+def _joined(per_class: list[np.ndarray], words: _Words) -> np.ndarray:
+    """Per date, the words of each share class joined with "; ", each once, in class order."""
+    if len(per_class) == 1 or not len(per_class[0]):
+        return per_class[0]
+    starts, run = _runs(*per_class)
+    joined = np.array(
+        [
+            words.code("; ".join(dict.fromkeys(words.names[c[k]] for c in per_class)))
+            for k in starts
+        ],
+        dtype=np.int64,
     )
+    return joined[run]
 
 
-def _join(values: pd.Series) -> str:
-    return "; ".join(dict.fromkeys(str(v) for v in values))
+class _ShareFacts:
+    """The PRIMARY shares-outstanding facts, grouped by symbol and class once (table order),
+    with each fact's label and quality already coded."""
+
+    def __init__(self, facts: pd.DataFrame, words: dict[str, _Words]) -> None:
+        self.facts = facts
+        self.stamps = _nanoseconds(facts["as_of"]) if len(facts) else np.empty(0, np.int64)
+        dated = self.stamps != np.iinfo(np.int64).min  # NaT: an undated fact
+        self.shares = facts["shares"].to_numpy(dtype=float)
+        as_of, quality = words["as_of"], words["quality"]
+        days, distinct = pd.factorize(self.stamps)
+        text = np.datetime_as_string(np.asarray(distinct).view("datetime64[ns]"), unit="D")
+        self.day = np.array([as_of.code(t) for t in text], dtype=np.int32)[days]
+        after = np.array([as_of.code(f"{t} (after date)") for t in text], dtype=np.int32)
+        self.after = after[days]
+        self.undated = as_of.code("undated")
+        kinds, names = pd.factorize(facts["quality"].to_numpy(dtype=object))
+        self.quality = np.array([quality.code(q) for q in names], dtype=np.int32)[kinds]
+        pairs = np.empty(len(facts), dtype=object)
+        pairs[:] = list(
+            zip(
+                facts["symbol"].to_numpy(dtype=object),
+                facts["share_class"].to_numpy(dtype=object),
+                strict=True,
+            )
+        )
+        rows = _positions(pairs)  # (symbol, class) -> its rows, in table order
+        self.index = {pair: k for k, pair in enumerate(rows)}
+        self.classes: dict[str, list[str]] = {}
+        for symbol, share_class in sorted(rows, key=lambda pair: rows[pair][0]):
+            self.classes.setdefault(symbol, []).append(share_class)
+        # Per key: its dated facts sorted by date (a stable sort: of two facts on one date,
+        # the later row), else its first (undated) row.
+        self.first = np.array([r[0] for r in rows.values()], dtype=np.int64)
+        ordered = [r[dated[r]][np.argsort(self.stamps[r[dated[r]]], kind="stable")]
+                   for r in rows.values()]  # fmt: skip
+        self.count = np.array([len(o) for o in ordered], dtype=np.int64)
+        self.start = np.r_[0, np.cumsum(self.count)][:-1].astype(np.int64)
+        self.ordered = np.concatenate(ordered) if ordered else np.empty(0, np.int64)
+
+    def key(self, symbol: str, share_class: str) -> int:
+        found = self.index.get((symbol, share_class))
+        if found is None:
+            shares_as_of(self.facts.iloc[:0], symbol, share_class, pd.Timestamp(0))  # raises
+            raise AssertionError("shares_as_of raises when a class has no fact")
+        return found
+
+    def on_many(
+        self, keys: np.ndarray, dates: np.ndarray, dated_too: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+        """:func:`shares_as_of` for each key on every date (ns, ascending): key x date arrays
+        of the shares, the codes of the fact's label and quality, and (for the keys flagged in
+        ``dated_too``, else None) the fact's date (the date itself for an undated fact).
+
+        The fact in force changes only at fact dates: a key's sessions fall into stretches,
+        before its first fact (which is used, flagged "after date"), then from each fact's
+        first session on, and each stretch repeats its fact's values.
+        """
+        count, start = self.count[keys], self.start[keys]
+        dated = count > 0
+        entries = np.where(dated, count + 1, 1)  # the stretch before the first fact, one per fact
+        owner = np.repeat(np.arange(len(keys)), entries)
+        rank = np.arange(owner.size) - np.repeat(np.cumsum(entries) - entries, entries)
+        is_dated = dated[owner]
+        ordered = self.ordered if len(self.ordered) else np.zeros(1, dtype=np.int64)
+        last = len(ordered) - 1
+        # stretch r > 0 uses fact r - 1; the one before the first fact uses fact 0
+        fact = ordered[np.minimum(start[owner] + np.maximum(rank - 1, 0), last)]
+        rows = np.where(is_dated, fact, self.first[keys[owner]])
+        # stretch r ends at the first session on or after fact r's date; the last one at the end
+        following = self.stamps[ordered[np.minimum(start[owner] + rank, last)]]
+        final = ~is_dated | (rank == entries[owner] - 1)
+        ends = np.where(final, len(dates), np.searchsorted(dates, following, side="left"))
+        begins = np.r_[0, ends[:-1]]
+        begins[rank == 0] = 0
+        lengths = ends - begins
+        label = np.where((rank == 0) & is_dated, self.after[rows], self.day[rows])
+        label[~is_dated] = self.undated
+        shape = (len(keys), len(dates))
+        shares = np.repeat(self.shares[rows], lengths).reshape(shape)
+        labels = np.repeat(label, lengths).reshape(shape)
+        quality = np.repeat(self.quality[rows], lengths).reshape(shape)
+        as_of = None
+        if dated_too.any():  # the fact's date, or the date itself for an undated fact
+            as_of = np.repeat(np.where(is_dated, self.stamps[rows], -1), lengths).reshape(shape)
+            as_of = np.where(as_of == -1, dates[None, :], as_of)
+        return shares, as_of, labels, quality
 
 
 def caps_usd(price: pd.DataFrame, shares: pd.DataFrame, usd_per_unit: pd.DataFrame) -> pd.DataFrame:
@@ -437,20 +846,235 @@ def firm_totals(listing_caps: pd.DataFrame, firm_of: pd.Series) -> pd.DataFrame:
 def firm_caps(listing_frame: pd.DataFrame, universe: Universe) -> pd.DataFrame:
     """:func:`firm_totals` of a :func:`listing_caps` frame, one row per firm and session.
 
-    Each row also carries its listings' price basis and shares labels, and the calendar.
+    Each row also carries its listings' price basis and shares labels (each distinct one once,
+    in the order of the listings, joined with "; ") and the calendar of its first listing.
+    Rows are sorted by firm, then date; the text columns are categorical.
+
+    Most firms have one listing: their rows are their listing's. Only the firms with several
+    listings are summed (per date, NaN where any of them has no value) and their labels joined.
     """
-    grouped = listing_frame.groupby(["firm", "date"], sort=True)
-    listing_values = listing_frame.pivot(index="date", columns="symbol", values="cap_usd")
-    firm_of = listing_frame.drop_duplicates("symbol").set_index("symbol")["firm"]
-    # The wide sum spans the dates of every calendar; keep each firm's own sessions.
-    totals = firm_totals(listing_values, firm_of).unstack().reorder_levels(["firm", "date"])
-    calendars = {s: universe.listing(s).calendar for s in listing_frame["symbol"].unique()}
-    return pd.DataFrame(
-        {
-            "cap_usd": totals.reindex(grouped.size().index),
-            "price_basis": grouped["price_basis"].agg(_join),
-            "shares_as_of": grouped["shares_as_of"].agg(_join),
-            "shares_quality": grouped["shares_quality"].agg(_join),
-            "calendar": grouped["symbol"].first().map(calendars),
-        }
-    ).reset_index()
+    frame = listing_frame
+    firm_codes, firms = factorize_sorted(frame["firm"])
+    date_codes, dates = factorize_sorted(frame["date"])
+    symbol_codes, symbols = factorize_sorted(frame["symbol"])
+    n_dates, n_symbols, n_firms = len(dates), len(symbols), len(firms)
+    if has_repeats(symbol_codes * n_dates + date_codes, n_symbols * n_dates):
+        raise ValueError("Index contains duplicate entries, cannot reshape")  # as a pivot would
+    firm_of_symbol = firm_codes[first_rows(symbol_codes, n_symbols)]
+    if not np.array_equal(firm_of_symbol[symbol_codes], firm_codes):
+        raise MarketCapError("a listing is mapped to two firms: map every listing to one firm")
+    keys, group_of = _dense_groups(firm_codes * n_dates + date_codes, n_firms * n_dates)
+    key_firm = keys // n_dates
+    key_date = keys - key_firm * n_dates
+    several = np.bincount(firm_of_symbol, minlength=n_firms) > 1  # firms with several listings
+    shared = several[firm_codes]  # rows of such firms
+    alone = np.flatnonzero(~shared)
+    first_row = np.full(len(keys), -1, dtype=np.int64)
+    first_row[group_of[alone]] = alone  # one row per group
+    cap = np.full(len(keys), np.nan)
+    cap[group_of[alone]] = frame["cap_usd"].to_numpy(dtype=float)[alone]
+    levels = [first_row]
+    if several.any():
+        together = np.flatnonzero(shared)
+        levels = _rows_by_group(group_of[together], together, first_row)
+        cap = _sum_listings(
+            frame, together, (symbol_codes, date_codes, symbols, dates),
+            (firm_of_symbol, firms, several), (keys, key_firm, key_date), cap,
+        )  # fmt: skip
+    out = {
+        "firm": pd.Categorical.from_codes(
+            key_firm, categories=pd.Index(list(firms)), validate=False
+        ),
+        "date": np.asarray(dates)[key_date],
+        "cap_usd": cap,
+    }
+    for column in ("price_basis", "shares_as_of", "shares_quality"):
+        out[column] = _joined_per_group(frame[column], levels)
+    calendars = [universe.listing(s).calendar for s in symbols]
+    names = list(dict.fromkeys(c for c in calendars if isinstance(c, str)))
+    symbol_calendar = np.array([names.index(c) if c in names else -1 for c in calendars])
+    code = symbol_calendar[symbol_codes[first_row]] if n_symbols else first_row
+    # Categories in the order the firms first show them (what a str column's value_counts
+    # would break ties by), then any others.
+    firm_starts = np.flatnonzero(np.r_[True, np.diff(key_firm) != 0]) if len(keys) else keys
+    order = list(dict.fromkeys([*code[firm_starts], *range(len(names))]))
+    order = [k for k in order if k >= 0]
+    remap = np.full(len(names) + 1, -1, dtype=np.int8 if len(names) < 127 else np.int32)
+    remap[order] = np.arange(len(order))
+    out["calendar"] = pd.Categorical.from_codes(
+        remap[code], categories=pd.Index([names[k] for k in order], dtype=object), validate=False
+    )
+    return pd.DataFrame(out, copy=False)
+
+
+def _sum_listings(
+    frame: pd.DataFrame, rows: np.ndarray, cells: tuple, owners: tuple, groups: tuple,
+    cap: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Firm values of the firms with several listings: :func:`firm_totals` of their listings'
+    date x symbol values (as a pivot of those rows gives them), written into ``cap``."""
+    symbol_codes, date_codes, symbols, dates = cells
+    firm_of_symbol, firms, several = owners
+    _, key_firm, key_date = groups
+    chosen = np.flatnonzero(several[firm_of_symbol])  # their symbols, in name order
+    column_of = np.full(len(symbols), -1, dtype=np.int64)
+    column_of[chosen] = np.arange(len(chosen))
+    grid = np.full((len(dates), len(chosen)), np.nan)
+    grid[date_codes[rows], column_of[symbol_codes[rows]]] = frame["cap_usd"].to_numpy(dtype=float)[
+        rows
+    ]
+    names = pd.Index(list(symbols[chosen]))
+    firm_of = pd.Series(list(firms[firm_of_symbol[chosen]]), index=names)
+    totals = firm_totals(
+        pd.DataFrame(grid, index=pd.RangeIndex(len(dates)), columns=names, copy=False), firm_of
+    )
+    position = pd.Index(list(firms)).get_indexer(totals.columns)
+    column_of_firm = np.full(len(firms), -1, dtype=np.int64)
+    column_of_firm[position] = np.arange(len(position))
+    mine = np.flatnonzero(several[key_firm])
+    cap[mine] = totals.to_numpy()[key_date[mine], column_of_firm[key_firm[mine]]]
+    return cap
+
+
+def factorize_sorted(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of a column's values and the distinct values they stand for, sorted
+    (text as ``str`` sorts it, dates ascending); -1 for a missing value. A categorical column
+    costs nothing: its codes are reused."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = np.asarray(column.cat.categories, dtype=object)
+        codes = column.cat.codes.to_numpy()
+        present = codes[codes >= 0] if column.hasnans else codes
+        used = np.flatnonzero(np.bincount(present, minlength=len(categories)))
+        if len(used) == len(categories) and column.cat.categories.is_monotonic_increasing:
+            return codes.astype(np.int64), categories  # the codes already are: no renumbering
+        order = used[np.argsort(categories[used], kind="stable")]
+        remap = np.full(len(categories) + 1, -1, dtype=np.int64)
+        remap[order] = np.arange(len(order))
+        return remap[codes], categories[order]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "M":
+        found = _day_codes(column.to_numpy())
+        if found is not None:
+            return found
+    codes, uniques = pd.factorize(column, sort=True)
+    if isinstance(uniques, pd.DatetimeIndex):
+        return codes, uniques
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _day_codes(stamps: np.ndarray) -> tuple[np.ndarray, pd.DatetimeIndex] | None:
+    """:func:`factorize_sorted` of midnight dates without hashing: each date's day number
+    indexes a table of the days present. None when the dates are not all midnights (or
+    missing) or span too many days for the table."""
+    unit, _ = np.datetime_data(stamps.dtype)
+    per_day = {"ns": 86_400 * 10**9, "us": 86_400 * 10**6, "ms": 86_400_000, "s": 86_400}
+    if unit not in per_day or not len(stamps):
+        return None
+    ticks = stamps.view(np.int64)
+    if ticks.min() == np.iinfo(np.int64).min:  # NaT
+        return None
+    days = ticks // per_day[unit]  # by a constant: fast; divmod is not
+    if (days * per_day[unit] != ticks).any():
+        return None
+    first = int(days.min())
+    span = int(days.max()) - first + 1
+    if span > 4 * len(days) + 1_000_000:
+        return None
+    offset = days - first
+    present = np.zeros(span, dtype=bool)
+    present[offset] = True
+    number = np.cumsum(present) - 1
+    distinct = (np.flatnonzero(present) + first) * per_day[unit]
+    return number[offset], pd.DatetimeIndex(distinct.astype(f"datetime64[{unit}]"))
+
+
+def first_rows(codes: np.ndarray, n: int) -> np.ndarray:
+    """The first row of each code 0..n-1 (-1 for a code that does not occur; a code of -1,
+    a missing value, is no code). Only the starts of runs of equal codes are searched."""
+    if not len(codes):
+        return np.full(n, -1, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    starts = starts[codes[starts] >= 0]
+    first = np.full(n, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes[starts], starts)
+    first[first == len(codes)] = -1
+    return first
+
+
+def has_repeats(cells: np.ndarray, span: int) -> bool:
+    """Whether any of ``cells`` (integers in 0..span-1) occurs twice."""
+    return bool(len(cells)) and int(np.bincount(cells, minlength=span).max()) > 1
+
+
+def _dense_groups(groups: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct group keys (sorted) and each row's position among them."""
+    if span <= 4 * len(groups) + 1_000_000:
+        present = np.zeros(span, dtype=bool)
+        present[groups] = True
+        keys = np.flatnonzero(present)
+        position = np.zeros(span, dtype=np.int64)
+        position[keys] = np.arange(len(keys))
+        return keys, position[groups]
+    keys, inverse = np.unique(groups, return_inverse=True)
+    return keys, inverse.ravel()
+
+
+def _rows_by_group(owners: np.ndarray, rows: np.ndarray, first: np.ndarray) -> list[np.ndarray]:
+    """Per position p, the p-th row (in row order) of each group, -1 where a group has fewer.
+
+    ``rows`` (ascending) belong to groups ``owners``; ``first`` already holds the one row of
+    every other group and gets the first of these.
+    """
+    ordered = np.argsort(owners, kind="stable")
+    owners, rows = owners[ordered], rows[ordered]
+    starts = np.flatnonzero(np.r_[True, np.diff(owners) != 0])
+    rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    levels = [first]
+    for p in range(int(rank.max()) + 1 if len(rank) else 0):
+        level = levels[0] if p == 0 else np.full(len(first), -1, dtype=np.int64)
+        chosen = rank == p
+        level[owners[chosen]] = rows[chosen]
+        if p:
+            levels.append(level)
+    return levels
+
+
+def _joined_per_group(column: pd.Series, levels: list[np.ndarray]) -> pd.Categorical:
+    """Per group, the distinct values of its rows in row order, joined with "; "."""
+    codes, words = factorize_sorted(column)
+    words = np.array([str(w) for w in words], dtype=object)
+    result = codes[levels[0]]
+    if len(levels) == 1:
+        return _categorical(result, words)
+    several = np.flatnonzero(levels[1] >= 0)
+    stacked = np.stack(
+        [np.where(rows[several] >= 0, codes[np.maximum(rows[several], 0)], -1)
+         for rows in levels], axis=1,
+    )  # fmt: skip
+    base = len(words) + 1
+    if base ** stacked.shape[1] < 2**62:  # each combination as one integer
+        key = ((stacked + 1) * base ** np.arange(stacked.shape[1])).sum(axis=1)
+        inverse, distinct = pd.factorize(key)
+        combos = stacked[first_rows(inverse, len(distinct))]
+    else:
+        combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        inverse = np.asarray(inverse).ravel()
+    joined = ["; ".join(dict.fromkeys(words[c] for c in row if c >= 0)) for row in combos]
+    everything = np.concatenate([words, np.array(joined, dtype=object)])
+    result = result.copy()
+    result[several] = len(words) + inverse
+    return _categorical(result, everything)
+
+
+def _categorical(codes: np.ndarray, words: np.ndarray) -> pd.Categorical:
+    """A categorical of ``words[codes]`` whose categories are the distinct words used, sorted:
+    one pass over the rows (the renumbering is worked out on the words)."""
+    used = np.bincount(codes, minlength=len(words)) > 0 if len(codes) else np.zeros(0, bool)
+    kept = sorted({words[k] for k in np.flatnonzero(used)})
+    number = {w: k for k, w in enumerate(kept)}
+    small = np.int8 if len(kept) < 2**7 else np.int16 if len(kept) < 2**15 else np.int32
+    remap = np.array([number.get(w, -1) for w in words] or [-1], dtype=small)
+    return pd.Categorical.from_codes(
+        remap[codes] if len(codes) else codes.astype(small),
+        categories=pd.Index(kept, dtype=object if not kept else None),
+        validate=False,
+    )

@@ -32,6 +32,26 @@ log = logging.getLogger(__name__)
 TIDY_COLUMNS = ["date", "symbol", *PRICE_FIELDS, "currency", "source"]
 
 
+def _ns(date: object) -> int:
+    """A date as int64 nanoseconds, the unit every session index here is kept in."""
+    return pd.Timestamp(date).as_unit("ns").value
+
+
+def _distinct(indexes: list[pd.DatetimeIndex]) -> list[pd.DatetimeIndex]:
+    """``indexes`` without repeats (equal values and dtype), first occurrence kept; thousands
+    of series on one calendar share a handful of distinct session indexes."""
+    kept: dict[tuple, list[pd.DatetimeIndex]] = {}
+    distinct = []
+    for index in indexes:
+        key = (len(index), str(index.dtype), index.asi8[0] if len(index) else 0,
+               index.asi8[-1] if len(index) else 0)  # fmt: skip
+        bucket = kept.setdefault(key, [])
+        if not any(other is index or other.equals(index) for other in bucket):
+            bucket.append(index)
+            distinct.append(index)
+    return distinct
+
+
 @dataclass(frozen=True)
 class Series:
     """One listing's prices on its sessions."""
@@ -63,24 +83,42 @@ class Prices:
 
     @cached_property
     def index(self) -> pd.DatetimeIndex:
-        dates = [one.dates for one in self.series.values()]
+        every = [one.dates for one in self.series.values()]
+        dates = _distinct(every)
         union = dates[0].append(dates[1:]).unique().sort_values() if dates else dates
+        if len(dates) < len(every):  # as appending the repeats too would: no frequency left
+            return pd.DatetimeIndex(np.asarray(union), name="date")
         return pd.DatetimeIndex(union, name="date")
 
     def field(self, name: str) -> pd.DataFrame:
         """Date x symbol frame of one field; NaN on dates that are not a listing's session."""
-        return self._fields[name]
+        if name not in self._field_frames:
+            position = PRICE_FIELDS.index(name)
+            grid = np.full((len(self.index), len(self.series)), np.nan)
+            for column, (one, rows) in enumerate(
+                zip(self.series.values(), self._rows, strict=True)
+            ):
+                grid[rows, column] = one.values[:, position]
+            columns = pd.Index(list(self.series), name="symbol")
+            self._field_frames[name] = pd.DataFrame(grid, index=self.index, columns=columns)
+        return self._field_frames[name]
 
     @cached_property
-    def _fields(self) -> dict[str, pd.DataFrame]:
-        index, symbols = self.index, list(self.series)
-        grids = {f: np.full((len(index), len(symbols)), np.nan) for f in PRICE_FIELDS}
-        for column, one in enumerate(self.series.values()):
-            rows = index.get_indexer(one.dates)
-            for position, name in enumerate(PRICE_FIELDS):
-                grids[name][rows, column] = one.values[:, position]
-        columns = pd.Index(symbols, name="symbol")
-        return {f: pd.DataFrame(g, index=index, columns=columns) for f, g in grids.items()}
+    def _field_frames(self) -> dict[str, pd.DataFrame]:
+        return {}  # each field is built when first asked for: most analyses read two of six
+
+    @cached_property
+    def _rows(self) -> list[np.ndarray]:
+        """Each series' row positions in :attr:`index`, found once per distinct date index."""
+        stamps = self.index.as_unit("ns").asi8
+        found: dict[int, np.ndarray] = {}
+        rows = []
+        for one in self.series.values():
+            key = id(one.dates)
+            if key not in found:
+                found[key] = np.searchsorted(stamps, one.dates.as_unit("ns").asi8)
+            rows.append(found[key])
+        return rows
 
     @cached_property
     def returns_close(self) -> pd.DataFrame:
@@ -106,15 +144,16 @@ class Prices:
         )
 
     def between(self, start: pd.Timestamp | None, end: pd.Timestamp | None) -> Prices:
-        """The same listings over ``start..end`` (either None: unbounded)."""
+        """The same listings over ``start..end`` (either None: unbounded).
+
+        Each series is a slice (a view) of the one it comes from: nothing is copied.
+        """
         trimmed = {}
         for symbol, one in self.series.items():
-            keep = np.ones(len(one.dates), bool)
-            if start is not None:
-                keep &= one.dates >= start
-            if end is not None:
-                keep &= one.dates <= end
-            trimmed[symbol] = Series(one.listing, one.source, one.dates[keep], one.values[keep])
+            stamps = one.dates.as_unit("ns").asi8
+            lo = 0 if start is None else int(np.searchsorted(stamps, _ns(start), side="left"))
+            hi = len(stamps) if end is None else int(np.searchsorted(stamps, _ns(end), "right"))
+            trimmed[symbol] = Series(one.listing, one.source, one.dates[lo:hi], one.values[lo:hi])
         return Prices(trimmed, dict(self.coverage))
 
     def tidy(self) -> pd.DataFrame:
@@ -156,6 +195,16 @@ def conform(
     symbol = listing.symbol
     index = pd.DatetimeIndex(prices.index).as_unit("ns").rename("date")
     expected = _expected_dates(listing, start, end, index)
+    table = prices if list(prices.columns) == PRICE_FIELDS else prices[PRICE_FIELDS]
+    if index.is_monotonic_increasing:
+        lo, hi = index.searchsorted(start, side="left"), index.searchsorted(end, side="right")
+        if index[lo:hi].equals(expected):
+            # The common case: the source has every session and nothing else. The values are
+            # a read-only view of the source's frame, not a copy.
+            values = table.to_numpy(dtype="float64")[lo:hi]
+            values = values.view()
+            values.flags.writeable = False
+            return _checked(listing, source, expected, values)
     extra = index[(index >= start) & (index <= end)].difference(expected)
     if len(extra):
         log.warning(
@@ -166,7 +215,6 @@ def conform(
             listing.calendar,
             ", ".join(f"{d:%Y-%m-%d}" for d in extra[:5]),
         )
-    table = prices if list(prices.columns) == PRICE_FIELDS else prices[PRICE_FIELDS]
     positions = index.get_indexer(expected)
     values = (
         table.to_numpy(dtype="float64")[positions]
@@ -174,6 +222,14 @@ def conform(
         else np.full((len(expected), len(PRICE_FIELDS)), np.nan)
     )
     values[positions < 0] = np.nan  # a session the source lacks stays empty
+    return _checked(listing, source, expected, values)
+
+
+def _checked(
+    listing: Listing, source: str, expected: pd.DatetimeIndex, values: np.ndarray
+) -> Series:
+    """The aligned series, with a warning naming the sessions that have no price."""
+    symbol = listing.symbol
     missing = expected[np.isnan(values[:, 3]) & np.isnan(values[:, 4])]
     if len(missing):
         log.warning(
