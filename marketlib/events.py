@@ -360,6 +360,51 @@ def _study_closes(closes: pd.DataFrame, symbol: str, needed: pd.DatetimeIndex) -
     return series.rename(symbol)
 
 
+def _reasons(closes: pd.DataFrame, symbols: list[str], needed: pd.DatetimeIndex) -> dict:
+    """Why each of ``symbols`` cannot be studied over ``needed``: what :func:`_study_closes`
+    says of each, worked out for all of them at once."""
+    span = f"{needed[0]:%Y-%m-%d}..{needed[-1]:%Y-%m-%d}"
+    loaded = [s for s in symbols if s in closes.columns]
+    reasons = {
+        s: f"{s}: no prices were loaded; the study needs {span}"
+        for s in symbols
+        if s not in closes.columns
+    }
+    if not loaded:
+        return reasons
+    full = closes[loaded].to_numpy(dtype=float)
+    seen = ~np.isnan(full)
+    any_seen = seen.any(axis=0)
+    first = seen.argmax(axis=0)
+    last = len(seen) - 1 - seen[::-1].argmax(axis=0)
+    wanted = closes.reindex(index=needed, columns=loaded).to_numpy(dtype=float)
+    for column, symbol in enumerate(loaded):
+        missing = needed[np.isnan(wanted[:, column])]
+        if not len(missing):
+            continue
+        if (
+            not any_seen[column]
+            or needed[0] < closes.index[first[column]]
+            or needed[-1] > closes.index[last[column]]
+        ):
+            held = (
+                f"{closes.index[first[column]]:%Y-%m-%d}..{closes.index[last[column]]:%Y-%m-%d}"
+                if any_seen[column]
+                else "nothing"
+            )
+            reasons[symbol] = (
+                f"{symbol}: the study needs {span} and the data holds {held}: shorten the "
+                "estimation window or the windows"
+            )
+        else:
+            reasons[symbol] = (
+                f"{symbol}: no price on {len(missing)} of the sessions the study needs ({span}): "
+                f"{', '.join(f'{d:%Y-%m-%d}' for d in missing[:5])}; a gap would turn into a "
+                "multi-session return, so choose windows without it"
+            )
+    return reasons
+
+
 @dataclass(frozen=True)
 class StudyReturns:
     """The listings that can be studied, and why the others cannot."""
@@ -409,12 +454,22 @@ def study_returns(
             raise DataUnavailableError(
                 f"cannot study {', '.join(members)} against {benchmark}: {exc}"
             ) from exc
+        # All members at once: their closes on the needed sessions, one column each.
+        loaded = [s for s in members if s in closes.columns]
+        block = closes.reindex(index=needed, columns=loaded).to_numpy(dtype=float).T
+        complete = dict(zip(loaded, ~np.isnan(block).any(axis=1), strict=True))
+        rows = {s: k for k, s in enumerate(loaded)}
+        prices = block[[rows[s] for s in members if complete.get(s, False)]]
+        returns = prices[:, 1:] / prices[:, :-1] - 1  # what simple_returns gives a full series
+        if to_returns is log_returns:
+            returns = np.log1p(returns)
+        index = needed[1:]
+        reasons = _reasons(closes, [s for s in members if not complete.get(s, False)], needed)
+        position = 0
         for symbol in members:
-            try:
-                series = _study_closes(closes, symbol, needed)
-            except DataUnavailableError as exc:
-                skipped[symbol] = str(exc)
-                log.info("event study skips %s", exc)
+            if symbol in reasons:
+                skipped[symbol] = reasons[symbol]
+                log.info("event study skips %s", reasons[symbol])
                 continue
             listings.append(
                 ListingReturns(
@@ -422,14 +477,15 @@ def study_returns(
                     firm=universe.listing(symbol).firm or "",
                     benchmark=benchmark,
                     day0=day0,
-                    returns=to_returns(series).iloc[1:],
+                    returns=pd.Series(returns[position], index=index, name=symbol, copy=False),
                     factor_returns=factor_returns,
                 )
             )
+            position += 1
     if not listings:
         raise DataUnavailableError("nothing to study: " + " | ".join(skipped.values()))
-    order = list(by_benchmark)
-    return StudyReturns(sorted(listings, key=lambda item: order.index(item.symbol)), skipped)
+    order = {symbol: k for k, symbol in enumerate(by_benchmark)}
+    return StudyReturns(sorted(listings, key=lambda item: order[item.symbol]), skipped)
 
 
 @dataclass(frozen=True)
@@ -449,17 +505,153 @@ def event_study(
     estimation: Offsets = DEFAULT_ESTIMATION,
     windows: Iterable[Offsets] = DEFAULT_WINDOWS,
 ) -> EventStudyResults:
-    """CARs with t-statistics for every listing of ``prepared`` (:func:`study_returns`)."""
+    """CARs with t-statistics for every listing of ``prepared`` (:func:`study_returns`).
+
+    Listings measured against one benchmark on one session index are computed together, as
+    arrays (each market model still fitted by its own least-squares solve, so every number is
+    the one :func:`listing_event_study` gives, to the last bit). Anything unusual (a gap, too
+    short a history) goes through :func:`listing_event_study`, listing by listing, which says
+    what is wrong.
+    """
     windows = check_design(estimation, windows)
-    frames = [
-        listing_event_study(
-            item.returns, item.factor_returns, item.day0, estimation, windows
-        ).assign(symbol=item.symbol, firm=item.firm, benchmark=item.benchmark)
-        for item in prepared.listings
-    ]
-    return EventStudyResults(
-        pd.concat(frames, ignore_index=True)[RESULT_COLUMNS], dict(prepared.skipped)
-    )
+    last = max(w[1] for w in windows)
+    fitted = _fit_together(prepared, estimation, last, [(w, w) for w in windows])
+    if fitted is None:
+        frames = [
+            listing_event_study(
+                item.returns, item.factor_returns, item.day0, estimation, windows
+            ).assign(symbol=item.symbol, firm=item.firm, benchmark=item.benchmark)
+            for item in prepared.listings
+        ]
+        return EventStudyResults(
+            pd.concat(frames, ignore_index=True)[RESULT_COLUMNS], dict(prepared.skipped)
+        )
+    parts = []
+    for group in fitted:
+        k, n_windows = len(group.items), len(windows)
+        car, error, first, final = [], [], [], []
+        for window in windows:
+            span = group.span(window)
+            abnormal = group.abnormal(span)
+            car.append(abnormal.sum(axis=1))  # each row contiguous: the sum a Series gives
+            error.append(group.car_standard_errors(span))
+            first.append(group.index[span.start])
+            final.append(group.index[span.stop - 1])
+        car_values = np.stack(car, axis=1).ravel()
+        errors = np.stack(error, axis=1).ravel()
+        t_stat = car_values / errors
+        dof = group.n - 2
+        parts.append(
+            pd.DataFrame(
+                {
+                    "symbol": np.repeat([item.symbol for item in group.items], n_windows),
+                    "firm": np.repeat([item.firm for item in group.items], n_windows),
+                    "window": np.tile([window_label(w) for w in windows], k),
+                    "car": car_values,
+                    "t_stat": t_stat,
+                    "p_value": _t_tests(t_stat, dof),
+                    "n_estimation": np.full(k * n_windows, group.n, dtype=np.int64),
+                    "benchmark": np.repeat([item.benchmark for item in group.items], n_windows),
+                    "day0": np.repeat(group.index[group.p0], k * n_windows),
+                    "first_date": np.tile(pd.DatetimeIndex(first), k),
+                    "last_date": np.tile(pd.DatetimeIndex(final), k),
+                    "standard_error": errors,
+                    "alpha": np.repeat(group.alpha, n_windows),
+                    "beta": np.repeat(group.beta, n_windows),
+                },
+                index=np.repeat(group.order, n_windows) * n_windows
+                + np.tile(np.arange(n_windows), k),
+            )
+        )
+    results = pd.concat(parts).sort_index().reset_index(drop=True)
+    return EventStudyResults(results[RESULT_COLUMNS], dict(prepared.skipped))
+
+
+def _t_tests(statistics: np.ndarray, dof: int) -> np.ndarray:
+    """:func:`t_test` of many statistics at once."""
+    from scipy.special import stdtr
+
+    return 2 * stdtr(dof, -np.abs(statistics))
+
+
+@dataclass
+class _Group:
+    """Listings sharing one benchmark and session index, with their market models fitted."""
+
+    items: list[ListingReturns]
+    order: np.ndarray  # their positions among the prepared listings
+    index: pd.DatetimeIndex
+    returns: np.ndarray  # listing x session
+    factor: np.ndarray  # session
+    p0: int
+    n: int
+    alpha: np.ndarray
+    beta: np.ndarray
+    residual_variance: np.ndarray
+    xtx_inverse: np.ndarray
+
+    def span(self, window: Offsets) -> slice:
+        return slice(self.p0 + window[0], self.p0 + window[1] + 1)
+
+    def abnormal(self, span: slice) -> np.ndarray:
+        """Abnormal returns over ``span``, listing x session (C order, rows contiguous)."""
+        expected = self.alpha[:, None] + self.beta[:, None] * self.factor[None, span]
+        return np.ascontiguousarray(self.returns[:, span] - expected)
+
+    def car_standard_errors(self, span: slice) -> np.ndarray:
+        """:meth:`MarketModel.car_standard_error` of every listing over ``span``."""
+        factor = self.factor[span]
+        x = np.array([len(factor), np.sum(factor)])
+        return np.sqrt(self.residual_variance * (len(factor) + x @ self.xtx_inverse @ x))
+
+
+def _fit_together(
+    prepared: StudyReturns, estimation: Offsets, last: int, spans: list
+) -> list[_Group] | None:
+    """The listings in groups with their market models, or None when any listing needs the
+    one-by-one path (whose checks name what is wrong with it)."""
+    groups: dict[tuple, list[int]] = {}
+    for position, item in enumerate(prepared.listings):
+        key = (id(item.factor_returns), pd.Timestamp(item.day0))
+        groups.setdefault(key, []).append(position)
+    fitted = []
+    for members in groups.values():
+        items = [prepared.listings[i] for i in members]
+        factor_returns = items[0].factor_returns
+        index = factor_returns.index
+        if not all(item.returns.index.equals(index) for item in items) or not len(index):
+            return None
+        p0 = int(index.searchsorted(pd.Timestamp(items[0].day0)))
+        if p0 + last >= len(index) or p0 + estimation[0] < 0:
+            return None
+        returns = np.stack([item.returns.to_numpy(dtype=float) for item in items])
+        factor = factor_returns.to_numpy(dtype=float)
+        estimate = slice(p0 + estimation[0], p0 + estimation[1] + 1)
+        window_rows = np.concatenate(
+            [np.arange(p0 + w[0], p0 + w[1] + 1) for w, _ in spans] or [np.empty(0, int)]
+        )
+        if (
+            np.isnan(returns[:, estimate]).any()
+            or np.isnan(factor[estimate]).any()
+            or np.isnan(returns[:, window_rows]).any()
+            or np.isnan(factor[window_rows]).any()
+        ):
+            return None
+        m = factor[estimate]
+        design = np.column_stack([np.ones_like(m), m])
+        n = len(m)
+        alpha, beta, variance = np.empty(len(items)), np.empty(len(items)), np.empty(len(items))
+        for row in range(len(items)):  # each its own solve: the numbers of market_model
+            y = returns[row, estimate]
+            coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
+            residuals = y - design @ coefficients
+            alpha[row], beta[row] = coefficients
+            variance[row] = residuals @ residuals / (n - 2)
+        fitted.append(
+            _Group(items, np.array(members), index, returns, factor, p0, n, alpha, beta,
+                   variance, np.linalg.inv(design.T @ design))
+        )  # fmt: skip
+    return fitted
 
 
 def car_paths(
@@ -471,13 +663,44 @@ def car_paths(
     """:func:`car_path` for every listing, stacked, with ``symbol`` and ``benchmark`` columns
     and the ``confidence`` interval of each cumulated value (``ci_low``, ``ci_high``)."""
     check_design(estimation, [path])
-    frames = [
-        car_path(item.returns, item.factor_returns, item.day0, estimation, path).assign(
-            symbol=item.symbol, benchmark=item.benchmark
-        )
-        for item in prepared.listings
-    ]
-    paths = pd.concat(frames, ignore_index=True)
+    fitted = _fit_together(prepared, estimation, path[1], [(path, path)])
+    if fitted is None:
+        frames = [
+            car_path(item.returns, item.factor_returns, item.day0, estimation, path).assign(
+                symbol=item.symbol, benchmark=item.benchmark
+            )
+            for item in prepared.listings
+        ]
+        paths = pd.concat(frames, ignore_index=True)
+    else:
+        parts = []
+        days = np.arange(path[0], path[1] + 1)
+        for group in fitted:
+            span = group.span(path)
+            abnormal = group.abnormal(span)
+            factor = group.factor[span]
+            quadratic = []
+            for k in range(len(factor)):  # the standard error of each cumulated value
+                x = np.array([k + 1, np.sum(factor[: k + 1])])
+                quadratic.append(k + 1 + x @ group.xtx_inverse @ x)
+            errors = np.sqrt(group.residual_variance[:, None] * np.array(quadratic)[None, :])
+            k, width = len(group.items), len(days)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "relative_day": np.tile(days, k),
+                        "date": np.tile(group.index[span], k),
+                        "abnormal_return": abnormal.ravel(),
+                        "car": np.cumsum(abnormal, axis=1).ravel(),
+                        "standard_error": errors.ravel(),
+                        "dof": np.full(k * width, group.n - 2, dtype=np.int64),
+                        "symbol": np.repeat([item.symbol for item in group.items], width),
+                        "benchmark": np.repeat([item.benchmark for item in group.items], width),
+                    },
+                    index=np.repeat(group.order, width) * width + np.tile(np.arange(width), k),
+                )
+            )
+        paths = pd.concat(parts).sort_index().reset_index(drop=True)
     half_width = t_quantile(0.5 + confidence / 2, paths["dof"]) * paths["standard_error"]
     paths["ci_low"], paths["ci_high"] = paths["car"] - half_width, paths["car"] + half_width
     paths["confidence"] = confidence
@@ -500,17 +723,15 @@ def group_tests(
         firms = universe.firms_in(members)
         symbols = [universe.primary_listing(firm).symbol for firm in firms]
         skipped = [s for s in symbols if s in study.skipped]
-        absent = [
-            s
-            for s in symbols
-            if s not in skipped and s not in indexed.index.get_level_values("symbol")
-        ]
+        left_out = set(skipped)
+        studied = set(indexed.index.get_level_values("symbol"))
+        absent = [s for s in symbols if s not in left_out and s not in studied]
         if absent:
             raise InvalidInputError(
                 f"group {group!r} needs results for {', '.join(absent)}: run the event study "
                 "over the group first"
             )
-        symbols = [s for s in symbols if s not in skipped]
+        symbols = [s for s in symbols if s not in left_out]
         for window in dict.fromkeys(results["window"]):
             chosen = indexed.loc[[(s, window) for s in symbols]]
             cs_t, cs_p = cross_sectional_test(chosen["car"])

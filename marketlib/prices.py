@@ -94,14 +94,19 @@ class Prices:
         """Date x symbol frame of one field; NaN on dates that are not a listing's session."""
         if name not in self._field_frames:
             position = PRICE_FIELDS.index(name)
-            grid = np.full((len(self.index), len(self.series)), np.nan)
-            for column, (one, rows) in enumerate(
-                zip(self.series.values(), self._rows, strict=True)
-            ):
-                grid[rows, column] = one.values[:, position]
-            columns = pd.Index(list(self.series), name="symbol")
-            self._field_frames[name] = pd.DataFrame(grid, index=self.index, columns=columns)
+            self._field_frames[name] = self._frame([position] * len(self.series))
         return self._field_frames[name]
+
+    def _frame(self, positions: list[int]) -> pd.DataFrame:
+        """Date x symbol frame of field ``positions[i]`` of series i, built one symbol (one
+        contiguous row of the frame's own storage) at a time."""
+        grid = np.full((len(self.series), len(self.index)), np.nan)
+        for column, (one, rows, position) in enumerate(
+            zip(self.series.values(), self._rows, positions, strict=True)
+        ):
+            grid[column, rows] = one.values[:, position]
+        columns = pd.Index(list(self.series), name="symbol")
+        return pd.DataFrame(grid.T, index=self.index, columns=columns, copy=False)
 
     @cached_property
     def _field_frames(self) -> dict[str, pd.DataFrame]:
@@ -111,22 +116,35 @@ class Prices:
     def _rows(self) -> list[np.ndarray]:
         """Each series' row positions in :attr:`index`, found once per distinct date index."""
         stamps = self.index.as_unit("ns").asi8
-        found: dict[int, np.ndarray] = {}
+        found: dict[tuple, list[tuple[pd.DatetimeIndex, np.ndarray]]] = {}
         rows = []
         for one in self.series.values():
-            key = id(one.dates)
-            if key not in found:
-                found[key] = np.searchsorted(stamps, one.dates.as_unit("ns").asi8)
-            rows.append(found[key])
+            dates = one.dates
+            ends = dates.asi8[[0, -1]] if len(dates) else (0, 0)
+            key = (len(dates), str(dates.dtype), int(ends[0]), int(ends[1]))
+            bucket = found.setdefault(key, [])
+            known = next((p for d, p in bucket if d is dates or d.equals(dates)), None)
+            if known is None:
+                known = np.searchsorted(stamps, dates.as_unit("ns").asi8)
+                bucket.append((dates, known))
+            rows.append(known)
         return rows
 
     @cached_property
     def returns_close(self) -> pd.DataFrame:
         """The close returns should use: ``adj_close`` where a series has one, else ``close``
         (indices, FX rates, and series whose source gave raw closes only)."""
-        adjusted, raw = self.field("adj_close"), self.field("close")
-        has_adjusted = adjusted.notna().any()
-        return adjusted.where(has_adjusted, raw, axis=1) if len(has_adjusted) else adjusted
+        adjusted, raw = PRICE_FIELDS.index("adj_close"), PRICE_FIELDS.index("close")
+        if "adj_close" in self._field_frames and "close" in self._field_frames:
+            frame_adjusted, frame_raw = self.field("adj_close"), self.field("close")
+            has_adjusted = frame_adjusted.notna().any()
+            return frame_adjusted.where(has_adjusted, frame_raw, axis=1)
+        return self._frame(
+            [
+                adjusted if (~np.isnan(one.values[:, adjusted])).any() else raw
+                for one in self.series.values()
+            ]
+        )
 
     def sessions_of(self, symbol: str) -> pd.DatetimeIndex:
         return self.series[symbol].dates
