@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import warnings
 from functools import cache, lru_cache
 
 import exchange_calendars as xcals
@@ -19,7 +20,18 @@ _CALENDAR_START = "2000-01-04"
 
 @cache
 def _calendar(name: str) -> xcals.ExchangeCalendar:
-    return xcals.get_calendar(name, start=_CALENDAR_START)
+    # exchange-calendars 4.13 reads Series.values of tz-aware columns while it builds a
+    # calendar, which pandas 3.1 deprecates: theirs to fix, and no reason for `-W error` to fail.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Series.values returning an ndarray", category=DeprecationWarning
+        )
+        return xcals.get_calendar(name, start=_CALENDAR_START)
+
+
+def calendar_zone(calendar: str) -> str:
+    """The time zone of ``calendar``'s exchange (``"America/New_York"`` for XNYS)."""
+    return str(_calendar(calendar).tz)
 
 
 @cache
@@ -72,7 +84,7 @@ def sessions_around(calendar: str, day0: pd.Timestamp, first: int, last: int) ->
     try:
         start = cal.session_offset(day0, first)
         end = cal.session_offset(day0, last)
-    except xcals.errors.DateOutOfBounds:
+    except (xcals.errors.DateOutOfBounds, xcals.errors.RequestedSessionOutOfBounds):
         raise InvalidInputError(
             f"sessions {first:+d}..{last:+d} around {day0:%Y-%m-%d} run outside the {calendar} "
             "calendar: shorten the windows"
@@ -80,7 +92,7 @@ def sessions_around(calendar: str, day0: pd.Timestamp, first: int, last: int) ->
     return sessions(calendar, start, end)
 
 
-def parse_date(value: object, what: str = "date") -> pd.Timestamp:
+def parse_date(value: object, what: str = "date", zone: str | None = None) -> pd.Timestamp:
     """An ISO date (``"2024-06-03"``) or a date-like object as a naive midnight Timestamp.
 
     Strings must be ISO 8601: ``27/01/2025`` is ambiguous across locales and is refused.
@@ -92,7 +104,7 @@ def parse_date(value: object, what: str = "date") -> pd.Timestamp:
     elif isinstance(value, datetime.date | np.datetime64):
         stamp = pd.Timestamp(value)
         if stamp.tzinfo is not None:
-            stamp = stamp.tz_convert(None)
+            stamp = (stamp.tz_convert(zone) if zone else stamp).tz_localize(None)
     if stamp is None or pd.isna(stamp):
         raise InvalidInputError(f"{what} {value!r} is not a date: write it as YYYY-MM-DD")
     return stamp.normalize()

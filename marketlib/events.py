@@ -114,7 +114,7 @@ def parse_window(text: str) -> Offsets:
 
 def check_design(estimation: Offsets, windows: Iterable[Offsets]) -> tuple[Offsets, ...]:
     """Refuse an estimation window that is too short or overlaps the event windows."""
-    windows = tuple(windows)
+    windows = tuple(dict.fromkeys(windows))  # a repeat would double its firms in group tests
     if not windows:
         raise InvalidInputError("no event windows given: name at least one, like [0,0]")
     first, last = estimation
@@ -446,7 +446,8 @@ def study_returns(
                 calendar,
                 f"{day0:%Y-%m-%d}",
             )
-        needed = sessions_around(calendar, day0, first - 1, last)
+        # Through day 0 at least: windows that end before it still count from day 0.
+        needed = sessions_around(calendar, day0, first - 1, max(last, 0))
         members = [s for s, b in by_benchmark.items() if b == benchmark]
         try:
             factor_returns = to_returns(_study_closes(closes, benchmark, needed)).iloc[1:]

@@ -21,7 +21,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from marketlib.calendars import parse_date, sessions
+from marketlib.calendars import calendar_zone, parse_date, sessions
 from marketlib.errors import DataUnavailableError, InvalidInputError, UnknownSymbolError
 from marketlib.schema import PRICE_FIELDS
 from marketlib.sources import DEFAULT_SOURCE, Chain, open_source
@@ -306,6 +306,14 @@ def fetch(
     an error. A series with no row in the span is always an error.
     """
     symbols = list(dict.fromkeys(symbols))
+    if start is not None and end is not None:
+        for symbol in symbols:  # before asking any source: a span with no session at all
+            calendar = universe.listing(symbol).calendar
+            if calendar and not len(sessions(calendar, start, end)):
+                raise DataUnavailableError(
+                    f"{symbol}: no session between {start:%Y-%m-%d} and {end:%Y-%m-%d} on the "
+                    f"{calendar} calendar (holiday or weekend): widen the dates"
+                )
     raw = source.prices(symbols, start, end)
     served, coverage, empty = {}, {}, []
     for symbol in symbols:
@@ -388,4 +396,15 @@ def load_prices(
             f"span), not {source!r}: give both dates"
         )
     registry, symbols = listings_for(universe or bundled_universe(), selection, chain)
-    return fetch(symbols, first, last, chain, registry).tidy()
+    zones = {calendar_zone(c) for s in symbols if (c := registry.listing(s).calendar)}
+    if len(zones) == 1:  # a tz-aware date is read in the listing exchange's own zone
+        zone = zones.pop()
+        first = None if start is None else parse_date(start, "start date", zone)
+        last = None if end is None else parse_date(end, "end date", zone)
+    prices = fetch(symbols, first, last, chain, registry)
+    if prices.coverage:
+        log.warning(
+            "served over the part of the span each has: %s",
+            "; ".join(f"{s} {note}" for s, note in prices.coverage.items()),
+        )
+    return prices.tidy()

@@ -8,8 +8,7 @@ user data folders the cases write, are SYNTHETIC.
 A second list, ``SERVED``, holds the inputs that must be served rather than refused (a cache
 that cannot be written, a group whose members start late, a repeated window, a time-zone-aware
 date): each asserts the right result, at most one warning naming what it is about, and no file
-changed. Cases that need a change in a module this suite's owner does not edit are marked
-``xfail(strict=True)`` with the change they wait for; they pass the day it lands.
+changed.
 
 Study-file cases copy the bundled DeepSeek study (``seeds/deepseek.toml``) into the test's
 folder with one change (its ``article`` key, a path relative to the seed, is dropped), so each
@@ -161,11 +160,6 @@ def a_study_result():
 
 def deepseek():
     return open_study("deepseek")
-
-
-def needs(change: str, case: tuple):
-    """A case that waits for ``change`` in a module outside this suite's files."""
-    return pytest.param(*case, id=case[0], marks=pytest.mark.xfail(strict=True, reason=change))
 
 
 def yfinance_says(*lines: str, answer=None):
@@ -571,23 +565,19 @@ CASES = [
      build_report_into("blocker/out"),
      OutputError, ["blocker", "a file stands where a folder should be"]),
     # windows around day 0 and past the calendar
-    needs("calendars.sessions_around: catch xcals.errors.RequestedSessionOutOfBounds too",
-          ("event window past the calendar", None,
-           lambda c: deepseek().event_study("NVDA", windows=[(0, 99999)]),
-           InvalidInputError, ["+99999 around 2025-01-27", "XNYS", "shorten the windows"])),
-    needs("calendars.sessions_around: catch xcals.errors.RequestedSessionOutOfBounds too",
-          ("estimation window before the calendar", None,
-           lambda c: deepseek().event_study("NVDA", estimation=(-99999, -11)),
-           InvalidInputError, ["-100000..", "XNYS", "shorten the windows"])),
+    ("event window past the calendar", None,
+     lambda c: deepseek().event_study("NVDA", windows=[(0, 99999)]),
+     InvalidInputError, ["+99999 around 2025-01-27", "XNYS", "shorten the windows"]),
+    ("estimation window before the calendar", None,
+     lambda c: deepseek().event_study("NVDA", estimation=(-99999, -11)),
+     InvalidInputError, ["-100000..", "XNYS", "shorten the windows"]),
     # messages that say what happened
-    needs("prices.fetch: look for sessions before looking for rows (a span with no session)",
-          ("a holiday-only span", None, lambda c: load_prices("NVDA", "2025-01-20", "2025-01-20"),
-           DataUnavailableError, ["NVDA", "no session between 2025-01-20 and 2025-01-20",
-                                  "holiday or weekend"])),
-    needs("prices.fetch: look for sessions before looking for rows (a span with no session)",
-          ("a weekend-only span", None, lambda c: load_prices("NVDA", "2025-01-25", "2025-01-26"),
-           DataUnavailableError, ["NVDA", "no session between 2025-01-25 and 2025-01-26",
-                                  "holiday or weekend"])),
+    ("a holiday-only span", None, lambda c: load_prices("NVDA", "2025-01-20", "2025-01-20"),
+     DataUnavailableError, ["NVDA", "no session between 2025-01-20 and 2025-01-20",
+                            "holiday or weekend"]),
+    ("a weekend-only span", None, lambda c: load_prices("NVDA", "2025-01-25", "2025-01-26"),
+     DataUnavailableError, ["NVDA", "no session between 2025-01-25 and 2025-01-26",
+                            "holiday or weekend"]),
     ("caps of a group of indices", None,
      lambda c: deepseek().cap_changes("benchmarks", "2025-01-24", "2025-01-27"),
      MarketCapError, ["'benchmarks'", "no listing that carries firm value",
@@ -719,31 +709,26 @@ SERVED = [
      lambda c: deepseek().group_tests(
          deepseek().event_study("named", windows=[(0, 0), (0, 0)]), ["named"]),
      same_group_test_as_one_window, None),
-    needs("events.study_returns: load sessions through day 0 for windows that end before it",
-          ("event window before day 0", None,
-           lambda c: deepseek().event_study("NVDA", windows=[(-10, -1)]),
-           one_row_per_window("[-10,-1]"), None)),
+    ("event window before day 0", None,
+     lambda c: deepseek().event_study("NVDA", windows=[(-10, -1)]),
+     one_row_per_window("[-10,-1]"), None),
     ("event windows across and after day 0", None,
      lambda c: deepseek().event_study("NVDA", windows=[(-1, 1), (1, 5)]),
      one_row_per_window("[-1,1]", "[1,5]"), None),
-    needs("calendars.parse_date: a tz-aware timestamp keeps the date of its own zone",
-          ("a New York evening as the end date", None,
-           lambda c: load_prices("NVDA", START, NY_EVENING),
-           ends_on("2025-01-27"), None)),
-    needs("prices.load_prices: tz-aware dates are read in the listing exchange's zone",
-          ("a UTC timestamp for a New York listing", None,
-           lambda c: load_prices("NVDA", START, UTC_NIGHT),
-           ends_on("2025-01-27"), None)),
-    needs("prices.load_prices: one warning naming the series that cover part of the span",
-          ("a group member listed after the start", None,
-           lambda c: load_prices(["NVDA", "GEV"], "2024-01-02", "2024-06-28"),
-           starts_on({"NVDA": "2024-01-02", "GEV": "2024-03-27"}),
-           ["GEV", "2024-03-27", "2024-01-02..2024-06-28"])),
-    needs("prices.load_prices: one warning naming the series that cover part of the span",
-          ("a member whose data ends early", None,
-           lambda c: load_prices(["NVDA", "ENR.DE"], "2025-04-01", "2025-06-30"),
-           ends_on_each({"NVDA": "2025-06-30", "ENR.DE": "2025-05-02"}),
-           ["ENR.DE", "2025-05-02"])),
+    ("a New York evening as the end date", None,
+     lambda c: load_prices("NVDA", START, NY_EVENING),
+     ends_on("2025-01-27"), None),
+    ("a UTC timestamp for a New York listing", None,
+     lambda c: load_prices("NVDA", START, UTC_NIGHT),
+     ends_on("2025-01-27"), None),
+    ("a group member listed after the start", None,
+     lambda c: load_prices(["NVDA", "GEV"], "2024-01-02", "2024-06-28"),
+     starts_on({"NVDA": "2024-01-02", "GEV": "2024-03-27"}),
+     ["GEV", "2024-03-27", "2024-01-02..2024-06-28"]),
+    ("a member whose data ends early", None,
+     lambda c: load_prices(["NVDA", "ENR.DE"], "2025-04-01", "2025-06-30"),
+     ends_on_each({"NVDA": "2025-06-30", "ENR.DE": "2025-05-02"}),
+     ["ENR.DE", "2025-05-02"]),
     ("an estimation window before a member's listing", None,
      lambda c: deepseek().event_study(["NVDA", "GEV"]),
      studied_and_skipped(["NVDA"], ["GEV"], "2024-03-27"), None),

@@ -2,8 +2,7 @@
 
 Each class of issue 13 as the CLI meets it: repeated inputs normalised once, windows before,
 across and past day 0, spans with no session, groups with late starters, outputs that cannot
-be written. Cases waiting for a change in a file this suite's owner does not edit are
-``xfail(strict=True)`` naming the change.
+be written.
 """
 
 import io
@@ -51,10 +50,6 @@ def test_a_repeated_window_changes_no_statistic():
     assert a["results"] == b["results"] and a["group_tests"] == b["group_tests"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs events.study_returns to load sessions through day 0 (max(last, 0))",
-)
 def test_a_window_before_day_0_works():
     frame = csv(run("event-study", "--group", "NVDA", "--window=-10,-1", "--format", "csv"))
     assert list(frame["window"]) == ["[-10,-1]"] and frame["car"].notna().all()
@@ -66,17 +61,11 @@ def test_windows_across_and_after_day_0_work():
     assert list(frame["window"]) == ["[-1,1]", "[1,5]"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs calendars.sessions_around to catch RequestedSessionOutOfBounds"
-)
 def test_a_window_past_the_calendar_is_one_line():
     line = one_error_line(run("event-study", "--group", "NVDA", "--window=0,99999"))
     assert "+99999" in line and "shorten the windows" in line
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs prices.fetch to look for sessions before looking for rows"
-)
 def test_a_holiday_only_span_says_so():
     line = one_error_line(run("prices", "NVDA", "--start", "2025-01-20", "--end", "2025-01-20"))
     assert "no session between 2025-01-20 and 2025-01-20" in line and "holiday or weekend" in line
@@ -88,11 +77,6 @@ def test_caps_of_a_group_of_indices_names_the_group():
     assert "'benchmarks'" in line and "no symbols given" not in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs prices.load_prices to log one warning naming the series that cover part of "
-    "the span",
-)
 def test_a_group_with_a_late_starter_is_served_with_one_warning_naming_it():
     result = run("prices", "ai_complex", "--start", "2024-01-02", "--end", "2025-06-30",
                  "--format", "csv")  # fmt: skip

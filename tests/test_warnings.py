@@ -12,12 +12,6 @@ import pytest
 from conftest import REPO
 from test_network import DEADLINE, stalled  # noqa: F401  (the fixture)
 
-CALENDAR_FIX = (
-    "needs calendars._calendar: build the calendar inside warnings.catch_warnings() ignoring "
-    "DeprecationWarning 'Series.values returning an ndarray' (exchange-calendars 4.13 under "
-    "pandas 3.1)"
-)
-
 
 def run_strict(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -55,10 +49,7 @@ NO_CALENDAR = {
 }
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=CALENDAR_FIX))
-             for n in OFFLINE]
-)  # fmt: skip
+@pytest.mark.parametrize("name", list(OFFLINE))
 def test_commands_that_read_sessions_run_under_w_error(name):
     result = run_strict(*OFFLINE[name])
     clean(result)
