@@ -41,6 +41,19 @@ def check_span(caps: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> N
             )
 
 
+def check_spans(spans: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
+    """:func:`check_span` from each calendar's first and last date (``calendar``, ``first``,
+    ``last`` columns, as :func:`marketlib.marketcap.firm_values` gives them)."""
+    for row in spans.sort_values("calendar").itertuples():
+        needed = sessions(row.calendar, first, last)
+        if len(needed) and (row.first > needed[0] or row.last < needed[-1]):
+            raise InvalidInputError(
+                f"the {row.calendar} market values given span {row.first:%Y-%m-%d}.."
+                f"{row.last:%Y-%m-%d}; {needed[0]:%Y-%m-%d}..{needed[-1]:%Y-%m-%d} is "
+                "needed: compute them over that span"
+            )
+
+
 @dataclass(frozen=True)
 class Window:
     name: str

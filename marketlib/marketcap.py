@@ -461,7 +461,9 @@ class _Columns:
             "cap_usd": np.empty(rows),
         }
 
-    def write(self, name: str, block: np.ndarray, offsets: np.ndarray) -> None:
+    labels = True  # the shares labels are wanted
+
+    def write(self, name: str, block: np.ndarray, offsets: np.ndarray, dates=None) -> None:
         """Row i of ``block`` (listing x session) goes to the rows from ``offsets[i]``."""
         target, width = self.arrays[name], block.shape[1]
         run = np.flatnonzero(np.r_[True, np.diff(offsets) != width])  # contiguous stretches
@@ -558,29 +560,32 @@ class _Context:
             for i in np.flatnonzero(rebuild):
                 price[i], basis[i] = self._rebuilt(steps[i], dates, close[i], adjusted[i])
         del close
-        total, labels, qualities = self._shares(steps, dates)
+        total, labels, qualities = self._shares(steps, dates, out.labels)
         adr = np.array([step.item.adr_ratio for step in steps])
         valued = total / adr[:, None]
         local = price * valued
-        out.write("date", np.broadcast_to(dates, price.shape), offsets)
-        out.write("price", price, offsets)
-        out.write("price_basis", basis, offsets)
-        out.write("shares", valued, offsets)
-        out.write("shares_as_of", labels, offsets)
-        out.write("shares_quality", qualities, offsets)
-        out.write("cap_local", local, offsets)
+        for name, block in (
+            ("date", np.broadcast_to(dates, price.shape)),
+            ("price", price),
+            ("price_basis", basis),
+            ("shares", valued),
+            ("shares_as_of", labels),
+            ("shares_quality", qualities),
+            ("cap_local", local),
+        ):
+            out.write(name, block, offsets, dates)
         foreign = [i for i, step in enumerate(steps) if step.item.currency != "USD"]
         if not foreign:  # x 1 dollar per dollar: the local value, to the bit
-            out.write("fx_rate", np.broadcast_to(1.0, price.shape), offsets)
-            out.write("cap_usd", local, offsets)
+            out.write("fx_rate", np.broadcast_to(1.0, price.shape), offsets, dates)
+            out.write("cap_usd", local, offsets, dates)
             return
         rate = np.ones(price.shape)
         usd = np.ones(price.shape)
         for i in foreign:
             rate[i] = self._rate(steps[i].item.currency, dates)
             usd[i] = usd_per_unit(steps[i].item.currency, rate[i])
-        out.write("fx_rate", rate, offsets)
-        out.write("cap_usd", caps_usd(price, valued, usd), offsets)
+        out.write("fx_rate", rate, offsets, dates)
+        out.write("cap_usd", caps_usd(price, valued, usd), offsets, dates)
 
     def _rebuilt(self, step: _Step, dates, close, adjusted) -> tuple[np.ndarray, np.ndarray]:
         symbol = step.item.symbol
@@ -601,9 +606,10 @@ class _Context:
             self.fx[series] = (rates.dates.as_unit("ns").asi8, rates.values[:, 3])
         return _on_dates(*self.fx[series], dates)
 
-    def _shares(self, steps: list[_Step], dates: np.ndarray):
+    def _shares(self, steps: list[_Step], dates: np.ndarray, with_labels: bool = True):
         """Shares (summed over each listing's classes, in class order), and the codes of
-        their labels and qualities (joined over the classes), listing x session."""
+        their labels and qualities (joined over the classes; None without ``with_labels``),
+        listing x session."""
         owner = np.array([i for i, step in enumerate(steps) for _ in step.classes])
         keys = [self.facts.key(step.item.symbol, c) for step in steps for c in step.classes]
         split = np.array([steps[i].item.symbol in self.splits_of for i in owner])
@@ -623,6 +629,8 @@ class _Context:
             has = counts > position
             total[has] += shares[first[has] + position]
         several = np.flatnonzero(counts > 1)
+        if not with_labels:
+            return total, None, None
         labels, qualities = label[first], quality[first]
         labels[several] = _joined_codes(label, first[several], counts[several], self.words["as_of"])
         qualities[several] = _joined_codes(
@@ -654,6 +662,95 @@ def _joined_codes(codes: np.ndarray, first: np.ndarray, counts: np.ndarray, word
          for row in combos], dtype=np.int64,
     )  # fmt: skip
     return joined[inverse].reshape(len(first), width)
+
+
+def firm_values(
+    prices: Prices,
+    listings: list[Listing],
+    reference: Reference,
+    universe: Universe,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """Date x firm USD values, each firm's calendar, and each calendar's first and last date:
+    what ``claims.wide_values(firm_caps(listing_caps(...)))`` and that frame's date span per
+    calendar give (the same numbers, the same errors), without building either long frame.
+
+    A verdict reads values only; the labels of every listing and session are for tables.
+    """
+    words = {name: _Words() for name in ("firm", "symbol", "currency", "as_of", "quality")}
+    context = _Context(prices, listings, reference, words)
+    first, last = (None if d is None else pd.Timestamp(d).as_unit("ns").value for d in (start, end))
+    plan = [context.check(item, first, last) for item in listings]
+    if not listings:
+        raise MarketCapError(
+            "no listing carries firm value in the selection: name firms, not indices"
+        )
+    symbols = sorted({step.item.symbol for step in plan})
+    if len(symbols) < len(plan):
+        raise ValueError("Index contains duplicate entries, cannot reshape")  # as a pivot would
+    distinct = {id(step.dates): step.dates for step in plan if len(step.dates)}
+    dates = np.unique(np.concatenate(list(distinct.values()))) if distinct else np.empty(0, "i8")
+    grid = _Grid(symbols, dates)
+    for chunk in range(0, len(plan), _CHUNK):
+        steps = list(enumerate(plan[chunk : chunk + _CHUNK], start=chunk))
+        for members in _same_sessions(steps):
+            chosen = [plan[i] for i in members]
+            context.value(chosen, np.array([grid.row[s.item.symbol] for s in chosen]), grid)
+    index = pd.DatetimeIndex(dates.view("datetime64[ns]"), name="date")
+    firm_of = pd.Series({step.item.symbol: step.item.firm for step in plan})[symbols]
+    values = firm_totals(
+        pd.DataFrame(grid.values.T, index=index, columns=pd.Index(symbols), copy=False), firm_of
+    )
+    # Each firm's rows (firm x date) take the calendar of their first listing with a row that
+    # day; the firm's calendar is that of its first date.
+    listings_of: dict[str, list[str]] = {}
+    for step in plan:  # in listing order
+        listings_of.setdefault(step.item.firm, []).append(step.item.symbol)
+    calendar_of, spans = {}, {}
+    for firm in values.columns:
+        own = listings_of[firm]
+        present = grid.present[[grid.row[s] for s in own]]
+        days = np.flatnonzero(present.any(axis=0))
+        if not len(days):
+            continue
+        by = np.array([universe.listing(s).calendar for s in own], dtype=object)
+        calendars = by[present[:, days].argmax(axis=0)]
+        calendar_of[firm] = calendars[0]
+        for calendar in dict.fromkeys(calendars):
+            mine = days[calendars == calendar]
+            low, high = spans.get(calendar, (mine[0], mine[-1]))
+            spans[calendar] = (min(low, mine[0]), max(high, mine[-1]))
+    values = values[list(calendar_of)]  # firms with at least one row, in firm order
+    span = pd.DataFrame(
+        {
+            "calendar": list(spans),
+            "first": index[[low for low, _ in spans.values()]],
+            "last": index[[high for _, high in spans.values()]],
+        }
+    )
+    calendars = pd.Series(list(calendar_of.values()), index=pd.Index(list(calendar_of),
+                          name="firm"), name="calendar")  # fmt: skip
+    return values, calendars, span
+
+
+class _Grid:
+    """The USD value of each listing (row, by symbol) on each date of the union (column)."""
+
+    labels = False
+
+    def __init__(self, symbols: list[str], dates: np.ndarray) -> None:
+        self.row = {s: k for k, s in enumerate(symbols)}
+        self.dates = dates
+        self.values = np.full((len(symbols), len(dates)), np.nan)
+        self.present = np.zeros((len(symbols), len(dates)), dtype=bool)
+
+    def write(self, name: str, block: np.ndarray, rows: np.ndarray, dates: np.ndarray) -> None:
+        if name != "cap_usd":
+            return
+        columns = np.searchsorted(self.dates, dates)
+        self.values[np.ix_(rows, columns)] = block
+        self.present[np.ix_(rows, columns)] = True
 
 
 def _on_dates(stamps: np.ndarray, values: np.ndarray, dates: np.ndarray) -> np.ndarray:

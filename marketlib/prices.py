@@ -211,19 +211,34 @@ def conform(
 ) -> Series:
     """Align one series to its exchange's sessions from ``start`` to ``end``."""
     symbol = listing.symbol
-    index = pd.DatetimeIndex(prices.index).as_unit("ns").rename("date")
-    expected = _expected_dates(listing, start, end, index)
+    given = prices.index
+    if listing.calendar:
+        expected = sessions(listing.calendar, start, end)
+        stamps = _nanoseconds_of(given)
+    else:
+        index = pd.DatetimeIndex(given).as_unit("ns").rename("date")
+        expected, stamps = _expected_dates(listing, start, end, index), index.asi8
     table = prices if list(prices.columns) == PRICE_FIELDS else prices[PRICE_FIELDS]
-    if index.is_monotonic_increasing:
-        lo, hi = index.searchsorted(start, side="left"), index.searchsorted(end, side="right")
-        if index[lo:hi].equals(expected):
+    wanted = expected.as_unit("ns").asi8
+    if len(stamps) and (np.diff(stamps) > 0).all():  # sorted, each date once: search arrays
+        lo = int(np.searchsorted(stamps, _ns(start), side="left"))
+        hi = int(np.searchsorted(stamps, _ns(end), side="right"))
+        if hi - lo == len(wanted) and np.array_equal(stamps[lo:hi], wanted):
             # The common case: the source has every session and nothing else. The values are
             # a read-only view of the source's frame, not a copy.
             values = table.to_numpy(dtype="float64")[lo:hi]
             values = values.view()
             values.flags.writeable = False
             return _checked(listing, source, expected, values)
-    extra = index[(index >= start) & (index <= end)].difference(expected)
+        inside = stamps[lo:hi]
+        known = np.minimum(np.searchsorted(wanted, inside), max(len(wanted) - 1, 0))
+        extra = inside[~(wanted[known] == inside)] if len(wanted) else inside
+        found = np.minimum(np.searchsorted(stamps, wanted), len(stamps) - 1)
+        positions = np.where(stamps[found] == wanted, found, -1)
+    else:
+        index = pd.DatetimeIndex(given).as_unit("ns")
+        extra = index[(index >= start) & (index <= end)].difference(expected).asi8
+        positions = index.get_indexer(expected)
     if len(extra):
         log.warning(
             "%s (%s): dropped %d rows on dates that are not %s sessions: %s",
@@ -231,31 +246,43 @@ def conform(
             source,
             len(extra),
             listing.calendar,
-            ", ".join(f"{d:%Y-%m-%d}" for d in extra[:5]),
+            _days(extra[:5]),
         )
-    positions = index.get_indexer(expected)
     values = (
         table.to_numpy(dtype="float64")[positions]
-        if len(index)
+        if len(given)
         else np.full((len(expected), len(PRICE_FIELDS)), np.nan)
     )
     values[positions < 0] = np.nan  # a session the source lacks stays empty
     return _checked(listing, source, expected, values)
 
 
+def _nanoseconds_of(index: pd.Index) -> np.ndarray:
+    """A date index as int64 nanoseconds, without building another index when it is one."""
+    if isinstance(index, pd.DatetimeIndex) and index.tz is None:
+        scale = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}[index.unit]
+        return index.asi8 * scale if scale != 1 else index.asi8
+    return pd.DatetimeIndex(index).as_unit("ns").asi8
+
+
+def _days(stamps: np.ndarray) -> str:
+    """Dates (int64 nanoseconds) as ``YYYY-MM-DD, ...``, formatted as one array."""
+    return ", ".join(np.datetime_as_string(np.asarray(stamps).view("datetime64[ns]"), unit="D"))
+
+
 def _checked(
     listing: Listing, source: str, expected: pd.DatetimeIndex, values: np.ndarray
 ) -> Series:
     """The aligned series, with a warning naming the sessions that have no price."""
-    symbol = listing.symbol
-    missing = expected[np.isnan(values[:, 3]) & np.isnan(values[:, 4])]
-    if len(missing):
+    empty = np.isnan(values[:, 3]) & np.isnan(values[:, 4])
+    if empty.any():
+        missing = expected.as_unit("ns").asi8[empty]
         log.warning(
             "%s (%s): no price on %d session(s): %s (left empty, not filled)",
-            symbol,
+            listing.symbol,
             source,
             len(missing),
-            ", ".join(f"{d:%Y-%m-%d}" for d in missing[:10]),
+            _days(missing[:10]),
         )
     return Series(listing, source, expected, values)
 

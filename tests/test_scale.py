@@ -356,6 +356,36 @@ def test_firm_caps_and_wide_values_equal_a_groupby_and_a_pivot(market):
     pd.testing.assert_series_equal(shuffled_firms["cap_usd"], fast["cap_usd"])
 
 
+@pytest.mark.parametrize("span", [(None, None), ("2023-06-01", "2024-02-15")])
+def test_firm_values_are_the_wide_firm_caps_without_the_long_frames(market, span):
+    universe, prices, reference, _, _ = market
+    listings = universe.valued_listings(universe.resolve("all"))
+    start, end = (None if d is None else pd.Timestamp(d) for d in span)
+    caps = marketcap.firm_caps(
+        marketcap.listing_caps(prices, listings, reference, start, end), universe
+    )
+    values, calendar_of = claims.wide_values(caps)
+    fast_values, fast_calendars, spans = marketcap.firm_values(
+        prices, listings, reference, universe, start, end
+    )
+    pd.testing.assert_frame_equal(fast_values, values, check_exact=True)
+    pd.testing.assert_series_equal(fast_calendars, calendar_of)
+    by_calendar = _as_text(caps).groupby("calendar")["date"].agg(["min", "max"])
+    assert {r.calendar: (r.first, r.last) for r in spans.itertuples()} == {
+        c: (r["min"], r["max"]) for c, r in by_calendar.iterrows()
+    }
+    dates = values.index
+    for first, last in ((dates[0], dates[-1]), (dates[0] - pd.Timedelta(days=30), dates[-1])):
+        outcomes = []
+        for check, given in ((claims.check_span, caps), (claims.check_spans, spans)):
+            try:
+                check(given, first, last)
+                outcomes.append("fine")
+            except claims.InvalidInputError as exc:
+                outcomes.append(str(exc))
+        assert outcomes[0] == outcomes[1]
+
+
 def test_window_changes_keep_their_labels(market):
     universe, prices, reference, _, dates = market
     listings = universe.valued_listings(universe.resolve("all"))
