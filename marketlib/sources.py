@@ -323,7 +323,8 @@ class Chain(Source):
                 continue
             if len(rows):
                 frames.append(rows.assign(origin=source.describe()))
-                left = [s for s in left if s not in set(rows["symbol"])]
+                served = set(rows["symbol"])
+                left = [s for s in left if s not in served]
         if not frames:
             return empty_table(kind).assign(origin=pd.Series(dtype=object))
         return pd.concat(frames, ignore_index=True)

@@ -277,11 +277,18 @@ class Study:
         """The verdict matrix of every checkable claim (one row per claim x group x window x
         measure)."""
         if "verdict" not in self._loaded:
-            values, calendar_of = claims.wide_values(self._all_caps)
+            # Values only (firm_values): the labelled long frames are for tables and charts.
+            selections = [g for v in self.verdicts for g in v.groups] or list(self.groups)
+            listings = self.universe.valued_listings(
+                self.universe.resolve(list(dict.fromkeys(selections)))
+            )
+            values, calendar_of, spans = marketcap.firm_values(
+                self.prices, listings, self.reference, self.universe
+            )
             frames = []
             for verdict in self.verdicts:
                 windows = [self.windows[w] for w in verdict.windows]
-                claims.check_span(self._all_caps, *claims.windows_span(windows))
+                claims.check_spans(spans, *claims.windows_span(windows))
                 members = {g: self.group_firms(g) for g in verdict.groups}
                 frames.append(
                     claims.verdict_matrix(

@@ -132,12 +132,14 @@ class Universe:
                 "the study; `marketlib universe` lists them)"
             )
         resolved: list[str] = []
+        seen: set[str] = set()  # beside the list: membership in a list is a scan
         for name in names:
             if not isinstance(name, str):
                 raise InvalidInputError(f"symbol {name!r} is not a string")
             for part in name.split("+") if "+" in name and name not in self.listings else [name]:
                 for symbol in self._expand(part):
-                    if symbol not in resolved:
+                    if symbol not in seen:
+                        seen.add(symbol)
                         resolved.append(symbol)
         return resolved
 
