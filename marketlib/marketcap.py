@@ -296,7 +296,8 @@ def anchors_with_adj_close(listings: list[Listing], anchors: pd.DataFrame, price
     An anchor outside the loaded prices gets NaN (that anchor is then unusable, never guessed).
     """
     wanted = {(item.symbol, item.currency) for item in listings}
-    keys = list(zip(anchors["symbol"], anchors["currency"], strict=True))
+    symbols, currencies = (anchors[c].to_numpy(dtype=object) for c in ("symbol", "currency"))
+    keys = zip(symbols, currencies, strict=True)
     mine = anchors.loc[np.array([key in wanted for key in keys], dtype=bool)].copy()
     values = np.full(len(mine), np.nan)
     stamps = _nanoseconds(mine["date"]) if len(mine) else np.empty(0, np.int64)
@@ -504,6 +505,7 @@ class _Context:
         self.effective = _nanoseconds(splits["effective_date"]) if len(splits) else None
         self.fx: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._splits: dict[str, pd.DataFrame] = {}
+        self._no_splits = splits.iloc[:0]
 
     def check(self, item: Listing, first: int | None, last: int | None) -> _Step:
         symbol = item.symbol
@@ -539,9 +541,11 @@ class _Context:
         )  # fmt: skip
 
     def splits(self, symbol: str) -> pd.DataFrame:
+        rows = self.splits_of.get(symbol)
+        if rows is None:
+            return self._no_splits
         if symbol not in self._splits:
-            rows = self.splits_of.get(symbol)
-            self._splits[symbol] = self.reference.splits.iloc[rows if rows is not None else []]
+            self._splits[symbol] = self.reference.splits.iloc[rows]
         return self._splits[symbol]
 
     def value(self, steps: list[_Step], offsets: np.ndarray, out: _Columns) -> None:
@@ -689,8 +693,9 @@ def firm_values(
     symbols = sorted({step.item.symbol for step in plan})
     if len(symbols) < len(plan):
         raise ValueError("Index contains duplicate entries, cannot reshape")  # as a pivot would
-    distinct = {id(step.dates): step.dates for step in plan if len(step.dates)}
-    dates = np.unique(np.concatenate(list(distinct.values()))) if distinct else np.empty(0, "i8")
+    distinct = [plan[members[0]].dates for members in _same_sessions(list(enumerate(plan)))]
+    distinct = [d for d in distinct if len(d)]
+    dates = np.unique(np.concatenate(distinct)) if distinct else np.empty(0, dtype=np.int64)
     grid = _Grid(symbols, dates)
     for chunk in range(0, len(plan), _CHUNK):
         steps = list(enumerate(plan[chunk : chunk + _CHUNK], start=chunk))
@@ -707,20 +712,34 @@ def firm_values(
     listings_of: dict[str, list[str]] = {}
     for step in plan:  # in listing order
         listings_of.setdefault(step.item.firm, []).append(step.item.symbol)
+    has = grid.present.any(axis=1)
+    first_day = np.where(has, grid.present.argmax(axis=1), -1)
+    last_day = np.where(has, grid.present.shape[1] - 1 - grid.present[:, ::-1].argmax(axis=1), -1)
     calendar_of, spans = {}, {}
+
+    def extend(calendar: str, low: int, high: int) -> None:
+        known = spans.get(calendar, (low, high))
+        spans[calendar] = (min(known[0], low), max(known[1], high))
+
     for firm in values.columns:
         own = listings_of[firm]
-        present = grid.present[[grid.row[s] for s in own]]
+        rows = [grid.row[s] for s in own]
+        if len(own) == 1:  # one listing: its calendar on every one of its days
+            if has[rows[0]]:
+                calendar_of[firm] = universe.listing(own[0]).calendar
+                extend(calendar_of[firm], first_day[rows[0]], last_day[rows[0]])
+            continue
+        present = grid.present[rows]
         days = np.flatnonzero(present.any(axis=0))
         if not len(days):
             continue
         by = np.array([universe.listing(s).calendar for s in own], dtype=object)
         calendars = by[present[:, days].argmax(axis=0)]
         calendar_of[firm] = calendars[0]
-        for calendar in dict.fromkeys(calendars):
+        for calendar in dict.fromkeys(by):
             mine = days[calendars == calendar]
-            low, high = spans.get(calendar, (mine[0], mine[-1]))
-            spans[calendar] = (min(low, mine[0]), max(high, mine[-1]))
+            if len(mine):
+                extend(calendar, mine[0], mine[-1])
     values = values[list(calendar_of)]  # firms with at least one row, in firm order
     span = pd.DataFrame(
         {
