@@ -122,34 +122,8 @@ def atomic_write_bytes(path: Path, data: bytes, what: str = "file") -> None:
     the mode a plain ``open(path, "w")`` would give it (0666 less the umask): mkstemp's private
     0600 would keep a colleague or a web server from reading a report.
     """
-    path = Path(path)
-    created = _missing_folders(path.parent)
-    try:
-        ensure_folder(path.parent, "folder")
-        handle, temp_name = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-        )
-    except OSError as exc:
-        _remove_empty(created)
-        raise output_error(path, exc, what) from exc
-    except BaseException:
-        _remove_empty(created)
-        raise
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-            os.fchmod(temp.fileno(), 0o666 & ~_umask())
-        os.replace(temp_name, path)
-    except OSError as exc:
-        Path(temp_name).unlink(missing_ok=True)
-        _remove_empty(created)
-        raise output_error(path, exc, what) from exc
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        _remove_empty(created)
-        raise
+    with atomic_output(path, what) as temp:
+        temp.write_bytes(data)
 
 
 def _umask() -> int:
