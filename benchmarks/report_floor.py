@@ -1,35 +1,48 @@
-"""Benchmark: `make report` wall time against its floor, measured in the same run.
+"""Benchmark: `marketlib report --study deepseek` against its floor, measured in the same run.
 
-The floor is what no notebook report can avoid: for each notebook, start one Jupyter kernel
-(python3, as papermill does), import pandas and matplotlib in it, and shut it down. Floor and
-report alternate for a few rounds and the medians are compared, because a single pair of runs
-moves by 20% on a busy 2-core machine.
-Prints one JSON line.
+The floor is what no notebook report can avoid, with the report's own parallelism: the same
+number of Jupyter kernels (one per notebook, python3, as papermill starts them), at most as
+many at a time as the report runs (one more than the CPUs, capped at the notebooks), each
+importing what the notebooks import (``marketlib.notebook``, ``marketlib.tables``,
+``marketlib.plots``, pandas and matplotlib) and shutting down. Everything above the floor is
+the report's own work: opening the study, reading the data, computing, drawing, writing
+figures, executed notebooks and HTML.
+
+One untimed run of each first (warm disk caches, and the report's longest-first order needs
+the durations of a previous run), then rounds of (floor, report) interleaved, because a single
+pair moves by 20% on a busy 2-core machine; medians are compared. Prints one JSON line.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from jupyter_client.manager import start_new_kernel
 
 from marketlib.report import notebook_paths
 
-REPO = Path(__file__).resolve().parents[1]
+IMPORTS = (
+    "import pandas, matplotlib\n"
+    "import matplotlib.pyplot\n"
+    "from marketlib import notebook, tables, plots\n"
+)
 
 
-def kernel_floor() -> float:
-    """Seconds to start a kernel and import pandas and matplotlib in it, then stop it."""
+def one_kernel() -> float:
+    """Seconds to start a kernel, import what the notebooks import, and stop it."""
     started = time.perf_counter()
     manager, client = start_new_kernel(kernel_name="python3")
     try:
-        reply = client.execute_interactive(
-            "import pandas, matplotlib.pyplot", store_history=False, timeout=120
-        )
+        reply = client.execute_interactive(IMPORTS, store_history=False, timeout=300)
         if reply["content"]["status"] != "ok":
             raise RuntimeError(f"the floor kernel failed: {reply['content']}")
     finally:
@@ -38,27 +51,57 @@ def kernel_floor() -> float:
     return time.perf_counter() - started
 
 
-def measure(rounds: int = 3) -> dict:
-    """``rounds`` of (floor, then `make report`), interleaved so both see the same machine."""
-    notebooks = notebook_paths()
+def jobs(notebooks: int) -> int:
+    """How many notebooks `marketlib report` runs at once (its default)."""
+    return max(1, min((os.cpu_count() or 1) + 1, notebooks))
+
+
+def floor(notebooks: int) -> float:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=jobs(notebooks)) as pool:
+        list(pool.map(lambda _: one_kernel(), range(notebooks)))
+    return time.perf_counter() - started
+
+
+def report(study: str, out: Path) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "marketlib", "report", "--study", study, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"marketlib report failed:\n{result.stderr[-3000:]}")
+    return seconds
+
+
+def measure(study: str = "deepseek", rounds: int = 3) -> dict:
+    notebooks = len(notebook_paths())
     floors, reports = [], []
-    for _ in range(rounds):
-        floors.append(sum(kernel_floor() for _ in notebooks))
-        started = time.perf_counter()
-        result = subprocess.run(["make", "-s", "report"], cwd=REPO, capture_output=True, text=True)
-        reports.append(time.perf_counter() - started)
-        if result.returncode != 0:
-            raise RuntimeError(f"make report failed:\n{result.stderr[-2000:]}")
-    floor, report = statistics.median(floors), statistics.median(reports)
+    with tempfile.TemporaryDirectory(prefix="marketlib-report-bench-") as folder:
+        out = Path(folder)
+        floor(notebooks), report(study, out)  # untimed: warm caches, notebook durations known
+        for _ in range(rounds):
+            floors.append(floor(notebooks))
+            reports.append(report(study, out))
+    median_floor, median_report = statistics.median(floors), statistics.median(reports)
     return {
-        "notebooks": len(notebooks),
-        "floor_total_seconds": floors,
+        "study": study,
+        "notebooks": notebooks,
+        "jobs": jobs(notebooks),
+        "floor_seconds": floors,
         "report_seconds": reports,
-        "median_floor_seconds": floor,
-        "median_report_seconds": report,
-        "ratio": report / floor,
+        "median_floor_seconds": median_floor,
+        "median_report_seconds": median_report,
+        "ratio": median_report / median_floor,
     }
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure()))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", default="deepseek")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print(json.dumps(measure(args.study, args.rounds)))
