@@ -1,26 +1,20 @@
-"""Changes PROPOSED for files this benchmark's owner may not edit, applied in this process only.
+"""A change PROPOSED for a file this benchmark's owner may not edit, applied in this process only.
 
 Not part of the library: ``make bench`` measures the library as it is, and measures it again
-with these changes applied (``python benchmarks/proposed.py marketlib ARGS`` or
-``benchmarks/api.py --proposed``), so the results file can say what each change would buy.
-Each patch is the whole proposed change; the report that accompanies the benchmark quotes
-them for the owners of the files.
+with this change applied (``python benchmarks/proposed.py marketlib ARGS`` or
+``benchmarks/api.py --proposed``), so the results file can say what it would buy.
 
-1. ``sources.Chain.table``: ``left = [s for s in left if s not in set(rows["symbol"])]``
-   rebuilds the set of served symbols once per symbol: O(listings x rows). Build it once.
-2. ``universe.Universe.resolve``: ``if symbol not in resolved`` scans a list: O(n^2) in the
-   listings of a selection. Keep a set beside the list.
-3. ``sources.FolderSource.prices``: one ``pandas.read_csv`` per price file (about 1.5 ms
-   each before any check), then a copy by boolean mask. Read the files' bytes, parse all files
-   that share a header with one ``read_csv``, check dates and prices for every file at once,
-   fall back to the one-file parser (and its error message) for any group with a problem, and
-   clip by slicing (a view, not a copy).
-4. ``study.Study.verdict``: the verdict reads firm values only, yet it builds the long
-   listing x session frame of :func:`marketlib.marketcap.listing_caps` (12 columns, labels
-   included) and the long firm x session frame of ``firm_caps``, then pivots the latter back
-   to a date x firm frame. :func:`marketlib.marketcap.firm_values` gives that frame (and each
-   calendar's span, for :func:`marketlib.claims.check_spans`) directly, with the same numbers
-   and errors.
+``sources.FolderSource.prices`` parses a user's price files one ``pandas.read_csv`` at a time
+(``schema.parse_price_csv``: about 5 ms a file, 1.5 ms of it in ``read_csv`` before any
+check), then copies each by a boolean mask. Proposed: read the files' bytes, parse every file
+that shares a header with one ``read_csv`` (dates read as fixed-width text, not as millions of
+Python strings), check dates and prices for all of them at once, fall back to the one-file
+parser (and its error message) for any group with a problem, and clip by slicing (a view, not
+a copy). The frames are the ones ``parse_price_csv`` gives (the benchmark compares outputs).
+
+(Three earlier proposals, the reference tables merged once in ``Chain.table``, selections
+resolved with a set in ``Universe.resolve`` and the verdict read from ``marketcap.firm_values``
+in ``Study.verdict``, are in the library since commit f5df325.)
 """
 
 from __future__ import annotations
@@ -31,52 +25,9 @@ import sys
 import numpy as np
 import pandas as pd
 
-from marketlib import sources, universe
+from marketlib import sources
 from marketlib.errors import InvalidInputError
 from marketlib.schema import PRICE_FIELDS, parse_price_csv
-
-
-def _table(self, kind, symbols):
-    frames, left = [], list(symbols)
-    for source in self.sources:
-        if not left:
-            break
-        try:
-            rows = source.table(kind, left)
-        except sources.SourceUnavailableError as exc:
-            sources.log.warning(
-                "%s did not serve %s for %s (%s)", source.describe(), kind, left, exc
-            )
-            continue
-        if len(rows):
-            frames.append(rows.assign(origin=source.describe()))
-            served = set(rows["symbol"])  # once, not once per symbol
-            left = [s for s in left if s not in served]
-    if not frames:
-        return sources.empty_table(kind).assign(origin=pd.Series(dtype=object))
-    return pd.concat(frames, ignore_index=True)
-
-
-def _resolve(self, selection):
-    if isinstance(selection, str):
-        selection = [selection]
-    names = list(selection)
-    if not names:
-        raise InvalidInputError(
-            "no symbols given: name at least one symbol or group (e.g. NVDA or a group of "
-            "the study; `marketlib universe` lists them)"
-        )
-    resolved: list[str] = []
-    seen: set[str] = set()
-    for name in names:
-        if not isinstance(name, str):
-            raise InvalidInputError(f"symbol {name!r} is not a string")
-        for part in name.split("+") if "+" in name and name not in self.listings else [name]:
-            for symbol in self._expand(part):
-                if symbol not in seen:
-                    seen.add(symbol)
-                    resolved.append(symbol)
-    return resolved
 
 
 def _slice(frame: pd.DataFrame, start, end) -> pd.DataFrame:
@@ -163,36 +114,7 @@ def _folder_prices(self, symbols, start, end):
     return {s: _slice(self._frames[s], start, end) for s in wanted}
 
 
-def _verdict(self):
-    from marketlib import claims, marketcap
-
-    if "verdict" not in self._loaded:
-        selections = [g for v in self.verdicts for g in v.groups] or list(self.groups)
-        chosen = list(dict.fromkeys(selections)) or self.symbols
-        listings = self.universe.valued_listings(self.universe.resolve(chosen))
-        values, calendar_of, spans = marketcap.firm_values(
-            self.prices, listings, self.reference, self.universe
-        )
-        frames = []
-        for verdict in self.verdicts:
-            windows = [self.windows[w] for w in verdict.windows]
-            claims.check_spans(spans, *claims.windows_span(windows))
-            members = {g: self.group_firms(g) for g in verdict.groups}
-            frames.append(
-                claims.verdict_matrix(
-                    values, calendar_of, members, windows, verdict, self.firm_names()
-                )
-            )
-        self._loaded["verdict"] = pd.concat(frames, ignore_index=True)
-    return self._loaded["verdict"]
-
-
 def apply() -> None:
-    from marketlib import study
-
-    study.Study.verdict = _verdict
-    sources.Chain.table = _table
-    universe.Universe.resolve = _resolve
     sources.FolderSource.prices = _folder_prices
 
 
