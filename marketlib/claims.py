@@ -24,25 +24,17 @@ LOOKBACK = pd.Timedelta(days=10)
 
 
 def check_span(caps: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
-    """Refuse market values that miss a session of ``first..last`` at either end."""
-    codes, calendars = factorize_sorted(caps["calendar"])
-    dates = caps["date"].to_numpy()
-    for code, calendar in enumerate(calendars):
-        mine = dates[codes == code]
-        if not len(mine):
-            continue
-        low, high = pd.Timestamp(mine.min()), pd.Timestamp(mine.max())
-        needed = sessions(calendar, first, last)
-        if len(needed) and (low > needed[0] or high < needed[-1]):
-            raise InvalidInputError(
-                f"the {calendar} market values given span {low:%Y-%m-%d}.."
-                f"{high:%Y-%m-%d}; {needed[0]:%Y-%m-%d}..{needed[-1]:%Y-%m-%d} is "
-                "needed: compute them over that span"
-            )
+    """Refuse market values (a firm caps frame) that miss a session of ``first..last`` at
+    either end: :func:`check_spans` of each calendar's first and last date."""
+    spans = caps.groupby("calendar", observed=True)["date"].agg(["min", "max"])
+    frame = pd.DataFrame(
+        {"calendar": spans.index.astype(str), "first": spans["min"], "last": spans["max"]}
+    )
+    check_spans(frame.reset_index(drop=True), first, last)
 
 
 def check_spans(spans: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
-    """:func:`check_span` from each calendar's first and last date (``calendar``, ``first``,
+    """Refuse values whose calendars' first and last dates (``calendar``, ``first``,
     ``last`` columns, as :func:`marketlib.marketcap.firm_values` gives them)."""
     for row in spans.sort_values("calendar").itertuples():
         needed = sessions(row.calendar, first, last)

@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marketlib",
         description="Check a news article's market-impact claims against real daily prices. "
-        "Every command reads a study file (--study; default: the bundled DeepSeek study).",
+        "Every command reads a study file (--study; default: the first bundled study).",
     )
     from marketlib import __version__
 

@@ -113,7 +113,9 @@ def test_shares_dated_before_the_event_are_labelled_with_their_date(tariffs):
 def test_library_names_no_case():
     """Nothing under marketlib/ (except the raw data copy) names an article, date or group of
     a case."""
-    pattern = re.compile(r"deepseek|2025-0[1-4]-\d\d|R1 sell-off|megacap_tech|ai_complex|mag7")
+    pattern = re.compile(
+        r"deepseek|2025-0[1-4]-\d\d|R1 sell-off|megacap_tech|ai_complex|mag7", re.I
+    )
     offenders = []
     for path in (REPO / "marketlib").rglob("*"):
         if not path.is_file() or "snapshot" in path.parts or path.suffix not in {
