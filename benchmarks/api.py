@@ -11,8 +11,7 @@
    market model of every listing, CARs, the group tests).
 
 ``compute_seconds`` is the median of ``--repeats`` such fresh studies; every run is listed.
-With ``--proposed`` the changes of ``benchmarks/proposed.py`` are applied first. Prints one
-JSON line.
+Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -25,8 +24,6 @@ import resource
 import statistics
 import time
 from pathlib import Path
-
-import proposed
 
 from marketlib.prices import Prices
 from marketlib.study import open_study
@@ -77,8 +74,5 @@ if __name__ == "__main__":
     parser.add_argument("--study", type=Path, required=True)
     parser.add_argument("--what", choices=("claims", "event-study"), required=True)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--proposed", action="store_true", help="apply benchmarks/proposed.py")
     args = parser.parse_args()
-    if args.proposed:
-        proposed.apply()
     print(json.dumps(measure(args.study, args.what, args.repeats)))

@@ -9,10 +9,7 @@ has exited; ``os.wait4`` gives that one process's peak RSS:
   valuation and the verdict (or the event study and its group test), formatting the output.
 - ``api``: ``benchmarks/api.py`` (see there): reading and computing timed apart, in one process.
 
-``--variant proposed`` runs the same with the changes proposed for files outside the
-benchmark owner's reach applied in the process (``benchmarks/proposed.py``); ``library`` (the
-default) runs the library as it is. Rounds interleave the CLI and API runs so both see the same
-machine. Prints one JSON line.
+Rounds interleave the CLI and API runs so both see the same machine. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -72,17 +69,13 @@ def _median(runs: list[dict], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def measure(listings: int, out: Path, repeats: int, variant: str, timeout: float) -> dict:
+def measure(listings: int, out: Path, repeats: int, timeout: float) -> dict:
     study = synthetic_study(listings, out)
-    if variant == "proposed":
-        cli = [sys.executable, str(HERE / "proposed.py"), "marketlib"]
-    else:
-        cli = [str(Path(sys.executable).with_name("marketlib"))]
+    cli = [str(Path(sys.executable).with_name("marketlib"))]
     result: dict = {
         "listings": listings,
         "sessions": N_SESSIONS,
         "study": str(study),
-        "variant": variant,
         "repeats": repeats,
     }
     for name, args in COMMANDS.items():
@@ -92,14 +85,13 @@ def measure(listings: int, out: Path, repeats: int, variant: str, timeout: float
                 timed_process(
                     [*cli, args[0], "--study", str(study), *args[1:]],
                     study.parent,
-                    study.parent / f"{name}.{variant}.out",
+                    study.parent / f"{name}.out",
                     timeout,
                 )
             )
-            api_out = study.parent / f"{name}.{variant}.api.json"
+            api_out = study.parent / f"{name}.api.json"
             run = timed_process(
-                [sys.executable, str(HERE / "api.py"), "--study", str(study), "--what", name,
-                 *(["--proposed"] if variant == "proposed" else [])],
+                [sys.executable, str(HERE / "api.py"), "--study", str(study), "--what", name],
                 study.parent, api_out, timeout,
             )  # fmt: skip
             measured = {} if run["timed_out"] else json.loads(api_out.read_text())
@@ -122,7 +114,6 @@ if __name__ == "__main__":
     parser.add_argument("--listings", type=int, required=True)
     parser.add_argument("--out", type=Path, default=HERE / "data")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--variant", choices=("library", "proposed"), default="library")
     parser.add_argument("--timeout", type=float, default=1800.0)
     args = parser.parse_args()
-    print(json.dumps(measure(args.listings, args.out, args.repeats, args.variant, args.timeout)))
+    print(json.dumps(measure(args.listings, args.out, args.repeats, args.timeout)))

@@ -30,8 +30,8 @@ TARGETS = {
     "snapshot_ms": 100.0,
     "report_ratio": 1.3,
 }
-# Rounds per size and variant (interleaved CLI and API runs; medians compared).
-ROUNDS = {("library", 500): 3, ("library", 5000): 3, ("proposed", 500): 3, ("proposed", 5000): 3}
+# Rounds per size (interleaved CLI and API runs; medians compared).
+ROUNDS = {500: 3, 5000: 3}
 TIMEOUT = 1500.0  # seconds one process may take before it is stopped and reported as such
 
 
@@ -68,65 +68,49 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict) -> str:
         f"{machine['machine']}, {machine['cpus']} CPUs, Python {machine['python']}, pandas "
         f"{machine['pandas']}, numpy {machine['numpy']}. Load average (1 min) "
         + ", ".join(f"{phase} {value:.2f}" for phase, value in machine["load"].items())
-        + ": other processes shared the machine, so every figure is a median of interleaved "
-        "rounds where it could be afforded. Every number below was measured in this run.",
-        "",
-        "Two variants are measured. **library**: the code as it is in this commit. **with the "
-        "proposed change**: the same, with the change `benchmarks/proposed.py` applies in the "
-        "measured process only, to a file the benchmark's owner may not edit (`sources.py`: "
-        "the price files of a folder parsed together, one `read_csv` per header instead of "
-        "one per file). Its results are identical to the library's (the benchmark checks "
-        "the outputs byte for byte).",
+        + ": other processes may share the machine, so every figure is a median of interleaved "
+        "rounds where it could be afforded. Every number below was measured in this run, on "
+        f"the library as it is in commit {machine['commit']}.",
         "",
         "## Targets",
         "",
-        "| target | library | status | with the proposed change | status |",
-        "|---|---|---|---|---|",
+        "| target | measured | status |",
+        "|---|---|---|",
     ]
-    big = {v: runs[(v, 5000)] for v in ("library", "proposed") if (v, 5000) in runs}
-    small = {v: runs[(v, 500)] for v in ("library", "proposed") if (v, 500) in runs}
+    big, small = runs.get(5000), runs.get(500)
 
-    def row(label: str, pick, limit: float, unit: str) -> None:
-        cells = []
-        for variant in ("library", "proposed"):
-            value = pick(variant)
-            if value is None and variant in big:
-                shown, status = "did not finish", _status(False)
-            else:
-                shown = "-" if value is None else f"{value:,.2f}{unit}"
-                status = _status(_at_most(value, limit))
-            cells += [shown, status]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    def row(label: str, value: float | None, limit: float, unit: str) -> None:
+        if value is None and big is not None:
+            shown, status = "did not finish", _status(False)
+        else:
+            shown = "-" if value is None else f"{value:,.2f}{unit}"
+            status = _status(_at_most(value, limit))
+        lines.append(f"| {label} | {shown} | {status} |")
+
+    def ratio(name: str) -> float | None:
+        if big is None or small is None:
+            return None
+        a, b = big[name]["cli_median_seconds"], small[name]["cli_median_seconds"]
+        return None if a is None or b is None else a / b
 
     for name in ("claims", "event-study"):
         row(
             f"`{name}` end to end, 5,000 x 2,520, <= {TARGETS['e2e_seconds']:.0f} s",
-            lambda v, n=name: big[v][n]["cli_median_seconds"] if v in big else None,
+            big[name]["cli_median_seconds"] if big else None,
             TARGETS["e2e_seconds"],
             " s",
         )
     for name in ("claims", "event-study"):
         row(
             f"`{name}` peak RSS, 5,000 x 2,520 (CLI and API), <= 2 GB",
-            lambda v, n=name: (
-                max(big[v][n]["cli_peak_rss_mb"], big[v][n]["api_peak_rss_mb"])
-                if v in big
-                else None
-            ),
+            max(big[name]["cli_peak_rss_mb"], big[name]["api_peak_rss_mb"]) if big else None,
             TARGETS["peak_mb"],
             " MB",
         )
-
-    def ratio(variant: str, name: str) -> float | None:
-        if variant not in big or variant not in small:
-            return None
-        a, b = big[variant][name]["cli_median_seconds"], small[variant][name]["cli_median_seconds"]
-        return None if a is None or b is None else a / b
-
     for name in ("claims", "event-study"):
         row(
             f"`{name}` end to end, time 5,000 / 500, <= {TARGETS['ratio']:.0f}",
-            lambda v, n=name: ratio(v, n),
+            ratio(name),
             TARGETS["ratio"],
             "",
         )
@@ -136,7 +120,7 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict) -> str:
     ):
         row(
             f"{what}, inputs in memory, 5,000 x 2,520, <= {TARGETS['api_seconds']:.0f} s",
-            lambda v, n=name: big[v][n]["api_median_compute_seconds"] if v in big else None,
+            big[name]["api_median_compute_seconds"] if big else None,
             TARGETS["api_seconds"],
             " s",
         )
@@ -144,10 +128,13 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict) -> str:
         f"| warm load of the whole snapshot ({snapshot['symbols']} symbols, "
         f"{snapshot['rows']:,} rows), <= {TARGETS['snapshot_ms']:.0f} ms | "
         f"{snapshot['median_warm_ms']:.1f} ms | "
-        f"{_status(snapshot['median_warm_ms'] <= TARGETS['snapshot_ms'])} | | |",
+        f"{_status(snapshot['median_warm_ms'] <= TARGETS['snapshot_ms'])} |",
         f"| `marketlib report --study {report['study']}` / its floor, <= "
         f"{TARGETS['report_ratio']}x | {report['ratio']:.2f}x | "
-        f"{_status(report['ratio'] <= TARGETS['report_ratio'])} | | |",
+        f"{_status(report['ratio'] <= TARGETS['report_ratio'])} |",
+        "",
+        "`make test` (<= 45 s) is not run here: it is measured with `time make test` and its "
+        "wall time is stated in the commit that changes it.",
         "",
         "## What each figure includes",
         "",
@@ -160,7 +147,9 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict) -> str:
         "hold only adjusted closes (raw closes rebuilt from anchors), 5% of the firms list "
         "late and 1% delist early, 0.05% of the sessions are missing. Its windows run from "
         "the first session to the last, so valuation covers every session of every listing; "
-        "the event study covers every listing against `^SYNIDX`.",
+        "the event study covers every listing against `^SYNIDX`. The data folder's price "
+        "files are parsed in bulk (`schema.parse_price_files`: the files sharing a header "
+        "with one `read_csv`, the frames the one-file parser gives).",
         "",
         "- **end to end**: one fresh process from start to exit (`os.wait4`): interpreter "
         "start and imports, reading the study file, its universe and every price file and "
@@ -176,42 +165,36 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict) -> str:
         "Median of three such fresh studies.",
         "- **peak RSS**: the maximum resident memory of that process, everything included.",
         "",
+        "## End to end and in memory",
+        "",
+        "| listings | command | end to end (s), runs | median | peak RSS (MB) | "
+        "API: reading (s) | API: computing (s), runs | median | API peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for variant in ("library", "proposed"):
-        title = "the library" if variant == "library" else "with the proposed change"
-        lines += [
-            f"## End to end and in memory, {title}",
-            "",
-            "| listings | command | end to end (s), runs | median | peak RSS (MB) | "
-            "API: reading (s) | API: computing (s), runs | median | API peak RSS (MB) |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for size in SIZES:
-            if (variant, size) not in runs:
-                continue
-            result = runs[(variant, size)]
-            for name in ("claims", "event-study"):
-                one = result[name]
-                cli = [r["seconds"] for r in one["cli"]]
-                api = [x for r in one["api"] for x in r.get("compute_runs", [])]
-                read = one["api_median_read_seconds"]
-                lines.append(
-                    f"| {size:,} | `{name}` | {_rounded(cli)}"
-                    + (" (stopped)" if any(r["timed_out"] for r in one["cli"]) else "")
-                    + f" | {_seconds(one['cli_median_seconds'])} | {one['cli_peak_rss_mb']:,.0f} | "
-                    + ("did not finish" if read is None else f"{read:.2f}")
-                    + f" | {_rounded(api)} | {_seconds(one['api_median_compute_seconds'])} | "
-                    f"{one['api_peak_rss_mb']:,.0f} |"
-                )
-        lines.append("")
-    for variant in ("library", "proposed"):
+    for size in SIZES:
+        if size not in runs:
+            continue
         for name in ("claims", "event-study"):
-            value = ratio(variant, name)
-            if value is not None:
-                lines.append(
-                    f"- {variant}, `{name}`: end to end 5,000 / 500 = {value:.1f} "
-                    "(10 is linear; below it, fixed costs such as imports still weigh at 500)."
-                )
+            one = runs[size][name]
+            cli = [r["seconds"] for r in one["cli"]]
+            api = [x for r in one["api"] for x in r.get("compute_runs", [])]
+            read = one["api_median_read_seconds"]
+            lines.append(
+                f"| {size:,} | `{name}` | {_rounded(cli)}"
+                + (" (stopped)" if any(r["timed_out"] for r in one["cli"]) else "")
+                + f" | {_seconds(one['cli_median_seconds'])} | {one['cli_peak_rss_mb']:,.0f} | "
+                + ("did not finish" if read is None else f"{read:.2f}")
+                + f" | {_rounded(api)} | {_seconds(one['api_median_compute_seconds'])} | "
+                f"{one['api_peak_rss_mb']:,.0f} |"
+            )
+    lines.append("")
+    for name in ("claims", "event-study"):
+        value = ratio(name)
+        if value is not None:
+            lines.append(
+                f"- `{name}`: end to end 5,000 / 500 = {value:.1f} (10 is linear; below it, "
+                "fixed costs such as imports still weigh at 500)."
+            )
     lines += [
         "",
         "## Snapshot load",
@@ -240,6 +223,17 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict) -> str:
     return "\n".join(lines)
 
 
+def _commit() -> str:
+    """The commit measured, and whether the library had changes not yet committed."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=HERE).stdout
+
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    dirty = git("status", "--porcelain", "--", str(HERE.parent / "marketlib")).strip()
+    return f"{head} (with changes to marketlib/ not yet committed)" if dirty else head
+
+
 def _load() -> float:
     return os.getloadavg()[0]
 
@@ -262,6 +256,7 @@ def main() -> None:
         "pandas": pandas.__version__,
         "numpy": numpy.__version__,
         "load": {"at the start": _load()},
+        "commit": _commit(),
     }
     print("benchmark: snapshot load", flush=True)
     snapshot = _json_run("snapshot_load.py")
@@ -272,20 +267,12 @@ def main() -> None:
         started = time.perf_counter()
         _json_run("synthetic.py", "--listings", str(size), "--out", str(HERE / "data"))
         print(f"  ready in {time.perf_counter() - started:.0f} s", flush=True)
-        for variant in ("proposed", "library"):
-            rounds = 1 if args.quick else ROUNDS[(variant, size)]
-            print(f"benchmark: {variant}, {size:,} listings, {rounds} round(s)", flush=True)
-            runs[(variant, size)] = _json_run(
-                "end_to_end.py", "--listings", str(size), "--repeats", str(rounds),
-                "--variant", variant, "--timeout", str(TIMEOUT),
-            )  # fmt: skip
-            for name in ("claims", "event-study"):
-                a = Path(runs[(variant, size)]["study"]).parent / f"{name}.library.out"
-                b = Path(runs[(variant, size)]["study"]).parent / f"{name}.proposed.out"
-                finished = not runs[(variant, size)][name]["timed_out"]
-                same = not (a.is_file() and b.is_file()) or a.read_bytes() == b.read_bytes()
-                if variant == "library" and finished and not same:
-                    raise SystemExit(f"{name}: the proposed changes changed the output")
+        rounds = 1 if args.quick else ROUNDS[size]
+        print(f"benchmark: {size:,} listings, {rounds} round(s)", flush=True)
+        runs[size] = _json_run(
+            "end_to_end.py", "--listings", str(size), "--repeats", str(rounds),
+            "--timeout", str(TIMEOUT),
+        )  # fmt: skip
         machine["load"][f"after {size:,} listings"] = _load()
     print("benchmark: report against the kernel floor", flush=True)
     report = _json_run("report_floor.py", "--rounds", "1" if args.quick else "3")

@@ -9,8 +9,11 @@ its required columns. Nothing is filled in: a column a file does not have is NaN
 from __future__ import annotations
 
 import io
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from marketlib.errors import InvalidInputError
@@ -147,6 +150,134 @@ def parse_price_csv(
         raise error(f"{origin}: has a zero or negative price")
     values.index = pd.DatetimeIndex(dates, name="date")
     return values
+
+
+def parse_price_files(
+    files: Sequence[tuple[str, bytes]], error: type[Exception]
+) -> list[pd.DataFrame]:
+    """Many price files (``(origin, bytes)`` pairs) as the frames :func:`parse_price_csv`
+    gives one at a time, in the same order, parsed in bulk.
+
+    Files that share a header line are parsed together: one ``read_csv`` for their prices,
+    their dates read as fixed-width ``YYYY-MM-DD`` bytes, every check done on all of them at
+    once. A group with anything the bulk reading does not vouch for (a bad cell, date, order or
+    price; quotes, carriage returns, blank or ragged lines; an empty file) is handed to
+    :func:`parse_price_csv` file by file, in the given order, so a bad file raises exactly the
+    error it raises alone, naming it (and the first bad file is the one named).
+    """
+    frames: list[pd.DataFrame | None] = [None] * len(files)
+    groups: dict[bytes, list[int]] = {}
+    alone: list[int] = []
+    for position, (_, data) in enumerate(files):
+        cut = data.find(b"\n") + 1
+        if cut == 0 or cut == len(data):
+            alone.append(position)  # no line after the header: the one-file parser's case
+        else:
+            groups.setdefault(data[:cut], []).append(position)
+    for header, members in groups.items():
+        parsed = _parse_alike(header, [files[p][1][len(header) :] for p in members])
+        if parsed is None:
+            alone.extend(members)
+        else:
+            for position, frame in zip(members, parsed, strict=True):
+                frames[position] = frame
+    for position in sorted(alone):
+        origin, data = files[position]
+        frames[position] = parse_price_csv(data, origin, error)
+    return frames  # type: ignore[return-value]
+
+
+# Centuries of dates the bulk reading takes as they stand (others go to the one-file parser).
+_CENTURIES = (18, 22)
+_COLUMNS = pd.Index(PRICE_FIELDS)
+
+
+def _parse_alike(header: bytes, bodies: list[bytes]) -> list[pd.DataFrame] | None:
+    """The bodies of files that share ``header`` as frames, or None when any of them needs
+    :func:`parse_price_csv` (which says what is wrong, or parses what this does not vouch for)."""
+    try:
+        columns = header[:-1].decode("ascii").split(",")
+    except UnicodeDecodeError:
+        return None
+    fields = columns[1:]
+    if (
+        columns[0] != "date"
+        or len(set(columns)) < len(columns)
+        or any(c not in PRICE_FIELDS for c in fields)
+        or not {"close", "adj_close"} & set(fields)
+    ):
+        return None
+    bodies = [b if b.endswith(b"\n") else b + b"\n" for b in bodies]
+    sizes = np.array([len(b) for b in bodies])
+    body = b"".join(bodies)
+    del bodies
+    if b"\r" in body or b'"' in body:
+        return None
+    raw = np.frombuffer(body, dtype=np.uint8)
+    ends = np.flatnonzero(raw == ord("\n"))  # every body ends with one
+    starts = np.empty_like(ends)
+    starts[0], starts[1:] = 0, ends[:-1] + 1
+    # Every line is a date and exactly one cell per field (pandas would silently drop the
+    # cells of a line longer than the header, and read a blank line as no line): the commas,
+    # taken len(fields) at a time, must each fall in their own line, the first right after
+    # the date.
+    commas = np.flatnonzero(raw == ord(","))
+    if len(commas) != len(ends) * len(fields):
+        return None
+    commas = commas.reshape(len(ends), len(fields))
+    if (commas[:, 0] != starts + 10).any() or (commas[:, -1] >= ends).any():
+        return None
+    del commas
+    # Each line's first ten bytes, gathered as rows of a sliding view (no index per byte).
+    text = np.lib.stride_tricks.sliding_window_view(raw, 10)[starts]
+    digits = text[:, [0, 1, 2, 3, 5, 6, 8, 9]] - np.uint8(ord("0"))  # wraps below "0"
+    century = digits[:, 0] * np.uint8(10) + digits[:, 1]
+    if (
+        (digits > 9).any()
+        or (text[:, 4] != ord("-")).any()
+        or (text[:, 7] != ord("-")).any()
+        or (century < _CENTURIES[0]).any()
+        or (century > _CENTURIES[1]).any()
+    ):
+        return None
+    del digits, century
+    try:  # YYYY-MM-DD as numpy reads it: a day the month does not have is an error
+        dates = text.view("S10").ravel().astype("datetime64[D]").astype("datetime64[us]")
+    except ValueError:
+        return None
+    del text, raw, starts
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed cells: not numbers
+        try:
+            cells = pd.read_csv(io.BytesIO(body), header=None, names=columns, usecols=fields)
+        except (ValueError, pd.errors.ParserError):
+            return None
+    del body
+    if len(cells) != len(dates) or any(cells[f].dtype.kind not in "fi" for f in fields):
+        return None  # a cell that is not a number
+    values = np.empty((len(dates), len(PRICE_FIELDS)))
+    for position, field in enumerate(PRICE_FIELDS):
+        if field not in fields:
+            values[:, position] = np.nan
+            continue
+        column = cells[field].to_numpy(dtype="float64")
+        low, high = np.fmin.reduce(column), np.fmax.reduce(column)  # NaN only if all are
+        # Integers past 2**53 would not read the same as floats; prices must be positive.
+        if max(-low, high) >= 2.0**53 or (field != "volume" and low <= 0):
+            return None
+        values[:, position] = column
+    del cells
+    stops = np.searchsorted(ends, np.cumsum(sizes) - 1) + 1  # lines up to each file's end
+    begins = np.r_[0, stops[:-1]]
+    step = np.diff(dates.view(np.int64))
+    step[stops[:-1] - 1] = 1  # no step from one file to the next
+    if (step <= 0).any():
+        return None  # not strictly ascending
+    index = pd.DatetimeIndex(dates, name="date")
+    return [
+        pd.DataFrame(values[a:b], index=index[a:b], columns=_COLUMNS, copy=False)
+        for a, b in zip(begins, stops, strict=True)
+    ]
 
 
 def check_table_kind(kind: str) -> str:

@@ -19,6 +19,7 @@ loader compose sources; no engine imports this module.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +34,7 @@ from marketlib.errors import (
     InvalidInputError,
     SourceUnavailableError,
 )
-from marketlib.schema import TABLES, empty_table, parse_price_csv, parse_table
+from marketlib.schema import TABLES, empty_table, parse_price_files, parse_table
 from marketlib.universe import Listing
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,19 @@ def _clip(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | N
     if end is not None:
         keep &= frame.index <= end
     return frame[keep]
+
+
+def _slice(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None):
+    """``frame`` (dates strictly ascending, as a parsed price file's are) over start..end: a
+    slice, not a copy."""
+    dates = frame.index
+    first = 0 if start is None else int(dates.searchsorted(start, side="left"))
+    last = len(frame) if end is None else int(dates.searchsorted(end, side="right"))
+    return frame.iloc[first:last]
+
+
+# Bytes of price files parsed together at most (bounds the memory a bulk parse takes).
+_BATCH_BYTES = 64 * 2**20
 
 
 class Source:
@@ -110,6 +124,9 @@ class FolderSource(Source):
 
     Price files need only ``date`` and ``close`` (or ``adj_close``); each table only its
     required columns (:data:`marketlib.schema.TABLES`). No manifest: the files are the user's.
+    The price files asked for are read once and parsed in bulk
+    (:func:`marketlib.schema.parse_price_files`: the frames, and the errors naming a file,
+    that parsing them one at a time gives).
     """
 
     name = "folder"
@@ -133,14 +150,28 @@ class FolderSource(Source):
     def holds(self, symbol: str) -> bool:
         return self._file(symbol).is_file()
 
-    def _read(self, symbol: str) -> pd.DataFrame:
-        if symbol not in self._frames:
-            path = self._file(symbol)
-            self._frames[symbol] = parse_price_csv(path.read_bytes(), str(path), InvalidInputError)
-        return self._frames[symbol]
+    def _read(self, symbols: list[str]) -> None:
+        """Parse the files of ``symbols`` not parsed yet, in batches of files read together;
+        the first bad file in ``symbols``' order is the one an error names, as one at a time."""
+        unread = iter(dict.fromkeys(s for s in symbols if s not in self._frames))
+        for symbol in unread:
+            batch: list[tuple[str, str, bytes]] = []
+            size = 0
+            try:
+                for name in itertools.chain([symbol], unread):
+                    path = self._file(name)
+                    batch.append((name, str(path), path.read_bytes()))
+                    size += len(batch[-1][2])
+                    if size >= _BATCH_BYTES:
+                        break
+            finally:  # the files read before one that cannot be read are parsed first
+                frames = parse_price_files([(o, d) for _, o, d in batch], InvalidInputError)
+                self._frames.update(zip((s for s, _, _ in batch), frames, strict=True))
 
     def prices(self, symbols, start, end):
-        return {s: _clip(self._read(s), start, end) for s in symbols if self.holds(s)}
+        wanted = [s for s in symbols if self.holds(s)]
+        self._read(wanted)
+        return {s: _slice(self._frames[s], start, end) for s in wanted}
 
     def table(self, kind, symbols):
         if kind not in self._tables:

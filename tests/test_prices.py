@@ -202,3 +202,121 @@ def test_select_and_between_keep_the_series_they_name():
 def test_unknown_source_is_refused():
     with pytest.raises(InvalidInputError, match="'bloomberg'"):
         load_prices("NVDA", "2025-01-21", "2025-01-31", source="bloomberg")
+
+
+# ---------------------------------------------------------------- a folder's files in bulk
+# SYNTHETIC price files (not market data): the shapes a user's folder may hold.
+def synthetic_price_files(count: int, seed: int = 14) -> dict[str, bytes]:
+    """``count`` SYNTHETIC price files in the shapes a user's folder may hold: full files,
+    close-only and adj_close-only ones, reordered columns, integer volumes, empty cells,
+    no final newline, CRLF line ends, a header-only file, different spans."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2014-01-01", "2025-06-30")
+    headers = [
+        ["date", *PRICE_FIELDS],
+        ["date", "close"],
+        ["date", "adj_close"],
+        ["date", "adj_close", "close", "volume"],
+    ]
+    files = {}
+    for n in range(count):
+        columns = headers[n % len(headers)]
+        first = int(rng.integers(0, len(days) - 300))
+        span = days[first : first + int(rng.integers(1, 300))]
+        lines = [",".join(columns)]
+        for day in span:
+            cells = [f"{day:%Y-%m-%d}"]
+            for field in columns[1:]:
+                if field == "volume":
+                    cells.append(str(int(rng.integers(1, 10**9))))
+                elif rng.random() < 0.02:
+                    cells.append("")  # a missing cell stays NaN
+                else:
+                    cells.append(f"{rng.uniform(1, 500):.{int(rng.integers(0, 7))}f}")
+            lines.append(",".join(cells))
+        text = "\n".join(lines)
+        ending = "\r\n" if n % 97 == 5 else "\n"
+        text = text.replace("\n", ending)
+        if n % 13 != 3:
+            text += ending  # some files lack the final newline
+        files[f"SYN{n:04d}"] = text.encode()
+    files["SYNEMPTY"] = b"date,close\n"
+    return files
+
+
+def write_price_folder(root, files: dict[str, bytes]):
+    (root / "prices").mkdir(parents=True)
+    for symbol, data in files.items():
+        (root / "prices" / f"{symbol}.csv").write_bytes(data)
+    return root
+
+
+def assert_same_frame(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(got, expected, check_exact=True, check_freq=True)
+    assert got.index.dtype == expected.index.dtype and got.index.name == expected.index.name
+    assert list(got.dtypes) == list(expected.dtypes)
+    assert got.columns.dtype == expected.columns.dtype
+
+
+def test_a_folder_of_many_synthetic_files_parses_to_the_one_file_frames(tmp_path, monkeypatch):
+    from marketlib import schema
+    from marketlib.schema import parse_price_csv, parse_price_files
+
+    files = synthetic_price_files(400)
+    root = write_price_folder(tmp_path / "data", files)
+    one_at_a_time = {
+        s: parse_price_csv(d, str(root / "prices" / f"{s}.csv"), InvalidInputError)
+        for s, d in files.items()
+    }
+    alone = []
+    monkeypatch.setattr(
+        schema, "parse_price_csv", lambda d, o, e: alone.append(o) or parse_price_csv(d, o, e)
+    )
+    bulk = parse_price_files(list(files.items()), InvalidInputError)
+    # Only what the bulk reading does not vouch for goes to the one-file parser.
+    header_only = [s for s, d in files.items() if d.endswith(b"\n") and d.count(b"\n") == 1]
+    assert header_only == ["SYNEMPTY"]
+    assert sorted(alone) == sorted([s for s, d in files.items() if b"\r" in d] + header_only)
+    for frame, expected in zip(bulk, one_at_a_time.values(), strict=True):
+        assert_same_frame(frame, expected)
+    served = sources.FolderSource(root).prices(list(files), None, None)
+    assert list(served) == list(files)
+    for symbol, expected in one_at_a_time.items():
+        assert_same_frame(served[symbol], expected)
+    start, end = pd.Timestamp("2018-03-01"), pd.Timestamp("2021-07-15")
+    clipped = sources.FolderSource(root).prices(list(files), start, end)
+    for symbol, expected in one_at_a_time.items():
+        keep = (expected.index >= start) & (expected.index <= end)
+        assert_same_frame(clipped[symbol], expected[keep])
+
+
+BAD_FILES = {
+    "a negative price": b"date,close\n2025-01-02,10\n2025-01-03,-1\n",
+    "dates not ascending": b"date,close\n2025-01-03,10\n2025-01-02,11\n",
+    "a repeated date": b"date,close\n2025-01-02,10\n2025-01-02,11\n",
+    "a day the month lacks": b"date,close\n2025-02-28,10\n2025-02-30,11\n",
+    "a date in another form": b"date,close\n2025-01-02,10\n2025/01/03,11\n",
+    "a cell that is not a number": b"date,close\n2025-01-02,10\n2025-01-03,ten\n",
+    "a line with a cell too many": b"date,close\n2025-01-02,10\n2025-01-03,11,12\n",
+    "a blank date": b"date,close\n2025-01-02,10\n,11\n",
+    "no close column": b"date,open\n2025-01-02,10\n",
+}
+
+
+@pytest.mark.parametrize("problem", list(BAD_FILES))
+def test_one_bad_file_among_good_ones_is_named_in_the_error(tmp_path, problem):
+    from marketlib.schema import parse_price_csv
+
+    good = {f"SYN{n:04d}": b"date,close\n2025-01-02,10\n2025-01-03,11\n" for n in range(60)}
+    files = {**dict(list(good.items())[:30]), "SYNBAD": BAD_FILES[problem]}
+    files |= {**dict(list(good.items())[30:]), "SYNBAD2": BAD_FILES["a negative price"]}
+    root = write_price_folder(tmp_path / "data", files)
+    bad = root / "prices" / "SYNBAD.csv"
+    with pytest.raises(InvalidInputError) as alone:
+        parse_price_csv(bad.read_bytes(), str(bad), InvalidInputError)
+    with pytest.raises(InvalidInputError) as bulk:
+        sources.FolderSource(root).prices(list(files), None, None)
+    assert str(bulk.value) == str(alone.value)  # the first bad file, in the same words
+    assert str(bad) in str(bulk.value)
