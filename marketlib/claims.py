@@ -8,7 +8,8 @@ a study file; nothing here reads one, and nothing here loads data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -18,9 +19,16 @@ from marketlib.errors import InvalidInputError
 from marketlib.marketcap import factorize_sorted, first_rows, has_repeats
 
 MEASURES = ("net", "gross_losses")
-WINDOW_KINDS = ("fixed", "to_trough", "peak_to_trough")
+# fixed: two dates. same_day_trough: the group's aggregate value at its worst close (one date
+# for every firm). to_trough / peak_to_trough: each firm's own low (and own earlier high).
+WINDOW_KINDS = ("fixed", "same_day_trough", "to_trough", "peak_to_trough")
+VERDICTS = ("supports", "inconclusive", "does_not_support")
+DOMICILE_ANY = "any"
+# When an announcement can first move a close: the same calendar day, or the next one.
+TIMINGS = ("before_open", "during_session", "after_close", "non_trading_day")
 # Enough sessions before a window's start to find a close on or before it.
 LOOKBACK = pd.Timedelta(days=10)
+_DAY = pd.Timedelta(days=1)
 
 
 def check_span(caps: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
@@ -47,24 +55,79 @@ def check_spans(spans: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) ->
 
 
 @dataclass(frozen=True)
+class Confounder:
+    """A dated event that is not the one under test (an earnings release, a policy
+    announcement). ``firms`` are the firms it concerns directly; none: the whole market."""
+
+    id: str
+    date: pd.Timestamp
+    timing: str
+    label: str
+    source: str
+    firms: tuple[str, ...] = ()
+
+    @property
+    def affects(self) -> pd.Timestamp:
+        """The first calendar date whose close can reflect it (every venue: a New York
+        evening is the next morning in Tokyo)."""
+        return self.date + _DAY if self.timing == "after_close" else self.date
+
+    def concerns(self, firms: set[str] | None) -> bool:
+        """Whether it bears on ``firms`` (None: a whole market, which every event concerns)."""
+        return firms is None or not self.firms or bool(firms.intersection(self.firms))
+
+
+@dataclass(frozen=True)
 class Window:
+    """Which closes a change is measured between. A date is each venue's own close on or
+    before that calendar date (the one convention of every analysis)."""
+
     name: str
     label: str
-    kind: str  # fixed | to_trough | peak_to_trough
+    kind: str  # one of WINDOW_KINDS
     start: pd.Timestamp
     end: pd.Timestamp | None = None
-    end_by_calendar: dict[str, pd.Timestamp] = field(default_factory=dict)
     peak_from: pd.Timestamp | None = None
     trough_through: pd.Timestamp | None = None
+    stopped_before: str = ""  # the confounder this variant stops before
+    variant_of: str = ""  # the window this one is a stopped variant of
+
+    @property
+    def reads(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The first and last dates whose closes the window compares."""
+        return self.peak_from or self.start, self.end or self.trough_through
 
     @property
     def first_date(self) -> pd.Timestamp:
-        return (self.peak_from or self.start) - LOOKBACK
+        return self.reads[0] - LOOKBACK
 
     @property
     def last_date(self) -> pd.Timestamp:
-        ends = [self.end, self.trough_through, *self.end_by_calendar.values()]
-        return max(d for d in ends if d is not None)
+        return self.reads[1]
+
+    def stopped(self, event: Confounder) -> Window | None:
+        """This window ending on the last close before ``event`` can move one (None when
+        no session after the start would be left)."""
+        last = event.affects - _DAY
+        if last <= self.start:
+            return None
+        label = f"{self.label}, before {event.affects:%-d %b}"
+        changes = {"end": last} if self.kind == "fixed" else {"trough_through": last}
+        return replace(
+            self, name=f"{self.name}_before_{event.id}", label=label, stopped_before=event.id,
+            variant_of=self.name,
+            **changes,
+        )  # fmt: skip
+
+
+def confounders_in(
+    window: Window, confounders: list[Confounder], firms: set[str] | None
+) -> list[Confounder]:
+    """The events that can move a close the window reads after its first one, and that
+    concern ``firms`` (or the whole market), first first."""
+    first, last = window.reads
+    inside = [c for c in confounders if first < c.affects <= last and c.concerns(firms)]
+    return sorted(inside, key=lambda c: (c.affects, c.id))
 
 
 def parse_window(name: str, spec: dict) -> Window:
@@ -73,10 +136,14 @@ def parse_window(name: str, spec: dict) -> Window:
 
     kind = spec.get("kind")
     if kind not in WINDOW_KINDS:
+        raise InvalidInputError(f"window {name!r} has kind {kind!r}: use {', '.join(WINDOW_KINDS)}")
+    if "end_by_calendar" in spec:
         raise InvalidInputError(
-            f"window {name!r} has kind {kind!r}: use fixed, to_trough or peak_to_trough"
+            f"window {name!r} has end_by_calendar: a date is each venue's own close on or "
+            "before it, in every analysis; remove the key (a later close is a longer window)"
         )
     required = {"fixed": ("start", "end"), "to_trough": ("start", "trough_through")}
+    required["same_day_trough"] = required["to_trough"]
     required["peak_to_trough"] = ("peak_from", "start", "trough_through")
     absent = [key for key in required[kind] if key not in spec]
     if absent:
@@ -84,19 +151,22 @@ def parse_window(name: str, spec: dict) -> Window:
             f"window {name!r} of kind {kind} needs {', '.join(required[kind])}; it lacks "
             f"{', '.join(absent)}"
         )
-    return Window(
+    window = Window(
         name=name,
         label=spec.get("label", name),
         kind=kind,
         start=date("start"),
         end=date("end"),
-        end_by_calendar={
-            k: parse_date(v, f"window {name} end")
-            for k, v in spec.get("end_by_calendar", {}).items()
-        },
         peak_from=date("peak_from"),
         trough_through=date("trough_through"),
     )
+    first, last = window.reads
+    if not window.start <= last or first > window.start:
+        raise InvalidInputError(
+            f"window {name!r} reads {first:%Y-%m-%d} -> {window.start:%Y-%m-%d} -> "
+            f"{last:%Y-%m-%d}: its dates must not go backwards"
+        )
+    return window
 
 
 def _rows_between(index: pd.DatetimeIndex, first: object, last: object) -> slice:
@@ -126,6 +196,8 @@ def firm_window_changes(
     "close on or before" a date is the last session of that calendar, and if that session has
     no value the firm is reported missing, not carried back to an older value.
     """
+    if window.kind == "same_day_trough":
+        return same_day_changes(values, calendar_of, window)
     return _window_changes(_calendar_blocks(values, calendar_of), window)
 
 
@@ -153,7 +225,7 @@ def _dates_at(dates: pd.DatetimeIndex, at: np.ndarray) -> pd.DatetimeIndex:
 
 def _window_changes(blocks: list[tuple], window: Window) -> pd.DataFrame:
     frames = []
-    for calendar, firms, dates, grid in blocks:
+    for _, firms, dates, grid in blocks:
         columns = np.arange(grid.shape[1])
         start_at = np.full(len(columns), dates.searchsorted(window.start, side="right") - 1)
         start_cap = grid[start_at, columns] if start_at[0] >= 0 else np.full(len(columns), np.nan)
@@ -167,8 +239,7 @@ def _window_changes(blocks: list[tuple], window: Window) -> pd.DataFrame:
                 np.where(found, peak, start_cap),
             )
         if window.kind == "fixed":
-            end = window.end_by_calendar.get(calendar, window.end)
-            end_at = np.full(len(columns), dates.searchsorted(end, side="right") - 1)
+            end_at = np.full(len(columns), dates.searchsorted(window.end, side="right") - 1)
             end_cap = grid[end_at, columns] if end_at[0] >= 0 else np.full(len(columns), np.nan)
         else:
             after = _rows_between(dates, window.start + pd.Timedelta(days=1), window.trough_through)
@@ -185,7 +256,11 @@ def _window_changes(blocks: list[tuple], window: Window) -> pd.DataFrame:
                 }
             )
         )
-    changes = pd.concat(frames, ignore_index=True).sort_values("firm", ignore_index=True)
+    return _finished(pd.concat(frames, ignore_index=True))
+
+
+def _finished(changes: pd.DataFrame) -> pd.DataFrame:
+    changes = changes.sort_values("firm", ignore_index=True)
     changes["change_usd"] = changes["cap_end_usd"] - changes["cap_start_usd"]
     changes["change_pct"] = 100 * (changes["cap_end_usd"] / changes["cap_start_usd"] - 1)
     changes["missing"] = np.select(
@@ -194,6 +269,61 @@ def _window_changes(blocks: list[tuple], window: Window) -> pd.DataFrame:
         "",
     )
     return changes
+
+
+def home_calendar(calendar_of: pd.Series) -> str:
+    """The calendar most of the firms trade on (of equal counts, the first by name)."""
+    counts = calendar_of.value_counts()
+    return str(min(counts.index[counts == counts.max()]))
+
+
+def same_day_changes(values: pd.DataFrame, calendar_of: pd.Series, window: Window) -> pd.DataFrame:
+    """Per-firm changes to the session on which the firms' **aggregate** value was lowest.
+
+    The sessions are those of the firms' :func:`home_calendar` after the start through
+    ``trough_through``; a firm on another calendar enters each with its own latest close on
+    or before that date (as everywhere). Only sessions on which every firm valued at the start
+    has a value are candidates: a total missing a firm is not the group's total.
+    """
+    calendar = home_calendar(calendar_of)
+    blocks = _calendar_blocks(values, calendar_of)
+    home = next(dates for name, _, dates, _ in blocks if name == calendar)
+    days = home[(home > window.start) & (home <= window.trough_through)]
+    starts, paths, owners, positions = [], [], [], []
+    for _, firms, dates, grid in blocks:
+        columns = np.arange(grid.shape[1])
+        at = int(dates.searchsorted(window.start, side="right")) - 1
+        starts.append(grid[at] if at >= 0 else np.full(len(columns), np.nan))
+        own = dates.searchsorted(days, side="right") - 1  # each day's own latest session
+        paths.append(np.where((own >= 0)[:, None], grid[np.maximum(own, 0)], np.nan))
+        owners.append((firms, dates))
+        positions.append(own)
+    start = np.concatenate(starts)
+    path = np.concatenate(paths, axis=1) if days.size else np.empty((0, len(start)))
+    counted = ~np.isnan(start)
+    complete = ~np.isnan(path[:, counted]).any(axis=1)
+    totals = np.where(complete, (path[:, counted] - start[counted]).sum(axis=1), np.inf)
+    trough = int(np.argmin(totals)) if complete.any() else -1
+    frames, offset = [], 0
+    for (firms, dates), own, first in zip(owners, positions, starts, strict=True):
+        width = len(firms)
+        at = np.full(width, own[trough] if trough >= 0 else -1)
+        start_at = np.full(width, int(dates.searchsorted(window.start, side="right")) - 1)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "firm": firms,
+                    "start_date": _dates_at(dates, start_at),
+                    "end_date": _dates_at(dates, at),
+                    "cap_start_usd": first,
+                    "cap_end_usd": path[trough, offset : offset + width]
+                    if trough >= 0
+                    else np.full(width, np.nan),
+                }
+            )
+        )
+        offset += width
+    return _finished(pd.concat(frames, ignore_index=True))
 
 
 def wide_values(caps: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -322,16 +452,24 @@ def cumulative_changes(
 
 def total(changes: pd.DataFrame, measure: str) -> float:
     """Net change, or the sum of losses only, over the firms that have a value."""
+    return float(np.nansum(_contributions(changes["change_usd"].to_numpy(float), measure)))
+
+
+def _contributions(change: np.ndarray, measure: str) -> np.ndarray:
+    """What each firm's change adds to a measure (NaN: the firm is not counted)."""
     if measure not in MEASURES:
         raise InvalidInputError(f"measure {measure!r} is not one of {', '.join(MEASURES)}")
-    values = changes["change_usd"].dropna()
-    return float(values.sum() if measure == "net" else values[values < 0].sum())
+    return (
+        change
+        if measure == "net"
+        else np.where(change < 0, change, np.where(change >= 0, 0.0, np.nan))
+    )
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """How one claim is tested: over which groups, windows and measures, with what tolerance
-    (the loss, in USD, that supports the claim's wording)."""
+    """How one claim is tested: over which groups (each filtered to which domiciles), windows
+    and measures, with what tolerance (the loss, in USD, that supports the claim's wording)."""
 
     claim: str
     amount_usd: float
@@ -340,59 +478,201 @@ class Verdict:
     measures: tuple[str, ...]
     support_low_usd: float
     support_high_usd: float
+    domiciles: tuple[str, ...] = (DOMICILE_ANY,)
+
+    def grade(self, low_usd: float, high_usd: float) -> str:
+        """``supports`` when the whole band of changes gives a loss within the tolerance,
+        ``does_not_support`` when none of it does, ``inconclusive`` when it straddles an edge."""
+        least, most = -high_usd, -low_usd  # the band as losses
+        if self.support_low_usd <= least and most <= self.support_high_usd:
+            return "supports"
+        if most < self.support_low_usd or least > self.support_high_usd:
+            return "does_not_support"
+        return "inconclusive"
+
+
+@dataclass(frozen=True)
+class Valuation:
+    """Date x firm USD market values under one set of inputs, and each firm's calendar."""
+
+    values: pd.DataFrame
+    calendar_of: pd.Series
+
+    def changes(self, window: Window, firms: list[str]) -> pd.DataFrame:
+        """Per-firm changes of ``firms`` (those valued) over ``window``."""
+        chosen = [f for f in firms if f in self.calendar_of.index]
+        return firm_window_changes(self.values[chosen], self.calendar_of[chosen], window)
+
+
+def band(
+    changes: pd.DataFrame, alternatives: dict[str, list[pd.DataFrame]], measure: str
+) -> tuple[float, float, float]:
+    """A measure's value and its low/high band from alternative inputs.
+
+    ``alternatives`` maps each kind of input (share counts, FX fixing, price basis) to the
+    per-firm changes under each alternative. Each kind is varied on its own; per firm, the
+    largest move below and above the point estimate is taken, and the moves are added over
+    firms and kinds: a band that does not assume the alternatives cancel out.
+    """
+    base = _contributions(changes["change_usd"].to_numpy(float), measure)
+    firms = changes["firm"].to_numpy()
+    point = float(np.nansum(base))
+    low = high = point
+    for frames in alternatives.values():
+        moves = []
+        for other in frames:
+            by_firm = other.set_index("firm")["change_usd"].reindex(firms).to_numpy(float)
+            move = _contributions(by_firm, measure) - base
+            moves.append(np.where(np.isnan(move), 0.0, move))
+        if moves:
+            stacked = np.vstack(moves)
+            low += float(np.minimum(stacked.min(axis=0), 0).sum())
+            high += float(np.maximum(stacked.max(axis=0), 0).sum())
+    return point, low, high
+
+
+QUALITY_ORDER = ("exact", "rounded", "approximate", "weak")
+
+
+def inputs_quality(labels: pd.DataFrame, window: Window, firms: set[str], after: pd.Timestamp):
+    """What the cell's inputs rest on, from a labelled firm caps frame: the worst share-count
+    quality (and the firms with a count below exact), the firms whose count is dated after
+    ``after``, and the price bases, over the closes the window reads."""
+    first, last = window.reads
+    rows = labels[labels["firm"].isin(firms) & labels["date"].between(first - LOOKBACK, last)]
+    quality: dict[str, set[str]] = {}
+    dated_after, bases = set(), set()
+    for firm, words, as_of, basis in zip(
+        rows["firm"], rows["shares_quality"], rows["shares_as_of"], rows["price_basis"],
+        strict=True,
+    ):  # fmt: skip
+        for word in str(words).split("; "):
+            quality.setdefault(word, set()).add(str(firm))
+        for day in re.findall(r"\d{4}-\d{2}-\d{2}", str(as_of)):
+            if pd.Timestamp(day) > after:
+                dated_after.add(str(firm))
+        bases.update(str(basis).split("; "))
+    rank = {word: QUALITY_ORDER.index(word) if word in QUALITY_ORDER else len(QUALITY_ORDER)
+            for word in quality}  # fmt: skip
+    worst = max(rank, key=lambda w: (rank[w], w)) if rank else ""
+    below = sorted({f for w, fs in quality.items() if w != "exact" for f in fs})
+    return {
+        "worst_share_quality": worst,
+        "shares_below_exact": below,
+        "shares_dated_after_event": sorted(dated_after),
+        "price_basis": sorted(bases),
+    }
 
 
 def verdict_matrix(
-    values: pd.DataFrame,
-    calendar_of: pd.Series,
+    valuation: Valuation,
     members: dict[str, set[str]],
     windows: list[Window],
     verdict: Verdict,
+    *,
+    domicile_of: dict[str, str] | None = None,
+    confounders: list[Confounder] | None = None,
+    alternatives: dict[str, list[Valuation]] | None = None,
+    labels: pd.DataFrame | None = None,
+    event_date: pd.Timestamp | None = None,
     names: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """The verdict matrix from firm values: one row per group x window x measure.
+    """The verdict matrix: one row per group x domicile x window (and its variant stopped
+    before the first confounding event inside it) x measure.
 
-    ``values`` is date x firm USD market value, ``calendar_of`` each firm's calendar,
-    ``members`` each group's firms. A firm's change does not depend on the group it is counted
-    in, so each window is computed once for all firms.
+    ``members`` are each group's firms; ``domicile_of`` each firm's country (a group filtered
+    to a domicile keeps its firms of that country; two cells over the same firms are one, the
+    first). ``alternatives`` give each cell its band (:func:`band`), ``labels`` (a labelled
+    firm caps frame) its ``inputs_quality``. A firm's change under per-firm kinds does not
+    depend on its group, so those are computed once per window for every firm.
     """
-    names = names or {}
-    low, high = verdict.support_low_usd, verdict.support_high_usd
-    cells = []
-    blocks = _calendar_blocks(values, calendar_of)  # once for every window
-    by_window = {w.name: _window_changes(blocks, w) for w in windows}
-    for group_name, firms in members.items():
-        for window in windows:
-            changes = by_window[window.name][by_window[window.name]["firm"].isin(firms)]
-            losers = changes.dropna(subset=["change_usd"]).nsmallest(3, "change_usd")
-            drivers = [
-                f"{names.get(r.firm, r.firm)} {r.change_usd / 1e9:+,.0f}bn"
-                for r in losers.itertuples()
-                if r.change_usd < 0
-            ]
-            missing = [
-                f"{names.get(firm, firm)} ({why})"
-                for firm, why in zip(changes["firm"], changes["missing"], strict=True)
-                if why
-            ]
-            for measure in verdict.measures:
-                value = total(changes, measure)
-                cells.append(
-                    {
-                        "claim": verdict.claim,
-                        "group": group_name,
-                        "window": window.label,
-                        "window_kind": window.kind,
-                        "measure": measure,
-                        "change_usd": value,
-                        "share_of_claim": -value / verdict.amount_usd,
-                        "supports": low <= -value <= high,
-                        "drivers": drivers,
-                        "missing": missing,
-                        "n_firms": int(changes["change_usd"].notna().sum()),
-                    }
-                )
-    return pd.DataFrame(cells)
+    names, domicile_of = names or {}, domicile_of or {}
+    confounders, alternatives = confounders or [], alternatives or {}
+    cache: dict[tuple, pd.DataFrame] = {}
+    everyone = list(valuation.calendar_of.index)
+
+    def changes(source: Valuation, key: str, window: Window, firms: list[str]) -> pd.DataFrame:
+        if window.kind == "same_day_trough":  # depends on who is in the group
+            return source.changes(window, firms)
+        if (key, window) not in cache:
+            cache[key, window] = source.changes(window, everyone)
+        found = cache[key, window]
+        return found[found["firm"].isin(firms)].reset_index(drop=True)
+
+    cells, seen = [], set()
+    for group_name, group in members.items():
+        for domicile in verdict.domiciles:
+            firms = sorted(
+                f for f in group if domicile == DOMICILE_ANY or domicile_of.get(f) == domicile
+            )
+            if not firms or frozenset(firms) in seen:
+                continue
+            seen.add(frozenset(firms))
+            for window in windows:
+                inside = confounders_in(window, confounders, set(firms))
+                stopped = window.stopped(inside[0]) if inside else None
+                for variant in [window, *([stopped] if stopped else [])]:
+                    cells.extend(
+                        _cells(
+                            verdict, group_name, domicile, variant, firms,
+                            changes(valuation, "base", variant, firms),
+                            {kind: [changes(v, f"{kind}{i}", variant, firms)
+                                    for i, v in enumerate(vs)]
+                             for kind, vs in alternatives.items()},
+                            [c.id for c in confounders_in(variant, confounders, set(firms))],
+                            None if labels is None else inputs_quality(
+                                labels, variant, set(firms), event_date or variant.start),
+                            names,
+                        )
+                    )  # fmt: skip
+    return pd.DataFrame(cells, columns=MATRIX_COLUMNS)
+
+
+MATRIX_COLUMNS = [
+    "claim", "group", "domicile", "window", "window_name", "window_kind", "stopped_before",
+    "variant_of", "measure", "change_usd", "change_low_usd", "change_high_usd", "share_of_claim",
+    "verdict", "confounders", "inputs_quality", "n_firms", "end_date", "drivers", "missing",
+]  # fmt: skip
+
+
+def _cells(verdict, group, domicile, window, firms, changes, alternatives, inside, quality, names):
+    losers = changes.dropna(subset=["change_usd"]).nsmallest(3, "change_usd")
+    drivers = [
+        f"{names.get(r.firm, r.firm)} {r.change_usd / 1e9:+,.0f}bn"
+        for r in losers.itertuples()
+        if r.change_usd < 0
+    ]
+    missing = [f"{names.get(f, f)} ({why})" for f, why in zip(changes["firm"], changes["missing"],
+               strict=True) if why]  # fmt: skip
+    # The date every firm is read on (its home-calendar date where venues differ); per-firm
+    # troughs have none.
+    ends = changes["end_date"].dropna()
+    per_firm = window.kind in ("to_trough", "peak_to_trough")
+    end_date = None if per_firm or ends.empty else pd.Timestamp(ends.mode().iloc[0])
+    for measure in verdict.measures:
+        value, low, high = band(changes, alternatives, measure)
+        yield {
+            "claim": verdict.claim,
+            "group": group,
+            "domicile": domicile,
+            "window": window.label,
+            "window_name": window.name,
+            "window_kind": window.kind,
+            "stopped_before": window.stopped_before,
+            "variant_of": window.variant_of,
+            "measure": measure,
+            "change_usd": value,
+            "change_low_usd": low,
+            "change_high_usd": high,
+            "share_of_claim": -value / verdict.amount_usd,
+            "verdict": verdict.grade(low, high),
+            "confounders": inside,
+            "inputs_quality": quality or {},
+            "n_firms": int(changes["change_usd"].notna().sum()),
+            "end_date": end_date,
+            "drivers": drivers,
+            "missing": missing,
+        }
 
 
 def windows_span(windows: list[Window]) -> tuple[pd.Timestamp, pd.Timestamp]:

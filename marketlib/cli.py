@@ -199,26 +199,48 @@ def _claims(args: argparse.Namespace) -> int:
     study = _study(args)
     matrix = study.verdict()
     paragraph = tables.verdict_paragraph(matrix, study)
+    checks = study.cross_check_changes()
     if args.format == "json":
         payload = {
             "study": study.parameters(),
+            "convention": study.calendar_note,
             "claims": study.claims,
+            "confounders": [vars(c) for c in study.confounders],
             "matrix": matrix.to_dict(orient="records"),
+            "cross_checks": checks.to_dict(orient="records"),
             "paragraph": paragraph,
         }
-        sys.stdout.write(json.dumps(payload, indent=1, default=str) + "\n")
+        sys.stdout.write(json.dumps(payload, indent=1, default=_json_value) + "\n")
         return 0
     table = tables.claims_table(study.claims)
     shown = tables.matrix_table(matrix)
+    top_down = tables.cross_check_table(checks, matrix)
     if args.format == "markdown":
+        print(paragraph + "\n")
         print("## Claims\n\n" + table.to_markdown(index=False))
         print("\n## The verdict on the checkable claims\n\n" + shown.to_markdown(index=False))
+        print("\n## Top-down cross-check\n\n" + top_down.to_markdown(index=False))
     else:
+        print(paragraph + "\n")
         emit(table, "table")
         print()
         emit(shown, "table")
-    print("\n" + paragraph)
+        print()
+        emit(top_down, "table")
+    if study.calendar_note:
+        print(f"\nDates: {study.calendar_note}")
     return 0
+
+
+def _json_value(value: object) -> object:
+    """Dates as YYYY-MM-DD, gaps as null; anything else as text."""
+    import pandas as pd
+
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d}"
+    return str(value)
 
 
 @command("event-study")

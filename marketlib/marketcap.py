@@ -29,6 +29,11 @@ FX_TO_USD = {
     "JPY": ("JPY=X", "divide"),  # yen per dollar
     "EUR": ("EURUSD=X", "multiply"),  # dollars per euro
 }
+# The other fixing, for an uncertainty band: FRED's noon New York buying rates (H.10).
+FX_ALTERNATIVE = {
+    "JPY": ("DEXJPUS", "divide"),  # yen per dollar
+    "EUR": ("DEXUSEU", "multiply"),  # dollars per euro
+}
 
 BASIS_RAW = "raw"
 BASIS_ANCHORED = "raw-from-anchor"
@@ -47,13 +52,34 @@ class Reference:
     anchors: pd.DataFrame
 
 
-def fx_symbols(listings: list[Listing]) -> list[str]:
+def fx_symbols(listings: list[Listing], fx: dict[str, tuple[str, str]] = FX_TO_USD) -> list[str]:
     """The exchange-rate series that convert ``listings``' currencies to USD."""
     return list(
-        dict.fromkeys(
-            FX_TO_USD[check_currency(i.currency)][0] for i in listings if i.currency != "USD"
-        )
+        dict.fromkeys(fx[check_currency(i.currency)][0] for i in listings if i.currency != "USD")
     )
+
+
+def share_alternatives(
+    shares: pd.DataFrame, date: pd.Timestamp, within: pd.Timedelta
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Shares tables with the lowest and the highest count each share class has on record
+    within ``within`` of ``date`` (PRIMARY or ALT facts of the same symbol and class; an
+    undated fact only if it is the PRIMARY one), as its one PRIMARY fact.
+
+    Classes with a single such count keep their PRIMARY facts as they are.
+    """
+    primary = shares[shares["role"] == "PRIMARY"]
+    near = shares["as_of"].notna() & ((shares["as_of"] - date).abs() <= within)
+    candidates = shares[(shares["role"] == "PRIMARY") | near]
+    keys = ["symbol", "share_class"]
+    counts = candidates.groupby(keys)["shares"].transform("nunique")
+    varied = candidates[counts > 1]
+    tables = []
+    for pick in ("idxmin", "idxmax"):
+        chosen = varied.loc[getattr(varied.groupby(keys)["shares"], pick)()].assign(role="PRIMARY")
+        untouched = primary.set_index(keys).index.isin(chosen.set_index(keys).index)
+        tables.append(pd.concat([primary[~untouched], chosen], ignore_index=True))
+    return tables[0], tables[1]
 
 
 @dataclass(frozen=True)
@@ -341,7 +367,9 @@ def check_currency(currency: str) -> str:
     return currency
 
 
-def usd_per_unit(currency: str, rate: float | np.ndarray) -> float | np.ndarray:
+def usd_per_unit(
+    currency: str, rate: float | np.ndarray, fx: dict[str, tuple[str, str]] = FX_TO_USD
+) -> float | np.ndarray:
     """Dollars one unit of ``currency`` buys, from ``rate`` of its :data:`FX_TO_USD` series.
 
     Arrays of rates may hold NaN (no rate that day: the value is NaN, reported as missing);
@@ -350,12 +378,12 @@ def usd_per_unit(currency: str, rate: float | np.ndarray) -> float | np.ndarray:
     if check_currency(currency) == "USD":
         return np.ones(np.shape(rate)) if np.ndim(rate) else 1.0
     if np.ndim(rate) == 0 and not float(rate) > 0:
-        series = FX_TO_USD[currency][0]
+        series = fx[currency][0]
         raise MarketCapError(
             f"no usable {series} rate ({rate}) to convert {currency} to USD: the rate series has "
             "no value for that date; pick a date it covers"
         )
-    return 1.0 / rate if FX_TO_USD[currency][1] == "divide" else rate
+    return 1.0 / rate if fx[currency][1] == "divide" else rate
 
 
 # ---------------------------------------------------------------------------- market caps
@@ -490,8 +518,10 @@ class _Step:
 class _Context:
     """The reference tables of a valuation, grouped by symbol once."""
 
-    def __init__(self, prices: Prices, listings: list[Listing], reference: Reference, words):
-        self.prices, self.reference, self.words = prices, reference, words
+    def __init__(
+        self, prices: Prices, listings: list[Listing], reference: Reference, words, fx=FX_TO_USD
+    ):
+        self.prices, self.reference, self.words, self.fx_series = prices, reference, words, fx
         self.facts = _ShareFacts(reference.shares[reference.shares["role"] == "PRIMARY"], words)
         splits = reference.splits
         self.splits_of = _positions(splits["symbol"].to_numpy(dtype=object))
@@ -528,7 +558,7 @@ class _Context:
         for share_class in classes:
             self.facts.key(symbol, share_class)  # raises for a class without a fact
         if item.currency != "USD":
-            series = FX_TO_USD[check_currency(item.currency)][0]
+            series = self.fx_series[check_currency(item.currency)][0]
             if series not in self.prices.series:
                 raise MarketCapError(
                     f"no {series} rates were loaded to convert {symbol} ({item.currency}) "
@@ -587,7 +617,7 @@ class _Context:
         usd = np.ones(price.shape)
         for i in foreign:
             rate[i] = self._rate(steps[i].item.currency, dates)
-            usd[i] = usd_per_unit(steps[i].item.currency, rate[i])
+            usd[i] = usd_per_unit(steps[i].item.currency, rate[i], self.fx_series)
         out.write("fx_rate", rate, offsets, dates)
         out.write("cap_usd", caps_usd(price, valued, usd), offsets, dates)
 
@@ -604,7 +634,7 @@ class _Context:
         return _raw_prices(dates, close, adjusted, anchors, boundaries, self.splits(symbol), symbol)
 
     def _rate(self, currency: str, dates: np.ndarray) -> np.ndarray:
-        series = FX_TO_USD[currency][0]
+        series = self.fx_series[currency][0]
         if series not in self.fx:
             rates = self.prices.series[series]
             self.fx[series] = (rates.dates.as_unit("ns").asi8, rates.values[:, 3])
@@ -675,15 +705,18 @@ def firm_values(
     universe: Universe,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    fx: dict[str, tuple[str, str]] = FX_TO_USD,
 ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """Date x firm USD values, each firm's calendar, and each calendar's first and last date:
     what ``claims.wide_values(firm_caps(listing_caps(...)))`` and that frame's date span per
     calendar give (the same numbers, the same errors), without building either long frame.
 
     A verdict reads values only; the labels of every listing and session are for tables.
+    ``fx`` says which rate series converts each currency (:data:`FX_ALTERNATIVE`: the other
+    fixing).
     """
     words = {name: _Words() for name in ("firm", "symbol", "currency", "as_of", "quality")}
-    context = _Context(prices, listings, reference, words)
+    context = _Context(prices, listings, reference, words, fx)
     first, last = (None if d is None else pd.Timestamp(d).as_unit("ns").value for d in (start, end))
     plan = [context.check(item, first, last) for item in listings]
     if not listings:

@@ -40,11 +40,11 @@ def dollars(value: float, _pos: object = None) -> str:
     return usd(value)
 
 
-def _axes(ax):
-    """The figure and axes to draw on: ``ax``'s, or a new figure's."""
+def _axes(ax, size: tuple[float, float] | None = None):
+    """The figure and axes to draw on: ``ax``'s, or a new figure's (of ``size`` inches)."""
     if ax is not None:
         return ax.figure, ax
-    return plt.subplots()
+    return plt.subplots(figsize=size)
 
 
 def _footnote(fig: Figure, text: str) -> None:
@@ -156,29 +156,47 @@ def _annotated_grid(ax, values: pd.DataFrame, labels: list[list[str]], **colours
     return image
 
 
+VERDICT_MARKS = {"supports": "supports", "inconclusive": "inconclusive", "does_not_support": ""}
+
+
 def verdict_heatmap(
     matrix: pd.DataFrame, measure: str, claim_usd: float, note: str, ax=None
 ) -> Figure:
-    """Group x window grid coloured by share of the claim, cells labelled with dollars."""
-    cells = matrix[matrix["measure"] == measure]
-    share = _ordered_pivot(cells, "group", "window", "share_of_claim")
-    change = _ordered_pivot(cells, "group", "window", "change_usd")
+    """Group (and domicile) x window grid coloured by share of the claim; each cell labelled
+    with its change and verdict. A window's variant stopped before the first confounding
+    event of the group is one column, whichever event that is."""
+    cells = matrix[matrix["measure"] == measure].copy()
+    label_of = dict(zip(cells["window_name"], cells["window"], strict=False))
+    cells["column"] = [
+        f"{label_of.get(base, base)}\nbefore other news" if base else label
+        for base, label in zip(cells["variant_of"], cells["window"], strict=True)
+    ]
+    cells["row"] = cells["group"] + " (" + cells["domicile"] + ")"
+    share = _ordered_pivot(cells, "row", "column", "share_of_claim")
+    change = _ordered_pivot(cells, "row", "column", "change_usd")
+    verdict = _ordered_pivot(cells, "row", "column", "verdict")
     labels = [
-        [f"{dollars(value)}\n{share_of:.0%}" for value, share_of in zip(u, s, strict=True)]
-        for u, s in zip(change.to_numpy(), share.to_numpy(), strict=True)
+        [
+            "-" if pd.isna(value) else f"{dollars(value)}\n{share_of:.0%}\n{VERDICT_MARKS[word]}"
+            for value, share_of, word in zip(u, s, v, strict=True)
+        ]
+        for u, s, v in zip(change.to_numpy(), share.to_numpy(), verdict.to_numpy(), strict=True)
     ]
     with _style():
-        fig, ax = _axes(ax)
+        fig, ax = _axes(
+            ax, (max(8.0, 1.7 * share.shape[1] + 3), max(4.5, 0.8 * share.shape[0] + 2))
+        )
         image = _annotated_grid(ax, share, labels, cmap="RdBu_r", vmin=0, vmax=2)
         ax.set(
             title=f"Market value change vs the article's {dollars(claim_usd)} "
             f"({measure.replace('_', ' ')})",
             xlabel="Window",
-            ylabel="Group",
+            ylabel="Group (domicile)",
         )
+        ax.tick_params(axis="x", labelsize=8)
         fig.colorbar(image, ax=ax, label=f"Loss as a share of {dollars(claim_usd)}")
         _footnote(fig, note)
-        fig.subplots_adjust(bottom=0.2, left=0.2)
+        fig.subplots_adjust(bottom=0.2, left=0.22)
     return fig
 
 
@@ -188,13 +206,23 @@ def cumulative_change(
     claim_usd: float,
     calendar: str,
     note: str,
+    marks: list[tuple[object, str]] = (),
     ax=None,
 ) -> Figure:
-    """Day-by-day cumulative USD market-value change of each group (one column each)."""
+    """Day-by-day cumulative USD market-value change of each group (one column each), with
+    ``marks`` (date, label): other dated news inside the span, drawn as faint lines labelled
+    along them."""
     with _style():
         fig, ax = _axes(ax)
         _time_lines(ax, totals, event, baseline=0)
         _claim_line(ax, claim_usd)
+        for when, label in marks:
+            ax.axvline(pd.Timestamp(when), color="#bbbbbb", linestyle="--", linewidth=0.8)
+            ax.annotate(
+                label, (pd.Timestamp(when), 0.99), xycoords=("data", "axes fraction"),
+                xytext=(2, -2), textcoords="offset points", rotation=90, ha="left", va="top",
+                fontsize=5.5, color="#777777",
+            )  # fmt: skip
         ax.yaxis.set_major_formatter(FuncFormatter(dollars))
         ax.set(
             title=f"Cumulative market value change since the {totals.index[0]:%d %b %Y} close",

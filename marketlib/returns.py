@@ -74,23 +74,20 @@ def sessions_to_recover(prices: pd.Series, base_date: object) -> int | None:
 
 
 def recovery_table(prices: pd.DataFrame, base_date: object) -> pd.DataFrame:
-    """Per column: sessions until it regained its ``base_date`` close, and the last date checked."""
+    """Per column: sessions until it regained its ``base_date`` close, the last date checked,
+    and the worst close from the base date to then (percent below the base close, and when)."""
     rows = []
+    base = pd.Timestamp(base_date)
     for symbol in prices.columns:
         series = prices[symbol].dropna()
+        relative = series[series.index >= base] / series[base]
         rows.append(
             {
                 "symbol": symbol,
                 "sessions": sessions_to_recover(series, base_date),
                 "checked_through": series.index[-1],
-                "drawdown_pct": 100
-                * float(
-                    (
-                        series[series.index >= pd.Timestamp(base_date)]
-                        / series[pd.Timestamp(base_date)]
-                    ).min()
-                    - 1
-                ),
+                "drawdown_pct": 100 * float(relative.min() - 1),
+                "drawdown_date": relative.idxmin(),
             }
         )
     return pd.DataFrame(rows)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -37,7 +37,7 @@ _MARGIN = pd.Timedelta(days=14)
 _TOP_KEYS = {
     "format", "title", "event_date", "base_date", "article", "universe", "data", "source",
     "event_label", "through", "calendar_note", "groups", "private", "windows", "claims",
-    "charts", "event_study", "description",
+    "charts", "event_study", "description", "confounders", "uncertainty", "cross_checks",
 }  # fmt: skip
 
 
@@ -97,6 +97,20 @@ class EventStudySpec:
     focus: str
 
 
+@dataclass(frozen=True)
+class CrossCheck:
+    """A published total market value of an index at a date: the index's return over a
+    window times that value is a top-down estimate of the change the firm totals add up."""
+
+    id: str
+    index: str
+    label: str
+    total_usd: float
+    as_of: pd.Timestamp
+    measure: str
+    source: str
+
+
 @dataclass
 class Study:
     """A parsed study file, and (once asked) its inputs loaded from one source chain."""
@@ -118,6 +132,9 @@ class Study:
     article: Path | None = None
     through: pd.Timestamp | None = None
     calendar_note: str = ""
+    confounders: list[claims.Confounder] = field(default_factory=list)
+    shares_within: pd.Timedelta | None = None
+    cross_checks: list[CrossCheck] = field(default_factory=list)
     downloader: object = None
     tickers: object = None
     _loaded: dict = field(default_factory=dict, repr=False)
@@ -172,6 +189,7 @@ class Study:
                 chosen.extend([value] if isinstance(value, str) else value or [])
             for panel in spec.get("panels", []):
                 chosen.extend(panel.get("symbols", []))
+        chosen.extend(check.index for check in self.cross_checks)
         return list(dict.fromkeys(chosen))
 
     @cached_property
@@ -186,12 +204,19 @@ class Study:
             calendar = universe.listing(symbol).calendar
             if calendar in universe.benchmarks:
                 wanted.append(universe.benchmarks[calendar])
-        wanted.extend(marketcap.fx_symbols([universe.listing(s) for s in wanted]))
+        listings = [universe.listing(s) for s in wanted]
+        wanted.extend(marketcap.fx_symbols(listings))
+        # The other fixing, where the data has it: an input of the verdict's band.
+        wanted.extend(
+            s
+            for s in marketcap.fx_symbols(listings, marketcap.FX_ALTERNATIVE)
+            if s in universe.listings
+        )
         return list(dict.fromkeys(wanted))
 
     def span(self) -> tuple[pd.Timestamp, pd.Timestamp | None]:
         """The first and last dates the analyses read (last None: as far as the data goes)."""
-        firsts = [self.base_date, self.event_date]
+        firsts = [self.base_date, self.event_date, *(c.as_of for c in self.cross_checks)]
         lasts = [self.event_date]
         if self.windows:
             first, last = claims.windows_span(list(self.windows.values()))
@@ -274,29 +299,111 @@ class Study:
         return claims.window_changes(caps, window)
 
     def verdict(self) -> pd.DataFrame:
-        """The verdict matrix of every checkable claim (one row per claim x group x window x
-        measure)."""
+        """The verdict matrix of every checkable claim (one row per claim x group x domicile
+        x window x measure; :func:`marketlib.claims.verdict_matrix`), each cell with its band
+        from the alternative inputs the data holds and the quality of its inputs."""
         if "verdict" not in self._loaded:
-            # Values only (firm_values): the labelled long frames are for tables and charts.
-            selections = [g for v in self.verdicts for g in v.groups] or list(self.groups)
-            listings = self.universe.valued_listings(
-                self.universe.resolve(list(dict.fromkeys(selections)))
-            )
-            values, calendar_of, spans = marketcap.firm_values(
-                self.prices, listings, self.reference, self.universe
-            )
             frames = []
+            names, domicile_of = self.firm_names(), self.domiciles()
             for verdict in self.verdicts:
                 windows = [self.windows[w] for w in verdict.windows]
-                claims.check_spans(spans, *claims.windows_span(windows))
+                base, alternatives, labels = self._valuations(verdict.groups, windows)
                 members = {g: self.group_firms(g) for g in verdict.groups}
                 frames.append(
                     claims.verdict_matrix(
-                        values, calendar_of, members, windows, verdict, self.firm_names()
+                        base, members, windows, verdict, domicile_of=domicile_of,
+                        confounders=self.confounders, alternatives=alternatives, labels=labels,
+                        event_date=self.event_date, names=names,
                     )
-                )
+                )  # fmt: skip
             self._loaded["verdict"] = pd.concat(frames, ignore_index=True)
         return self._loaded["verdict"]
+
+    def domiciles(self) -> dict[str, str]:
+        """Each firm's country of incorporation or headquarters, as the universe gives it."""
+        return {firm.id: firm.country for firm in self.universe.firms.values()}
+
+    def _valuations(self, groups: tuple[str, ...], windows: list[claims.Window]):
+        """Firm values over the windows' span under the study's inputs and under each
+        alternative the data holds (other share counts near the event, the other FX fixing,
+        the adjusted basis for closes rebuilt from anchors), and the labelled values."""
+        listings = self.universe.valued_listings(self.universe.resolve(list(groups)))
+        first, last = claims.windows_span(windows)
+        reference = self.reference
+
+        def valuation(ref: Reference = reference, fx=marketcap.FX_TO_USD) -> claims.Valuation:
+            values, calendar_of, spans = marketcap.firm_values(
+                self.prices, listings, ref, self.universe, first, last, fx
+            )
+            claims.check_spans(spans, first, last)
+            return claims.Valuation(values, calendar_of)
+
+        alternatives: dict[str, list[claims.Valuation]] = {}
+        if self.shares_within is not None:
+            low, high = marketcap.share_alternatives(
+                reference.shares, self.event_date, self.shares_within
+            )
+            alternatives["shares"] = [
+                valuation(replace(reference, shares=low)),
+                valuation(replace(reference, shares=high)),
+            ]
+        foreign = {i.currency for i in listings} - {"USD"}
+        if foreign and all(marketcap.FX_ALTERNATIVE[c][0] in self.prices.series for c in foreign):
+            alternatives["fx"] = [valuation(fx=marketcap.FX_ALTERNATIVE)]
+        if len(reference.anchors):
+            alternatives["price_basis"] = [
+                valuation(replace(reference, anchors=reference.anchors.iloc[:0]))
+            ]
+        labels = marketcap.firm_caps(
+            marketcap.listing_caps(self.prices, listings, reference, first, last), self.universe
+        )
+        return valuation(), alternatives, labels
+
+    def cross_check_changes(self) -> pd.DataFrame:
+        """Top-down: each cross-check index's change over each window of the verdicts (and
+        their variants stopped before a confounding event) times its published total value,
+        scaled from the total's date by the index's own closes."""
+        rows = []
+        variants = {}  # every window and each variant of it the matrix may hold
+        for name in dict.fromkeys(w for v in self.verdicts for w in v.windows):
+            window = self.windows[name]
+            stops = [
+                window.stopped(c) for c in claims.confounders_in(window, self.confounders, None)
+            ]
+            for variant in [window, *(w for w in stops if w is not None)]:
+                variants[variant.name] = variant
+        for check in self.cross_checks:
+            close = self.prices.select([check.index]).field("close")[check.index].dropna()
+            at = close[close.index <= check.as_of]
+            if at.empty:
+                raise InvalidInputError(
+                    f"cross-check {check.id}: no {check.index} close on or before "
+                    f"{check.as_of:%Y-%m-%d}: load prices from that date"
+                )
+            values = (close * (check.total_usd / at.iloc[-1])).to_frame(check.id)
+            calendar_of = pd.Series(
+                {check.id: self.universe.listing(check.index).calendar}, name="calendar"
+            )
+            for variant in variants.values():
+                change = claims.firm_window_changes(values, calendar_of, variant).iloc[0]
+                rows.append(
+                    {
+                        "cross_check": check.id,
+                        "index": check.index,
+                        "label": check.label,
+                        "window": variant.label,
+                        "window_name": variant.name,
+                        "start_date": change["start_date"],
+                        "end_date": change["end_date"],
+                        "index_change_pct": change["change_pct"],
+                        "change_usd": change["change_usd"],
+                        "total_usd": check.total_usd,
+                        "total_as_of": check.as_of,
+                        "measure": check.measure,
+                        "source": check.source,
+                    }
+                )
+        return pd.DataFrame(rows)
 
     def cumulative_changes(self) -> pd.DataFrame:
         """Day-by-day change of the verdict's groups since the base-date close, to the chart's
@@ -312,13 +419,28 @@ class Study:
             caps, {g: self.group_firms(g) for g in groups}, self.base_date, calendar
         )
 
+    def confounder_marks(
+        self, first: object, last: object, calendar: str
+    ) -> list[tuple[pd.Timestamp, str]]:
+        """(session, labels) of the confounding events whose first affected close falls from
+        ``first`` to ``last``, on ``calendar``'s first session on or after it: marks for a
+        chart of the study's groups, one per session."""
+        lo, hi = pd.Timestamp(first), pd.Timestamp(last)
+        marks: dict[pd.Timestamp, list[str]] = {}
+        for event in sorted(self.confounders, key=lambda c: (c.affects, c.id)):
+            if lo < event.affects <= hi:
+                day = session_on_or_after(calendar, event.affects)
+                marks.setdefault(day, []).append(event.label)
+        return [(day, "\n".join(labels)) for day, labels in marks.items() if day <= hi]
+
     @property
     def home_calendar(self) -> str:
         """The calendar most of the study's firms trade on: the day-by-day chart's sessions."""
         return self._home_calendar(self._all_caps)
 
     def _home_calendar(self, caps: pd.DataFrame) -> str:
-        return str(caps.drop_duplicates("firm")["calendar"].value_counts().idxmax())
+        firms = caps.drop_duplicates("firm")
+        return claims.home_calendar(pd.Series(list(firms["calendar"]), index=list(firms["firm"])))
 
     def coverage_table(self) -> pd.DataFrame:
         """Per symbol the study reads: who served it, its span, sessions without a price, and a
@@ -463,7 +585,9 @@ def _verdict(
         raise reader.fail(f"{key}.support_low_usd/support_high_usd", "numbers of USD")
     if low > high:
         raise reader.fail(f"{key}.support_low_usd", f"at most support_high_usd ({high})")
+    domiciles = names("domiciles") if "domiciles" in spec else (claims.DOMICILE_ANY,)
     return claims.Verdict(
+        domiciles=domiciles,
         claim=claim["id"],
         amount_usd=float(amount),
         groups=names("groups"),
@@ -472,6 +596,72 @@ def _verdict(
         support_low_usd=float(low),
         support_high_usd=float(high),
     )
+
+
+def _confounders(reader: _Reader, universe: Universe) -> list[claims.Confounder]:
+    found = []
+    listed = reader.get("confounders", list, "an array of [[confounders]] tables", [])
+    for index, spec in enumerate(listed):
+        key = f"confounders[{index}]"
+        if not isinstance(spec, dict):
+            raise reader.fail(key, "a table with id, date, timing, label and source")
+        for part in ("id", "label", "source"):
+            if not isinstance(spec.get(part), str) or not spec[part].strip():
+                raise reader.fail(f"{key}.{part}", "a non-empty string")
+        if spec.get("timing") not in claims.TIMINGS:
+            raise reader.fail(f"{key}.timing", f"one of {', '.join(claims.TIMINGS)}")
+        symbols = spec.get("symbols", [])
+        if not isinstance(symbols, list) or not all(isinstance(v, str) for v in symbols):
+            raise reader.fail(f"{key}.symbols", "a list of symbols ([] for the whole market)")
+        try:
+            firms = universe.firms_in(universe.resolve(symbols)) if symbols else []
+        except MarketlibError as exc:
+            raise InvalidInputError(f"study file {reader.path}: {key}.symbols: {exc}") from None
+        found.append(
+            claims.Confounder(
+                id=spec["id"],
+                date=reader.date(f"{key}.date", spec.get("date")),
+                timing=spec["timing"],
+                label=spec["label"],
+                source=spec["source"],
+                firms=tuple(firms),
+            )
+        )
+    ids = [c.id for c in found]
+    if len(set(ids)) < len(ids):
+        raise reader.fail("confounders", "tables with distinct ids")
+    return found
+
+
+def _cross_checks(reader: _Reader, universe: Universe) -> list[CrossCheck]:
+    found = []
+    listed = reader.get("cross_checks", list, "an array of [[cross_checks]] tables", [])
+    for index, spec in enumerate(listed):
+        key = f"cross_checks[{index}]"
+        if not isinstance(spec, dict):
+            raise reader.fail(key, "a table with id, index, total_usd, as_of and source")
+        for part in ("id", "index", "source"):
+            if not isinstance(spec.get(part), str) or not spec[part].strip():
+                raise reader.fail(f"{key}.{part}", "a non-empty string")
+        total = spec.get("total_usd")
+        if not isinstance(total, int | float) or isinstance(total, bool) or total <= 0:
+            raise reader.fail(f"{key}.total_usd", "the published total in USD (a number above 0)")
+        try:
+            universe.listing(spec["index"])
+        except MarketlibError as exc:
+            raise InvalidInputError(f"study file {reader.path}: {key}.index: {exc}") from None
+        found.append(
+            CrossCheck(
+                id=spec["id"],
+                index=spec["index"],
+                label=str(spec.get("label", spec["index"])),
+                total_usd=float(total),
+                as_of=reader.date(f"{key}.as_of", spec.get("as_of")),
+                measure=str(spec.get("measure", "")),
+                source=spec["source"],
+            )
+        )
+    return found
 
 
 def open_study(
@@ -566,7 +756,17 @@ def open_study(
     article = reader.path_of("article")
     data = reader.path_of("data")
     through = reader.date("through") if "through" in raw else None
+    confounders = _confounders(reader, universe)
+    uncertainty = reader.get("uncertainty", dict, "a table", {})
+    within = uncertainty.get("shares_within_days")
+    if within is not None and (
+        not isinstance(within, int) or isinstance(within, bool) or within < 0
+    ):
+        raise reader.fail("uncertainty.shares_within_days", "a whole number of days, 0 or more")
     return Study(
+        confounders=confounders,
+        shares_within=None if within is None else pd.Timedelta(days=within),
+        cross_checks=_cross_checks(reader, universe),
         path=path,
         raw=raw,
         title=title,

@@ -58,8 +58,10 @@ def recovery_table(table: pd.DataFrame, base_date: object) -> pd.DataFrame:
         {
             "symbol": table["symbol"],
             "sessions_to_recover": table["sessions"],
-            "checked_through": table["checked_through"],
-            f"worst_close_%_since_{base:%Y-%m-%d}": table["drawdown_pct"].round(1),
+            "worst_close_%": table["drawdown_pct"].round(1),
+            "worst_close_on": table["drawdown_date"].dt.strftime("%Y-%m-%d"),
+            "measured_from": f"{base:%Y-%m-%d}",
+            "measured_through": table["checked_through"].dt.strftime("%Y-%m-%d"),
         }
     )
 
@@ -172,17 +174,80 @@ def claims_table(registry: list[dict]) -> pd.DataFrame:
     )
 
 
+PER_FIRM_KINDS = ("to_trough", "peak_to_trough")
+
+
+def _bn_at_precision(values: pd.Series, exact: pd.Series) -> pd.Series:
+    """$bn to one decimal where every input is exact, whole $bn where a share count is rounded
+    or weaker (its last digits are not known)."""
+    billions = values / 1e9
+    return pd.Series(
+        [round(v, 1) if e else round(v) for v, e in zip(billions, exact, strict=True)],
+        index=values.index,
+        dtype=object,
+    )
+
+
+def _exact_inputs(matrix: pd.DataFrame) -> pd.Series:
+    return matrix["inputs_quality"].map(lambda q: q.get("worst_share_quality", "") == "exact")
+
+
+def inputs_text(quality: dict) -> str:
+    """A cell's inputs in a line: share-count quality, counts dated after the event, bases."""
+    if not quality:
+        return "-"
+    parts = [f"shares {quality['worst_share_quality'] or '-'}"]
+    if quality["shares_below_exact"]:
+        parts[0] += f" ({', '.join(quality['shares_below_exact'])})"
+    if quality["shares_dated_after_event"]:
+        parts.append(f"dated after event: {', '.join(quality['shares_dated_after_event'])}")
+    parts.append(f"prices {', '.join(quality['price_basis'])}")
+    return "; ".join(parts)
+
+
+def _band_text(matrix: pd.DataFrame) -> pd.Series:
+    low = _bn_at_precision(matrix["change_low_usd"], _exact_inputs(matrix))
+    high = _bn_at_precision(matrix["change_high_usd"], _exact_inputs(matrix))
+    return pd.Series([f"{a:,} .. {b:,}" for a, b in zip(low, high, strict=True)], matrix.index)
+
+
+def confounders_table(confounders: list) -> pd.DataFrame:
+    """The study's confounding events: when, what, whom, from where."""
+    if not confounders:
+        return pd.DataFrame({"event": ["-"], "note": ["the study lists no confounding event"]})
+    return pd.DataFrame(
+        [
+            {
+                "event": c.id,
+                "date": f"{c.date:%Y-%m-%d}",
+                "timing": c.timing.replace("_", " "),
+                "first_close_moved": f"{c.affects:%Y-%m-%d}",
+                "firms": ", ".join(c.firms) or "whole market",
+                "what": c.label,
+                "source": c.source,
+            }
+            for c in sorted(confounders, key=lambda c: (c.affects, c.id))
+        ]
+    )
+
+
 def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
-    """The verdict matrix with dollars in $bn, for reading."""
+    """The verdict matrix for reading: $bn at the precision of each cell's inputs, its band,
+    the confounding events inside its window, its inputs, losers and missing firms."""
     return pd.DataFrame(
         {
             "claim": matrix["claim"],
             "group": matrix["group"],
+            "domicile": matrix["domicile"],
             "window": matrix["window"],
+            "kind": matrix["window_kind"],
             "measure": matrix["measure"],
-            "change_$bn": _billions(matrix["change_usd"]),
-            "of_claim": matrix["share_of_claim"].map(lambda v: percent(v, 1)),
-            "supports": matrix["supports"].map({True: "yes", False: "no"}),
+            "change_$bn": _bn_at_precision(matrix["change_usd"], _exact_inputs(matrix)),
+            "band_$bn": _band_text(matrix),
+            "of_claim": matrix["share_of_claim"].map(lambda v: percent(v, 0)),
+            "verdict": matrix["verdict"],
+            "confounders": matrix["confounders"].map(lambda c: ", ".join(c) or "-"),
+            "inputs": matrix["inputs_quality"].map(inputs_text),
             "firms": matrix["n_firms"],
             "missing": matrix["missing"].map(lambda m: "; ".join(m) or "-"),
             "drivers": matrix["drivers"].map(", ".join),
@@ -191,52 +256,147 @@ def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdict_table(matrix: pd.DataFrame) -> pd.DataFrame:
-    """The verdict matrix at a glance: each cell's change, its share of the claim, the verdict."""
-    return matrix_table(matrix)[
-        ["claim", "group", "window", "measure", "change_$bn", "of_claim", "supports", "firms"]
-    ]
+    """The verdict matrix at a glance: each cell's change and band, share of the claim, verdict
+    and how many confounding events its window spans."""
+    shown = matrix_table(matrix)[
+        ["claim", "group", "domicile", "window", "measure", "change_$bn", "band_$bn", "of_claim",
+         "verdict", "firms"]
+    ]  # fmt: skip
+    return shown.assign(confounders=matrix["confounders"].map(len))
+
+
+def cross_check_table(checks: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFrame:
+    """Top-down estimates beside the firm-level net totals of the same windows."""
+    if checks.empty:
+        return pd.DataFrame({"cross_check": ["-"], "note": ["the study gives no index total"]})
+    net = matrix[matrix["measure"] == "net"]
+    rows = []
+    for row in checks[checks["window_name"].isin(net["window_name"])].itertuples():
+        cells = net[net["window_name"] == row.window_name]
+        entry = {
+            "cross_check": f"{row.label} x {usd(row.total_usd)} ({row.total_as_of:%d %b %Y})",
+            "window": row.window,
+            "index_%": round(row.index_change_pct, 2),
+            "top_down_$bn": round(row.change_usd / 1e9),
+        }
+        for cell in cells.itertuples():
+            entry[f"{cell.group} ({cell.domicile})_$bn"] = round(cell.change_usd / 1e9)
+        rows.append(entry)
+    # A stopped variant ends before the first event concerning its firms: not every group has
+    # the index's.
+    return pd.DataFrame(rows).astype(object).fillna("-")
+
+
+def _reading(row) -> str:
+    """A cell's definition in words a reader can find in the table."""
+    firms = "US firms of" if row.domicile == "US" else (
+        "all firms of" if row.domicile == "any" else f"{row.domicile} firms of")  # fmt: skip
+    when = f", read on {row.end_date:%-d %b}" if isinstance(row.end_date, pd.Timestamp) else ""
+    return f"{firms} {row.group}, {row.window}{when}, {row.measure.replace('_', ' ')}"
+
+
+def _strictest(cells: pd.DataFrame, verdict) -> pd.Series:
+    """The strictest reading: the first domicile, no confounding event inside the window, the
+    first measure, a same-day total (else a fixed window) before a per-firm trough, the first
+    group."""
+    kinds = {"same_day_trough": 0, "fixed": 1}
+    ranked = cells.assign(
+        _d=(cells["domicile"] != verdict.domiciles[0]).astype(int),
+        _c=cells["confounders"].map(len).gt(0).astype(int),
+        _m=(cells["measure"] != verdict.measures[0]).astype(int),
+        _k=cells["window_kind"].map(lambda k: kinds.get(k, 2)),
+        _o=range(len(cells)),
+    )
+    return ranked.sort_values(["_d", "_c", "_m", "_k", "_o"]).iloc[0]
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def verdict_paragraph(matrix: pd.DataFrame, study: Study) -> str:
-    """A plain-language verdict of each checkable claim, written from the numbers in ``matrix``."""
+    """A plain-language verdict of each checkable claim, written from the numbers in ``matrix``:
+    the strictest reading first, then what a definition needs to reach the claimed figure."""
     paragraphs = []
     for verdict in study.verdicts:
         cells = matrix[matrix["claim"] == verdict.claim]
         claimed = usd(verdict.amount_usd, words=True)
         quote = study.claim(verdict.claim)["quote"]
-        supported = cells[cells["supports"]]
-        first = cells.iloc[0]
-        largest = cells.loc[cells["change_usd"].idxmin()]
-        moved = "lost" if first.change_usd < 0 else "gained"
+        strict = _strictest(cells, verdict)
+        moved = "loss" if strict.change_usd < 0 else "gain"
+        low, high = usd(strict.change_high_usd, words=True), usd(strict.change_low_usd, words=True)
+        band = "its band rounds to the same" if low == high else f"band {low} to {high}"
         lines = [
-            f"Under the narrowest definition (the {first.group} firms, {first.window}, "
-            f"{first.measure.replace('_', ' ')}), they {moved} "
-            f"{usd(first.change_usd, words=True)}, {percent(first.share_of_claim)} of the "
-            f"{claimed} claimed.",
-            f"The largest loss in the matrix is {usd(largest.change_usd, words=True)} "
-            f"({percent(largest.share_of_claim)} of the claim): {largest.group}, "
-            f"{largest.window}, {largest.measure.replace('_', ' ')}.",
+            f"The strictest reading ({_reading(strict)}; no confounding event inside) gives a "
+            f"{moved} of {usd(strict.change_usd, words=True)} ({band}), "
+            f"{percent(strict.share_of_claim)} of the {claimed} claimed: "
+            f"{strict.verdict.replace('_', ' ')}."
         ]
         tolerance = (
-            f"({usd(verdict.support_low_usd, words=True)} to "
-            f"{usd(verdict.support_high_usd, words=True)})"
+            f"{usd(verdict.support_low_usd, words=True)} to "
+            f"{usd(verdict.support_high_usd, words=True)}"
         )
-        if len(supported):
-            names = "; ".join(
-                f"{r.group}, {r.window}, {r.measure.replace('_', ' ')}"
-                for r in supported.itertuples()
-            )
+        counts = cells["verdict"].value_counts()
+        lines.append(
+            f"Of {_count(len(cells), 'definition')}, {counts.get('supports', 0)} give a loss "
+            f'whose whole band lies in the tolerance ({tolerance}) and so support "{quote}"; '
+            f"{counts.get('inconclusive', 0)} inconclusive (the band straddles an edge)."
+        )
+        others = cells[(cells["verdict"] == "supports") & (cells.index != strict.name)]
+        if strict.verdict == "supports":
+            lines.append("The strictest reading itself supports it.")
+        if len(others):
+            lines.append(_what_it_takes(others, study))
+        largest = cells.loc[cells["change_usd"].idxmin()]
+        if largest.name != strict.name:
             lines.append(
-                f"{len(supported)} of {len(cells)} definitions give a loss within the tolerance "
-                f'{tolerance} and so support "{quote}": {names}.'
-            )
-        else:
-            lines.append(
-                f"None of the {len(cells)} definitions gives a loss within the tolerance "
-                f"{tolerance}: the figure is not supported as stated."
+                f"The largest loss in the matrix is {usd(largest.change_usd, words=True)} "
+                f"({percent(largest.share_of_claim)} of the claim): {_reading(largest)}."
             )
         paragraphs.append(" ".join(lines))
     return "\n\n".join(paragraphs)
+
+
+def _what_it_takes(supported: pd.DataFrame, study: Study) -> str:
+    """Which departures from the strict reading the (other) supporting definitions rest on."""
+    domiciles = study.domiciles()
+    groups = {g: study.group_firms(g) for g in dict.fromkeys(supported["group"])}
+
+    def departures(row) -> list[str]:
+        found = []
+        if row.domicile == "any" and any(domiciles.get(f) != "US" for f in groups[row.group]):
+            found.append("non-US firms")
+        if row.window_kind in PER_FIRM_KINDS:
+            found.append("each firm's own low on its own day")
+        if row.window_kind == "peak_to_trough":
+            found.append("moves before the base date")
+        if row.confounders:
+            found.append("a window spanning other news")
+        if row.measure == "gross_losses":
+            found.append("losses only (gains left out)")
+        return found
+
+    needs = [departures(r) for r in supported.itertuples()]
+    plain = [r for r, n in zip(supported.itertuples(), needs, strict=True) if not n]
+    departing = [r for r, n in zip(supported.itertuples(), needs, strict=True) if n]
+    told = []
+    if plain:
+        told.append(
+            f"{_count(len(plain), 'other supporting definition')} "
+            f"{'keeps' if len(plain) == 1 else 'keep'} every strict choice "
+            f"but the group: {'; '.join(_reading(r) for r in plain)}."
+        )
+    if departing:
+        tally = pd.Series([n for row in needs for n in row]).value_counts()
+        counted = ", ".join(f"{what} ({n} of {len(departing)})" for what, n in tally.items())
+        one = len(departing) == 1
+        told.append(
+            f"The {_count(len(departing), 'supporting definition')} that "
+            f"{'departs' if one else 'depart'} from the strict reading "
+            f"{'counts' if one else 'count'}: {counted}. "
+            f"{'It is' if one else 'They are'}: {'; '.join(_reading(r) for r in departing)}."
+        )
+    return " ".join(told)
 
 
 # ---------------------------------------------------------------------------- event study

@@ -1,9 +1,10 @@
 # %% [markdown]
 # # 3. The claims
 #
-# Every numeric claim of the article, and for each checkable one the verdict matrix: the
-# change in market value of each group over each window and measure, against the tolerance the
-# study file states with its reasoning.
+# Every number, count, duration and date reference of the article, and for each checkable one
+# the verdict matrix: the change in market value of each group (all its firms, or those of one
+# domicile) over each window and measure, with a band from the alternative inputs the data
+# holds, against the tolerance the study file states with its reasoning.
 
 # %% tags=["parameters"]
 # Parameters (papermill overrides these): a study file or bundled study id, and the source
@@ -17,9 +18,10 @@ from marketlib import notebook, tables
 params = notebook.check_parameters(globals())
 study = params.study
 print(f"{study.title}: event {study.event_date:%d %b %Y}, base {study.base_date:%d %b %Y}")
+print(f"Dates: {study.calendar_note}" if study.calendar_note else "")
 
 # %% [markdown]
-# ## Every numeric claim
+# ## Every claim of the article
 
 # %%
 notebook.show(tables.claims_table(study.claims))
@@ -27,8 +29,18 @@ notebook.show(tables.claims_table(study.claims))
 # %% [markdown]
 # ## The verdict matrix
 #
-# Market values are computed once, for every firm of every group over every window, and reused
-# by the matrix and the day-by-day totals.
+# Window kinds: `fixed` compares two dates; `same_day_trough` the group's total at its worst
+# close, every firm read on that one day; `to_trough` and `peak_to_trough` add up each firm's
+# own low (and own earlier high), reached on different days. A window that spans other dated
+# news (earnings, policy) lists it, and a variant stopping before the first such event is
+# computed. A cell **supports** the claim only when its whole band gives a loss within the
+# tolerance; a band across an edge is **inconclusive**.
+
+# %% [markdown]
+# Other dated news inside the windows, each with its source:
+
+# %%
+notebook.show(tables.confounders_table(study.confounders))
 
 # %% [markdown]
 # At a glance (the full matrix, with each cell's largest losers and any missing firm, follows):
@@ -48,7 +60,18 @@ for measure in dict.fromkeys(matrix["measure"]):
     display(notebook.show_figure(fig, f"03_verdict_heatmap_{measure}", params.figures_dir))
 
 # %% [markdown]
+# ## Top-down cross-check
+#
+# Where the study gives an index's published total market value, the index's return over each
+# window times that value, beside the firm-level totals of the same window.
+
+# %%
+notebook.show(tables.cross_check_table(study.cross_check_changes(), matrix))
+
+# %% [markdown]
 # ## Day by day
+#
+# To the study's analysis horizon; dashed lines mark other dated news.
 
 # %%
 totals = study.cumulative_changes()
@@ -59,6 +82,7 @@ fig = plots.cumulative_change(
     study.home_calendar,
     f"{notebook.source_note(study)} Firms on other calendars enter with their latest close on "
     f"or before each {study.home_calendar} date.",
+    marks=study.confounder_marks(totals.index[0], totals.index[-1], study.home_calendar),
 )
 notebook.show_figure(fig, "03_cumulative_change", params.figures_dir)
 

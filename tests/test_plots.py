@@ -70,18 +70,28 @@ def test_waterfall_has_a_bar_per_firm_plus_total_and_the_claim_line():
 def test_verdict_heatmap_labels_each_cell_with_dollars():
     matrix = pd.DataFrame(
         {
-            "group": ["u1", "u1", "u2", "u2"],
-            "window": ["w1", "w2", "w1", "w2"],
+            "group": ["u1", "u1", "u2", "u2", "u2"],
+            "domicile": ["US", "US", "any", "any", "any"],
+            "window": ["w1", "w2", "w1", "w2", "w2, before 3 Mar"],
+            "window_name": ["w1", "w2", "w1", "w2", "w2_before_x"],
+            "variant_of": ["", "", "", "", "w2"],
             "measure": "net",
-            "change_usd": [-1e12, -2e12, -5e11, -1.5e12],
-            "share_of_claim": [2 / 3, 4 / 3, 1 / 3, 1.0],
+            "change_usd": [-1e12, -2e12, -5e11, -1.5e12, -1.4e12],
+            "share_of_claim": [2 / 3, 4 / 3, 1 / 3, 1.0, 1.4 / 1.5],
+            "verdict": ["does_not_support", "does_not_support", "does_not_support", "supports",
+                        "inconclusive"],
         }
-    )
+    )  # fmt: skip
     fig = plots.verdict_heatmap(matrix, "net", 1.5e12, NOTE)
     texts = [t.get_text() for t in fig.axes[0].texts]
-    assert len(texts) == 4 and "-$500bn\n33%" in texts
-    assert fig.axes[0].get_xlabel() == "Window" and fig.axes[0].get_ylabel() == "Group"
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["u1", "u2"]
+    # u1 has no stopped variant of w2: its cell says so
+    assert len(texts) == 6 and "-$500bn\n33%\n" in texts and "-" in texts
+    assert "-$1.5tn\n100%\nsupports" in texts and "-$1.4tn\n93%\ninconclusive" in texts
+    assert fig.axes[0].get_xlabel() == "Window"
+    assert fig.axes[0].get_ylabel() == "Group (domicile)"
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["u1 (US)", "u2 (any)"]
+    columns = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert columns == ["w1", "w2", "w2\nbefore other news"]
     assert NOTE in footnotes(fig)
 
 

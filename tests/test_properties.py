@@ -100,11 +100,13 @@ def test_a_groups_change_is_the_sum_of_its_firms_changes(universe):
         support_low_usd=0,
         support_high_usd=1,
     )
-    matrix = claims.verdict_matrix(values, calendar_of, {"u": members}, WINDOWS, verdict)
+    valuation = claims.Valuation(values, calendar_of)
+    matrix = claims.verdict_matrix(valuation, {"u": members}, WINDOWS, verdict)
     assert set(matrix["group"]) == {"u"} and set(matrix["claim"]) == {"synthetic"}
     assert len(matrix) == len(WINDOWS) * 2
     for window in WINDOWS:
-        changes = claims.firm_window_changes(values, calendar_of, window).set_index("firm")
+        mine = sorted(members)
+        changes = valuation.changes(window, mine).set_index("firm")
         mine = changes.loc[sorted(members), "change_usd"].dropna()
         cell = matrix[(matrix["window"] == window.label)].set_index("measure")["change_usd"]
         assert cell["net"] == pytest.approx(mine.sum(), rel=1e-12, abs=1e-3)

@@ -1,0 +1,311 @@
+"""The verdict a careful analyst would sign: same-day totals, domiciles, confounding events,
+bands from alternative inputs, one date convention, the strict reading first, a top-down check.
+
+Synthetic values (named synthetic) where a construction gives the expected number; the bundled
+DeepSeek study where the real data must agree with another output or with its own CSV files."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+
+from marketlib import claims, marketcap
+from marketlib.calendars import sessions
+from marketlib.errors import InvalidInputError
+from marketlib.study import open_study
+
+DAYS = sessions("XNYS", pd.Timestamp("2024-03-04"), pd.Timestamp("2024-03-08"))  # Mon..Fri
+
+
+def synthetic(columns: dict[str, list[float]]) -> claims.Valuation:
+    """A synthetic market: firm -> values on the five sessions of DAYS, all on XNYS."""
+    values = pd.DataFrame(columns, index=pd.DatetimeIndex(DAYS, name="date"))
+    return claims.Valuation(values, pd.Series("XNYS", index=values.columns, name="calendar"))
+
+
+def window(kind: str, **dates) -> claims.Window:
+    spec = {"kind": kind, "start": "2024-03-04", **dates}
+    if kind != "fixed":
+        spec.setdefault("trough_through", "2024-03-08")
+    return claims.parse_window(kind, spec)
+
+
+def verdict(low: float = 0.0, high: float = 1e15, measures=("net",)) -> claims.Verdict:
+    return claims.Verdict("synthetic", 100.0, ("g",), ("w",), measures, low, high)
+
+
+@pytest.fixture(scope="module")
+def deepseek():
+    return open_study("deepseek")
+
+
+@pytest.fixture(scope="module")
+def matrix(deepseek):
+    return deepseek.verdict()
+
+
+# ---------------------------------------------------------------------------- same-day troughs
+
+
+def test_a_same_day_trough_differs_from_the_sum_of_own_troughs_by_what_was_constructed():
+    # A bottoms on Tuesday (-10), B on Wednesday (-20). On Wednesday A stands 5 above its own
+    # low, so the group's worst same-day total is -25 and the per-firm sum is -30.
+    market = synthetic({"a": [100, 90, 95, 97, 99], "b": [200, 199, 180, 199, 200]})
+    own = market.changes(window("to_trough"), ["a", "b"])
+    same = market.changes(window("same_day_trough"), ["a", "b"])
+    assert own["change_usd"].sum() == -30.0
+    assert same["change_usd"].sum() == -25.0
+    assert own["change_usd"].sum() - same["change_usd"].sum() == -5.0  # A's rebound by Wednesday
+    assert set(same["end_date"]) == {DAYS[2]}  # every firm read on one day
+    assert list(own["end_date"]) == [DAYS[1], DAYS[2]]
+
+
+def test_a_same_day_trough_skips_a_day_on_which_a_firm_has_no_value():
+    # Wednesday would be the worst total, but B has no value then: it is not the group's total.
+    market = synthetic({"a": [100, 95, 60, 97, 99], "b": [200, 190, np.nan, 199, 200]})
+    same = market.changes(window("same_day_trough"), ["a", "b"])
+    assert set(same["end_date"]) == {DAYS[1]} and same["change_usd"].sum() == -15.0
+
+
+# ---------------------------------------------------------------------------- bands and verdicts
+
+
+def test_the_band_contains_the_point_and_a_band_across_an_edge_is_inconclusive():
+    base = synthetic({"a": [100, 40, 50, 60, 70]})  # -60 on Tuesday
+    more = synthetic({"a": [110, 44, 55, 66, 77]})  # 10% more shares: -66
+    fewer = synthetic({"a": [95, 38, 47.5, 57, 66.5]})  # 5% fewer: -57
+    w = window("fixed", end="2024-03-05")
+    cells = claims.verdict_matrix(
+        base, {"g": {"a"}}, [w], verdict(low=62, high=100),
+        alternatives={"shares": [fewer, more]},
+    )  # fmt: skip
+    cell = cells.iloc[0]
+    assert cell.change_low_usd == pytest.approx(-66) and cell.change_high_usd == pytest.approx(-57)
+    assert cell.change_low_usd <= cell.change_usd == -60 <= cell.change_high_usd
+    assert cell.verdict == "inconclusive"  # losses 57..66 straddle the edge at 62
+    assert verdict(low=50, high=70).grade(-66, -57) == "supports"
+    assert verdict(low=70, high=100).grade(-66, -57) == "does_not_support"
+    assert verdict(low=0, high=56).grade(-66, -57) == "does_not_support"
+
+
+def test_bands_add_each_kind_of_input_on_its_own():
+    base = synthetic({"a": [100, 90, 90, 90, 90], "b": [100, 110, 110, 110, 110]})
+    shares = synthetic({"a": [200, 180, 180, 180, 180], "b": [100, 110, 110, 110, 110]})
+    fx = synthetic({"a": [100, 90, 90, 90, 90], "b": [50, 55, 55, 55, 55]})
+    cells = claims.verdict_matrix(
+        base, {"g": {"a", "b"}}, [window("fixed", end="2024-03-05")], verdict(),
+        alternatives={"shares": [shares], "fx": [fx]},
+    )  # fmt: skip
+    # net 0; A's count doubles its -10 (a move of -10), B's other fixing halves its +10 (-5)
+    assert cells.iloc[0][["change_usd", "change_low_usd", "change_high_usd"]].tolist() == [
+        0.0, -15.0, 0.0,
+    ]  # fmt: skip
+
+
+def test_share_alternatives_take_counts_of_the_same_class_near_the_date():
+    day = pd.Timestamp("2024-03-04")
+    facts = pd.DataFrame(
+        {
+            "symbol": ["SYN", "SYN", "SYN", "SYN", "OTH"],
+            "share_class": ["common", "common", "common", "other", "common"],
+            "shares": [100.0, 90.0, 130.0, 50.0, 7.0],
+            "as_of": pd.to_datetime(["2024-02-01", "2024-04-01", "2025-06-01", "2024-03-01",
+                                     "2024-03-01"]),
+            "role": ["PRIMARY", "ALT", "ALT", "ALT", "PRIMARY"],
+        }
+    )  # fmt: skip
+    low, high = marketcap.share_alternatives(facts, day, pd.Timedelta(days=183))
+
+    def by_key(table: pd.DataFrame) -> dict[str, float]:
+        keys = table["symbol"] + "/" + table["share_class"]
+        return dict(zip(keys, table["shares"], strict=True))
+
+    # 130 is dated 15 months away; "other" is another class; OTH has one count only
+    assert by_key(low) == {"SYN/common": 90.0, "OTH/common": 7.0}
+    assert by_key(high) == {"SYN/common": 100.0, "OTH/common": 7.0}
+    assert set(low["role"]) == set(high["role"]) == {"PRIMARY"}
+
+
+# ---------------------------------------------------------------------------- confounding events
+
+
+def test_a_confounding_event_inside_a_window_is_reported_and_the_variant_stops_before_it():
+    market = synthetic({"a": [100, 95, 80, 70, 90], "b": [100, 99, 98, 97, 96]})
+    news = claims.Confounder(
+        "a_results", DAYS[1], "after_close", "A results", "synthetic source", ("a",)
+    )
+    elsewhere = claims.Confounder("c_results", DAYS[0], "after_close", "C", "synthetic", ("c",))
+    cells = claims.verdict_matrix(
+        market, {"g": {"a", "b"}}, [window("same_day_trough")], verdict(),
+        confounders=[news, elsewhere],
+    )  # fmt: skip
+    assert news.affects == DAYS[2]  # an evening release moves the next day's close
+    full, stopped = cells.iloc[0], cells.iloc[1]
+    assert full.confounders == ["a_results"]  # C concerns no firm of the group
+    assert full.end_date == DAYS[3] and full.change_usd == -33.0
+    assert stopped.stopped_before == "a_results" and stopped.confounders == []
+    assert stopped.end_date == DAYS[1] < news.affects and stopped.change_usd == -6.0
+    assert stopped.variant_of == "same_day_trough"
+
+
+def test_the_deepseek_windows_name_the_earnings_and_tariff_news_inside_them(deepseek, matrix):
+    ids = {c.id for c in deepseek.confounders}
+    assert {"msft_q2_fy25_earnings", "meta_q4_2024_earnings", "us_tariffs_can_mex_chn_eo"} <= ids
+    assert all("http" in c.source for c in deepseek.confounders)
+    megacap = matrix[(matrix["group"] == "megacap_tech") & (matrix["measure"] == "net")]
+    trough = megacap[megacap["window_name"] == "to_trough"].iloc[0]
+    assert {"msft_q2_fy25_earnings", "us_tariffs_can_mex_chn_eo"} <= set(trough.confounders)
+    one_day = megacap[megacap["window_name"] == "one_day"].iloc[0]
+    assert one_day.confounders == []
+    stopped = megacap[megacap["variant_of"] == "to_trough"].iloc[0]
+    # Microsoft, Meta and Tesla reported after the close on 29 Jan: the variant reads through 29
+    assert stopped.stopped_before in {"msft_q2_fy25_earnings", "meta_q4_2024_earnings"}
+    assert stopped.window.endswith("before 30 Jan") and stopped.confounders == []
+    # stopping earlier can only leave the per-firm troughs as deep or shallower
+    assert stopped.change_usd >= trough.change_usd
+
+
+# ---------------------------------------------------------------------------- domicile
+
+
+def test_us_tech_giants_are_tested_on_us_firms_with_the_others_labelled(deepseek, matrix):
+    named = matrix[(matrix["group"] == "named") & (matrix["window_name"] == "one_day")]
+    by = named[named["measure"] == "net"].set_index("domicile")
+    assert by.loc["US", "n_firms"] == 6 and by.loc["any", "n_firms"] == 7  # SoftBank is JP
+    assert deepseek.domiciles()["softbank"] == "JP"
+    ai = matrix[(matrix["group"] == "ai_complex") & (matrix["measure"] == "net")]
+    assert set(ai["domicile"]) == {"US", "any"}
+    # ai_complex+japan filtered to US firms is ai_complex's US cell: listed once
+    assert not ((matrix["group"] == "ai_complex+japan") & (matrix["domicile"] == "US")).any()
+
+
+# ---------------------------------------------------------------------------- one convention
+
+
+def test_the_caps_command_and_the_matrix_give_the_same_softbank_change(matrix):
+    cells = matrix[(matrix["group"] == "named") & (matrix["window_name"] == "one_day")]
+    net = cells[cells["measure"] == "net"].set_index("domicile")["change_usd"]
+    in_matrix = net["any"] - net["US"]  # the two cells differ by SoftBank alone
+    caps = subprocess.run(
+        [sys.executable, "-m", "marketlib", "caps", "--study", "deepseek", "--group", "9984.T",
+         "--start", "2025-01-24", "--end", "2025-01-27", "--format", "json"],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert caps.returncode == 0, caps.stderr
+    (row,) = json.loads(caps.stdout)
+    assert row["firm"] == "softbank"
+    assert in_matrix == pytest.approx(row["change_usd"], rel=1e-9)
+    assert -9e9 < in_matrix < -7e9  # its own 27 Jan close, not 28 Jan's (about -$12bn)
+
+
+def test_a_window_may_not_end_elsewhere_on_another_calendar():
+    with pytest.raises(InvalidInputError, match=r"end_by_calendar.*remove the key"):
+        claims.parse_window(
+            "w", {"kind": "fixed", "start": "2024-03-04", "end": "2024-03-05",
+                  "end_by_calendar": {"XTKS": "2024-03-06"}},
+        )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- the output
+
+
+def test_claims_prints_the_strict_reading_first_and_every_cell_carries_the_contract(matrix):
+    table = subprocess.run(
+        [sys.executable, "-m", "marketlib", "claims", "--study", "deepseek"],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    first = table.stdout.splitlines()[0]
+    assert first.startswith("The strictest reading (US firms of named, 24 Jan -> worst day")
+    assert "does not support" in first.split(".")[1] or "does not support" in first
+    assert "Dates: A date is each venue's own close" in table.stdout
+    produced = subprocess.run(
+        [sys.executable, "-m", "marketlib", "claims", "--study", "deepseek", "--format", "json"],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    cells = json.loads(produced.stdout)["matrix"]
+    contract = {
+        "claim", "group", "window", "window_kind", "measure", "domicile", "change_usd",
+        "change_low_usd", "change_high_usd", "share_of_claim", "verdict", "confounders",
+        "inputs_quality", "n_firms",
+    }  # fmt: skip
+    assert len(cells) == len(matrix) and all(contract <= set(c) for c in cells)
+    assert {c["verdict"] for c in cells} <= set(claims.VERDICTS)
+    assert {c["window_kind"] for c in cells} == set(claims.WINDOW_KINDS)
+    assert {c["domicile"] for c in cells} == {"US", "any"}
+    for cell in cells:
+        assert cell["change_low_usd"] <= cell["change_usd"] <= cell["change_high_usd"]
+        assert isinstance(cell["confounders"], list)
+        assert cell["inputs_quality"]["worst_share_quality"] in {"exact", "rounded", "weak"}
+
+
+def test_the_strict_reading_is_the_group_total_on_its_worst_day(matrix):
+    strict = matrix[
+        (matrix["group"] == "named") & (matrix["domicile"] == "US")
+        & (matrix["window_kind"] == "same_day_trough") & (matrix["measure"] == "net")
+    ]  # fmt: skip
+    # the issue's measurement: every universe's worst same-day total 27 Jan - 7 Feb was 27 Jan
+    assert set(strict["end_date"]) == {pd.Timestamp("2025-01-27")}
+    one_day = matrix[
+        (matrix["group"] == "named") & (matrix["domicile"] == "US")
+        & (matrix["window_name"] == "one_day") & (matrix["measure"] == "net")
+    ]  # fmt: skip
+    assert strict["change_usd"].iloc[0] == one_day["change_usd"].iloc[0]
+    assert set(strict["verdict"]) == {"does_not_support"}
+
+
+def test_inputs_quality_names_rounded_and_late_share_counts(matrix):
+    cell = matrix[(matrix["group"] == "megacap_tech") & (matrix["window_name"] == "one_day")]
+    quality = cell["inputs_quality"].iloc[0]
+    # Oracle's count is rounded (2.77bn, dated Mar 2025); Amazon's is dated 29 Jan 2025
+    assert quality["worst_share_quality"] == "rounded" and "oracle" in quality["shares_below_exact"]
+    assert {"amazon", "oracle"} <= set(quality["shares_dated_after_event"])
+    assert "raw-from-anchor" in quality["price_basis"]
+
+
+# ---------------------------------------------------------------------------- top-down check
+
+
+def test_the_top_down_check_is_the_index_return_times_the_published_total(deepseek):
+    checks = deepseek.cross_check_changes()
+    row = checks[checks["window_name"] == "one_day"].iloc[0]
+    with open(REPO / "marketlib" / "data" / "snapshot" / "prices" / "^GSPC.csv") as handle:
+        close = {r["date"]: float(r["close"]) for r in csv.DictReader(handle) if r["close"]}
+    by_hand = 51.86e12 * (close["2025-01-27"] - close["2025-01-24"]) / close["2024-12-31"]
+    assert row["change_usd"] == pytest.approx(by_hand, rel=1e-12)
+    assert "politicalcalculations" in row["source"]
+    reference = (REPO.parent / "shared" / "reference" / "index_total_caps.csv").read_text()
+    assert "51860000000000" in reference  # the figure the study copies
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ('timing = "after_close"\nsymbols = ["MSFT"]', 'timing = "later"\nsymbols = ["MSFT"]',
+         "confounders[0].timing"),
+        ('symbols = ["MSFT"]', 'symbols = ["NOPE"]', "confounders[0].symbols"),
+        ('label = "Microsoft Q2 FY2025 results"\nsource = "Neowin',
+         'label = "Microsoft Q2 FY2025 results"\nsourced = "Neowin', "confounders[0].source"),
+        ('index = "^GSPC"', 'index = "^NOPE"', "cross_checks[0].index"),
+        ("total_usd = 51.86e12", "total_usd = -1", "cross_checks[0].total_usd"),
+        ("shares_within_days = 183", "shares_within_days = -3", "uncertainty.shares_within_days"),
+        ('domiciles = ["US", "any"]', 'domiciles = []', "verdict.domiciles"),
+    ],
+)  # fmt: skip
+def test_a_bad_study_entry_is_refused_naming_it(tmp_path, old, new, named):
+    text = (REPO / "seeds" / "deepseek.toml").read_text("utf-8")
+    assert old in text
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(old, new, 1).replace('article = "deepseek-article.txt"\n', ""))
+    with pytest.raises(InvalidInputError) as refused:
+        open_study(path)
+    assert named in str(refused.value) and str(path) in str(refused.value)
+    assert "\n" not in str(refused.value)
