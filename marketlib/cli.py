@@ -181,6 +181,8 @@ def _caps(args: argparse.Namespace) -> int:
         f"before {args.start} and {args.end}"
     )
     emit(tables.caps_cli_table(changes), "table")
+    if study.calendar_note:
+        print(f"\nDates: {study.calendar_note}")
     return 0
 
 
@@ -280,6 +282,8 @@ def _event_study(args: argparse.Namespace) -> int:
             print(f"\nGroup {group}: one listing per firm")
             emit(tables.group_table(tests), "table")
         print(f"\n{tables.SIGNIFICANCE_NOTE}")
+        if study.calendar_note:
+            print(f"Dates: {study.calendar_note}")
     return 0
 
 

@@ -167,10 +167,14 @@ def verdict_heatmap(
     event of the group is one column, whichever event that is."""
     cells = matrix[matrix["measure"] == measure].copy()
     label_of = dict(zip(cells["window_name"], cells["window"], strict=False))
+    spans = set(cells.loc[cells["confounders"].map(len) > 0, "window_name"]) if (
+        "confounders" in cells) else set()  # fmt: skip
     cells["column"] = [
-        f"{label_of.get(base, base)}\nbefore other news" if base else label
-        for base, label in zip(cells["variant_of"], cells["window"], strict=True)
-    ]
+        f"{label_of.get(base, base)}\nbefore other news" if base
+        else f"{label}\n(spans other news)" if name in spans else label
+        for base, label, name in zip(cells["variant_of"], cells["window"], cells["window_name"],
+                                     strict=True)
+    ]  # fmt: skip
     cells["row"] = cells["group"] + " (" + cells["domicile"] + ")"
     share = _ordered_pivot(cells, "row", "column", "share_of_claim")
     change = _ordered_pivot(cells, "row", "column", "change_usd")

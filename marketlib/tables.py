@@ -113,15 +113,18 @@ def caps_table(changes: pd.DataFrame) -> pd.DataFrame:
 
 
 def caps_cli_table(changes: pd.DataFrame) -> pd.DataFrame:
-    """The `caps` command's table: $bn to one decimal, the closes' dates, a total row."""
+    """The `caps` command's table: $bn to one decimal where the share count is exact (whole
+    $bn where it is rounded or weaker, and in a total that holds such a row), the closes'
+    dates, a total row."""
+    exact = changes["shares_quality"].astype(str).str.split("; ").map(lambda q: set(q) == {"exact"})
     shown = pd.DataFrame(
         {
             "firm": changes["firm"],
             "from": changes["start_date"].dt.strftime("%Y-%m-%d"),
             "to": changes["end_date"].dt.strftime("%Y-%m-%d"),
-            "start_$bn": _billions(changes["cap_start_usd"]),
-            "end_$bn": _billions(changes["cap_end_usd"]),
-            "change_$bn": _billions(changes["change_usd"]),
+            "start_$bn": _bn_at_precision(changes["cap_start_usd"], exact),
+            "end_$bn": _bn_at_precision(changes["cap_end_usd"], exact),
+            "change_$bn": _bn_at_precision(changes["change_usd"], exact),
             "change_%": changes["change_pct"].round(1),
             "price_basis": changes["price_basis"],
             "shares_as_of": changes["shares_as_of"],
@@ -133,16 +136,18 @@ def caps_cli_table(changes: pd.DataFrame) -> pd.DataFrame:
         changes.loc[counted, "cap_start_usd"].sum(),
         changes.loc[counted, "cap_end_usd"].sum(),
     )
+    all_exact = pd.Series([bool(exact[counted].all())])
     total = {
         "firm": f"total ({int(counted.sum())} firms)",
         "from": "", "to": "",
-        "start_$bn": round(start / 1e9, 1),
-        "end_$bn": round(end / 1e9, 1),
-        "change_$bn": round((end - start) / 1e9, 1),
+        "start_$bn": _bn_at_precision(pd.Series([start]), all_exact).iloc[0],
+        "end_$bn": _bn_at_precision(pd.Series([end]), all_exact).iloc[0],
+        "change_$bn": _bn_at_precision(pd.Series([end - start]), all_exact).iloc[0],
         "change_%": round(100 * (end / start - 1), 1) if start else float("nan"),
         "price_basis": "", "shares_as_of": "", "shares_quality": "",
     }  # fmt: skip
-    return pd.concat([shown, pd.DataFrame([total])], ignore_index=True).fillna("-")
+    table = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
+    return table.astype(object).where(table.notna(), "-")
 
 
 def by_firm_name(changes: pd.DataFrame, universe: Universe) -> pd.Series:

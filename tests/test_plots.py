@@ -80,6 +80,7 @@ def test_verdict_heatmap_labels_each_cell_with_dollars():
             "share_of_claim": [2 / 3, 4 / 3, 1 / 3, 1.0, 1.4 / 1.5],
             "verdict": ["does_not_support", "does_not_support", "does_not_support", "supports",
                         "inconclusive"],
+            "confounders": [[], ["x"], [], ["x"], []],
         }
     )  # fmt: skip
     fig = plots.verdict_heatmap(matrix, "net", 1.5e12, NOTE)
@@ -91,7 +92,7 @@ def test_verdict_heatmap_labels_each_cell_with_dollars():
     assert fig.axes[0].get_ylabel() == "Group (domicile)"
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["u1 (US)", "u2 (any)"]
     columns = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert columns == ["w1", "w2", "w2\nbefore other news"]
+    assert columns == ["w1", "w2\n(spans other news)", "w2\nbefore other news"]
     assert NOTE in footnotes(fig)
 
 

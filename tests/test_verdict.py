@@ -309,3 +309,18 @@ def test_a_bad_study_entry_is_refused_naming_it(tmp_path, old, new, named):
         open_study(path)
     assert named in str(refused.value) and str(path) in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_tables_round_to_what_the_share_counts_support(deepseek):
+    from marketlib import tables
+
+    changes = deepseek.cap_changes("named", "2025-01-24", "2025-01-27")
+    shown = tables.caps_cli_table(changes).set_index("firm")
+    # Oracle's count is rounded (2.77bn): whole $bn; Nvidia's is exact: one decimal
+    assert isinstance(shown.loc["oracle", "change_$bn"], int)
+    assert isinstance(shown.loc["nvidia", "change_$bn"], float)
+    assert shown.loc["nvidia", "change_$bn"] == round(
+        changes.set_index("firm").loc["nvidia", "change_usd"] / 1e9, 1
+    )
+    total = shown.loc[shown.index.str.startswith("total")].iloc[0]
+    assert isinstance(total["change_$bn"], int)  # a total holding a rounded row
