@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -491,15 +492,21 @@ class Verdict:
         return "inconclusive"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Valuation:
     """Date x firm USD market values under one set of inputs, and each firm's calendar."""
 
     values: pd.DataFrame
     calendar_of: pd.Series
 
+    @cached_property
+    def _blocks(self) -> list[tuple]:
+        return _calendar_blocks(self.values, self.calendar_of)
+
     def changes(self, window: Window, firms: list[str]) -> pd.DataFrame:
         """Per-firm changes of ``firms`` (those valued) over ``window``."""
+        if window.kind != "same_day_trough" and len(firms) == len(self.calendar_of):
+            return _window_changes(self._blocks, window)  # every firm: blocks built once
         chosen = [f for f in firms if f in self.calendar_of.index]
         return firm_window_changes(self.values[chosen], self.calendar_of[chosen], window)
 
@@ -534,32 +541,44 @@ def band(
 QUALITY_ORDER = ("exact", "rounded", "approximate", "weak")
 
 
-def inputs_quality(labels: pd.DataFrame, window: Window, firms: set[str], after: pd.Timestamp):
-    """What the cell's inputs rest on, from a labelled firm caps frame: the worst share-count
-    quality (and the firms with a count below exact), the firms whose count is dated after
-    ``after``, and the price bases, over the closes the window reads."""
-    first, last = window.reads
-    rows = labels[labels["firm"].isin(firms) & labels["date"].between(first - LOOKBACK, last)]
+_LABELS = ["firm", "date", "shares_quality", "shares_as_of", "price_basis"]
+
+
+def label_table(caps: pd.DataFrame) -> pd.DataFrame:
+    """A labelled firm caps frame reduced to what :func:`inputs_quality` reads, text as str."""
+    table = caps[_LABELS]
+    return table.astype({c: str for c in _LABELS if c != "date"})
+
+
+def inputs_quality(labels: pd.DataFrame, changes: pd.DataFrame, after: pd.Timestamp) -> dict:
+    """What a cell's inputs rest on, at the closes its per-firm ``changes`` read (each firm's
+    start and end date), from a :func:`label_table`: the worst share-count quality (and the
+    firms with a count below exact), the firms whose count is dated after ``after``, and the
+    price bases."""
+    read = pd.concat(
+        [changes[["firm", column]].set_axis(["firm", "date"], axis=1)
+         for column in ("start_date", "end_date")], ignore_index=True,
+    ).dropna().astype({"firm": str})  # fmt: skip
+    found = read.merge(labels, on=["firm", "date"], how="inner").drop(columns="date")
+    found = found.drop_duplicates()
     quality: dict[str, set[str]] = {}
-    dated_after, bases = set(), set()
-    for firm, words, as_of, basis in zip(
-        rows["firm"], rows["shares_quality"], rows["shares_as_of"], rows["price_basis"],
-        strict=True,
-    ):  # fmt: skip
-        for word in str(words).split("; "):
-            quality.setdefault(word, set()).add(str(firm))
-        for day in re.findall(r"\d{4}-\d{2}-\d{2}", str(as_of)):
-            if pd.Timestamp(day) > after:
-                dated_after.add(str(firm))
-        bases.update(str(basis).split("; "))
+    for words, firms in found.groupby("shares_quality")["firm"]:
+        for word in words.split("; "):
+            quality.setdefault(word, set()).update(firms)
+    late = {
+        label for label in found["shares_as_of"].unique()
+        if any(pd.Timestamp(d) > after for d in re.findall(r"\d{4}-\d{2}-\d{2}", label))
+    }  # fmt: skip
+    bases = {b for joined in found["price_basis"].unique() for b in joined.split("; ")}
     rank = {word: QUALITY_ORDER.index(word) if word in QUALITY_ORDER else len(QUALITY_ORDER)
             for word in quality}  # fmt: skip
     worst = max(rank, key=lambda w: (rank[w], w)) if rank else ""
-    below = sorted({f for w, fs in quality.items() if w != "exact" for f in fs})
     return {
         "worst_share_quality": worst,
-        "shares_below_exact": below,
-        "shares_dated_after_event": sorted(dated_after),
+        "shares_below_exact": sorted({f for w, fs in quality.items() if w != "exact" for f in fs}),
+        "shares_dated_after_event": sorted(
+            set(found.loc[found["shares_as_of"].isin(late), "firm"])
+        ),
         "price_basis": sorted(bases),
     }
 
@@ -587,6 +606,7 @@ def verdict_matrix(
     depend on its group, so those are computed once per window for every firm.
     """
     names, domicile_of = names or {}, domicile_of or {}
+    labels = None if labels is None else label_table(labels)
     confounders, alternatives = confounders or [], alternatives or {}
     cache: dict[tuple, pd.DataFrame] = {}
     everyone = list(valuation.calendar_of.index)
@@ -612,16 +632,16 @@ def verdict_matrix(
                 inside = confounders_in(window, confounders, set(firms))
                 stopped = window.stopped(inside[0]) if inside else None
                 for variant in [window, *([stopped] if stopped else [])]:
+                    base = changes(valuation, "base", variant, firms)
                     cells.extend(
                         _cells(
-                            verdict, group_name, domicile, variant, firms,
-                            changes(valuation, "base", variant, firms),
+                            verdict, group_name, domicile, variant, firms, base,
                             {kind: [changes(v, f"{kind}{i}", variant, firms)
                                     for i, v in enumerate(vs)]
                              for kind, vs in alternatives.items()},
                             [c.id for c in confounders_in(variant, confounders, set(firms))],
                             None if labels is None else inputs_quality(
-                                labels, variant, set(firms), event_date or variant.start),
+                                labels, base, event_date or variant.start),
                             names,
                         )
                     )  # fmt: skip
@@ -673,6 +693,24 @@ def _cells(verdict, group, domicile, window, firms, changes, alternatives, insid
             "drivers": drivers,
             "missing": missing,
         }
+
+
+def read_spans(windows: list[Window]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The date spans whose closes ``windows`` read, merged and sorted: the days up to each
+    start (and its earlier peak), and the days up to a fixed end or through a trough. A
+    decade-long fixed window reads two short spans, not ten years."""
+    spans = []
+    for window in windows:
+        last = window.reads[1]
+        spans.append((window.first_date, window.start))
+        spans.append((last - LOOKBACK, last) if window.kind == "fixed" else (window.start, last))
+    merged: list[list[pd.Timestamp]] = []
+    for low, high in sorted(spans):
+        if merged and low <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return [(low, high) for low, high in merged]
 
 
 def windows_span(windows: list[Window]) -> tuple[pd.Timestamp, pd.Timestamp]:

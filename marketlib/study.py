@@ -324,19 +324,26 @@ class Study:
         return {firm.id: firm.country for firm in self.universe.firms.values()}
 
     def _valuations(self, groups: tuple[str, ...], windows: list[claims.Window]):
-        """Firm values over the windows' span under the study's inputs and under each
+        """Firm values where the windows read closes under the study's inputs and under each
         alternative the data holds (other share counts near the event, the other FX fixing,
         the adjusted basis for closes rebuilt from anchors), and the labelled values."""
         listings = self.universe.valued_listings(self.universe.resolve(list(groups)))
-        first, last = claims.windows_span(windows)
+        spans = claims.read_spans(windows)  # only where closes are read
         reference = self.reference
 
         def valuation(ref: Reference = reference, fx=marketcap.FX_TO_USD) -> claims.Valuation:
-            values, calendar_of, spans = marketcap.firm_values(
-                self.prices, listings, ref, self.universe, first, last, fx
-            )
-            claims.check_spans(spans, first, last)
-            return claims.Valuation(values, calendar_of)
+            parts, calendars = [], []
+            for first, last in spans:
+                values, calendar_of, covered = marketcap.firm_values(
+                    self.prices, listings, ref, self.universe, first, last, fx
+                )
+                claims.check_spans(covered, first, last)
+                parts.append(values)
+                calendars.append(calendar_of)
+            values = pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
+            calendar_of = pd.concat(calendars)
+            calendar_of = calendar_of[~calendar_of.index.duplicated()]
+            return claims.Valuation(values[list(calendar_of.index)], calendar_of)
 
         alternatives: dict[str, list[claims.Valuation]] = {}
         if self.shares_within is not None:
@@ -354,10 +361,18 @@ class Study:
             alternatives["price_basis"] = [
                 valuation(replace(reference, anchors=reference.anchors.iloc[:0]))
             ]
-        labels = marketcap.firm_caps(
-            marketcap.listing_caps(self.prices, listings, reference, first, last), self.universe
-        )
-        return valuation(), alternatives, labels
+        # The study's own inputs: labelled values (for inputs_quality), whose wide form is
+        # the base valuation (the same numbers firm_values gives).
+        parts = []
+        for first, last in spans:
+            part = marketcap.firm_caps(
+                marketcap.listing_caps(self.prices, listings, reference, first, last),
+                self.universe,
+            )
+            claims.check_span(part, first, last)
+            parts.append(part)
+        labels = pd.concat(parts, ignore_index=True)
+        return claims.Valuation(*claims.wide_values(labels)), alternatives, labels
 
     def cross_check_changes(self) -> pd.DataFrame:
         """Top-down: each cross-check index's change over each window of the verdicts (and
