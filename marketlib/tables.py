@@ -197,15 +197,21 @@ def _exact_inputs(matrix: pd.DataFrame) -> pd.Series:
     return matrix["inputs_quality"].map(lambda q: q.get("worst_share_quality", "") == "exact")
 
 
+def _some(names: list[str], shown: int = 5) -> str:
+    """Up to ``shown`` names, then how many more."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def inputs_text(quality: dict) -> str:
     """A cell's inputs in a line: share-count quality, counts dated after the event, bases."""
     if not quality:
         return "-"
     parts = [f"shares {quality['worst_share_quality'] or '-'}"]
     if quality["shares_below_exact"]:
-        parts[0] += f" ({', '.join(quality['shares_below_exact'])})"
+        parts[0] += f" ({_some(quality['shares_below_exact'])})"
     if quality["shares_dated_after_event"]:
-        parts.append(f"dated after event: {', '.join(quality['shares_dated_after_event'])}")
+        parts.append(f"dated after event: {_some(quality['shares_dated_after_event'])}")
     parts.append(f"prices {', '.join(quality['price_basis'])}")
     return "; ".join(parts)
 

@@ -324,3 +324,25 @@ def test_tables_round_to_what_the_share_counts_support(deepseek):
     )
     total = shown.loc[shown.index.str.startswith("total")].iloc[0]
     assert isinstance(total["change_$bn"], int)  # a total holding a rounded row
+
+
+def test_windows_read_closes_only_near_their_dates():
+    decade = claims.parse_window("decade", {"kind": "fixed", "start": "2015-07-17",
+                                            "end": "2025-05-14"})  # fmt: skip
+    trough = window("to_trough")
+    spans = claims.read_spans([decade, trough])
+    assert spans == [
+        (pd.Timestamp("2015-07-07"), pd.Timestamp("2015-07-17")),
+        (pd.Timestamp("2024-02-23"), pd.Timestamp("2024-03-08")),
+        (pd.Timestamp("2025-05-04"), pd.Timestamp("2025-05-14")),
+    ]
+
+
+def test_a_cells_inputs_line_names_a_few_firms_and_counts_the_rest():
+    from marketlib import tables
+
+    quality = {"worst_share_quality": "rounded", "shares_below_exact": [f"f{i}" for i in range(8)],
+               "shares_dated_after_event": ["f1"], "price_basis": ["raw"]}  # fmt: skip
+    assert tables.inputs_text(quality) == (
+        "shares rounded (f0, f1, f2, f3, f4 and 3 more); dated after event: f1; prices raw"
+    )
