@@ -162,10 +162,13 @@ def parse_window(name: str, spec: dict) -> Window:
         trough_through=date("trough_through"),
     )
     first, last = window.reads
-    if not window.start <= last or first > window.start:
+    if not (window.start < last if kind != "fixed" else window.start <= last) or (
+        first > window.start
+    ):
         raise InvalidInputError(
             f"window {name!r} reads {first:%Y-%m-%d} -> {window.start:%Y-%m-%d} -> "
-            f"{last:%Y-%m-%d}: its dates must not go backwards"
+            f"{last:%Y-%m-%d}: its dates must not go backwards (a trough is sought after the "
+            "start)"
         )
     return window
 
@@ -629,17 +632,21 @@ def verdict_matrix(
                 continue
             seen.add(frozenset(firms))
             for window in windows:
-                inside = confounders_in(window, confounders, set(firms))
-                stopped = window.stopped(inside[0]) if inside else None
+                # News before the start (inside a peak span) cannot be stopped before.
+                later = [c for c in confounders_in(window, confounders, set(firms))
+                         if c.affects > window.start]  # fmt: skip
+                stopped = window.stopped(later[0]) if later else None
                 for variant in [window, *([stopped] if stopped else [])]:
                     base = changes(valuation, "base", variant, firms)
+                    if variant.stopped_before and not base["change_usd"].notna().any():
+                        continue  # no session is left before the news
                     cells.extend(
                         _cells(
                             verdict, group_name, domicile, variant, firms, base,
                             {kind: [changes(v, f"{kind}{i}", variant, firms)
                                     for i, v in enumerate(vs)]
                              for kind, vs in alternatives.items()},
-                            [c.id for c in confounders_in(variant, confounders, set(firms))],
+                            confounders_in(variant, confounders, set(firms)),
                             None if labels is None else inputs_quality(
                                 labels, base, event_date or variant.start),
                             names,
@@ -651,7 +658,8 @@ def verdict_matrix(
 MATRIX_COLUMNS = [
     "claim", "group", "domicile", "window", "window_name", "window_kind", "stopped_before",
     "variant_of", "measure", "change_usd", "change_low_usd", "change_high_usd", "share_of_claim",
-    "verdict", "confounders", "inputs_quality", "n_firms", "end_date", "drivers", "missing",
+    "verdict", "confounders", "confounders_read", "inputs_quality", "n_firms", "end_date",
+    "drivers", "missing",
 ]  # fmt: skip
 
 
@@ -669,8 +677,17 @@ def _cells(verdict, group, domicile, window, firms, changes, alternatives, insid
     ends = changes["end_date"].dropna()
     per_firm = window.kind in ("to_trough", "peak_to_trough")
     end_date = None if per_firm or ends.empty else pd.Timestamp(ends.mode().iloc[0])
+    # The events between the closes actually read: some firm's first close before the news
+    # and its last one on or after the first close it could move.
+    read = [
+        c.id for c in inside
+        if ((changes["start_date"] < c.affects) & (changes["end_date"] >= c.affects)).any()
+    ]  # fmt: skip
+    valued = bool(changes["change_usd"].notna().any())
     for measure in verdict.measures:
         value, low, high = band(changes, alternatives, measure)
+        if not valued:  # no firm has a value at both ends: no number, no verdict either way
+            value = low = high = float("nan")
         yield {
             "claim": verdict.claim,
             "group": group,
@@ -685,8 +702,9 @@ def _cells(verdict, group, domicile, window, firms, changes, alternatives, insid
             "change_low_usd": low,
             "change_high_usd": high,
             "share_of_claim": -value / verdict.amount_usd,
-            "verdict": verdict.grade(low, high),
-            "confounders": inside,
+            "verdict": verdict.grade(low, high) if valued else "inconclusive",
+            "confounders": [c.id for c in inside],
+            "confounders_read": read,
             "inputs_quality": quality or {},
             "n_firms": int(changes["change_usd"].notna().sum()),
             "end_date": end_date,

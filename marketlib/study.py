@@ -316,7 +316,11 @@ class Study:
                         event_date=self.event_date, names=names,
                     )
                 )  # fmt: skip
-            self._loaded["verdict"] = pd.concat(frames, ignore_index=True)
+            self._loaded["verdict"] = (
+                pd.concat(frames, ignore_index=True)
+                if frames
+                else pd.DataFrame(columns=claims.MATRIX_COLUMNS)
+            )
         return self._loaded["verdict"]
 
     def domiciles(self) -> dict[str, str]:
@@ -325,42 +329,12 @@ class Study:
 
     def _valuations(self, groups: tuple[str, ...], windows: list[claims.Window]):
         """Firm values where the windows read closes under the study's inputs and under each
-        alternative the data holds (other share counts near the event, the other FX fixing,
-        the adjusted basis for closes rebuilt from anchors), and the labelled values."""
+        alternative the data holds (the lowest and highest share counts on record near the
+        event, each rounded count moved by half its last unit; the other FX fixing; the
+        adjusted basis for closes rebuilt from anchors), and the labelled values."""
         listings = self.universe.valued_listings(self.universe.resolve(list(groups)))
         spans = claims.read_spans(windows)  # only where closes are read
         reference = self.reference
-
-        def valuation(ref: Reference = reference, fx=marketcap.FX_TO_USD) -> claims.Valuation:
-            parts, calendars = [], []
-            for first, last in spans:
-                values, calendar_of, covered = marketcap.firm_values(
-                    self.prices, listings, ref, self.universe, first, last, fx
-                )
-                claims.check_spans(covered, first, last)
-                parts.append(values)
-                calendars.append(calendar_of)
-            values = pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
-            calendar_of = pd.concat(calendars)
-            calendar_of = calendar_of[~calendar_of.index.duplicated()]
-            return claims.Valuation(values[list(calendar_of.index)], calendar_of)
-
-        alternatives: dict[str, list[claims.Valuation]] = {}
-        if self.shares_within is not None:
-            low, high = marketcap.share_alternatives(
-                reference.shares, self.event_date, self.shares_within
-            )
-            alternatives["shares"] = [
-                valuation(replace(reference, shares=low)),
-                valuation(replace(reference, shares=high)),
-            ]
-        foreign = {i.currency for i in listings} - {"USD"}
-        if foreign and all(marketcap.FX_ALTERNATIVE[c][0] in self.prices.series for c in foreign):
-            alternatives["fx"] = [valuation(fx=marketcap.FX_ALTERNATIVE)]
-        if len(reference.anchors):
-            alternatives["price_basis"] = [
-                valuation(replace(reference, anchors=reference.anchors.iloc[:0]))
-            ]
         # The study's own inputs: labelled values (for inputs_quality), whose wide form is
         # the base valuation (the same numbers firm_values gives).
         parts = []
@@ -372,52 +346,100 @@ class Study:
             claims.check_span(part, first, last)
             parts.append(part)
         labels = pd.concat(parts, ignore_index=True)
-        return claims.Valuation(*claims.wide_values(labels)), alternatives, labels
+        base = claims.Valuation(*claims.wide_values(labels))
+
+        def valuation(symbols: set[str], ref: Reference = reference, fx=marketcap.FX_TO_USD):
+            """The base values with the firms of ``symbols`` revalued under other inputs."""
+            firms = {self.universe.listing(s).firm for s in symbols}
+            chosen = [i for i in listings if i.firm in firms]
+            values = base.values.copy()
+            for first, last in spans:
+                if not chosen:
+                    break
+                part, _, _ = marketcap.firm_values(
+                    self.prices, chosen, ref, self.universe, first, last, fx
+                )
+                rows = values.index[(values.index >= first) & (values.index <= last)]
+                values.loc[rows, list(part.columns)] = part.reindex(rows).to_numpy()
+            return claims.Valuation(values, base.calendar_of)
+
+        alternatives: dict[str, list[claims.Valuation]] = {}
+        symbols = {i.symbol for i in listings}
+        low, high = marketcap.share_bounds(reference.shares, self.event_date, self.shares_within)
+        moved = marketcap.changed_symbols(reference.shares, low, high) & symbols
+        if moved:
+            alternatives["shares"] = [
+                valuation(moved, replace(reference, shares=low)),
+                valuation(moved, replace(reference, shares=high)),
+            ]
+        foreign = {i.symbol for i in listings if i.currency != "USD"}
+        currencies = {self.universe.listing(s).currency for s in foreign}
+        if foreign and all(
+            marketcap.FX_ALTERNATIVE[c][0] in self.prices.series for c in currencies
+        ):
+            alternatives["fx"] = [valuation(foreign, fx=marketcap.FX_ALTERNATIVE)]
+        anchored = set(reference.anchors["symbol"]) & symbols if len(reference.anchors) else set()
+        if anchored:
+            alternatives["price_basis"] = [
+                valuation(anchored, replace(reference, anchors=reference.anchors.iloc[:0]))
+            ]
+        return base, alternatives, labels
 
     def cross_check_changes(self) -> pd.DataFrame:
-        """Top-down: each cross-check index's change over each window of the verdicts (and
-        their variants stopped before a confounding event) times its published total value,
-        scaled from the total's date by the index's own closes."""
-        rows = []
-        variants = {}  # every window and each variant of it the matrix may hold
+        """Top-down: for each window the verdict matrix holds, each cross-check index's change
+        times its published total value, scaled from the total's date by the index's closes.
+        The index is read on the day the firm totals are (a same-day or fixed window's date;
+        its own worst close for per-firm troughs)."""
+        matrix = self.verdict()
+        windows = {}
         for name in dict.fromkeys(w for v in self.verdicts for w in v.windows):
             window = self.windows[name]
-            stops = [
-                window.stopped(c) for c in claims.confounders_in(window, self.confounders, None)
-            ]
-            for variant in [window, *(w for w in stops if w is not None)]:
-                variants[variant.name] = variant
-        for check in self.cross_checks:
+            windows[name] = window
+            for event in self.confounders:
+                stopped = window.stopped(event)
+                if stopped is not None:
+                    windows[stopped.name] = stopped
+        rows = []
+        for index, check in enumerate(self.cross_checks):
+            key = f"study file {self.path}: cross_checks[{index}]"
             close = self.prices.select([check.index]).field("close")[check.index].dropna()
-            at = close[close.index <= check.as_of]
-            if at.empty:
+            before = close[close.index <= check.as_of]
+            if before.empty or (check.as_of - before.index[-1]) > claims.LOOKBACK:
                 raise InvalidInputError(
-                    f"cross-check {check.id}: no {check.index} close on or before "
-                    f"{check.as_of:%Y-%m-%d}: load prices from that date"
+                    f"{key}.as_of: {check.index} has no close on or shortly before "
+                    f"{check.as_of:%Y-%m-%d} (its closes span {close.index[0]:%Y-%m-%d}.."
+                    f"{close.index[-1]:%Y-%m-%d}): give a date inside them"
+                    if len(close)
+                    else f"{key}.index: {check.index} has no closes in the loaded data"
                 )
-            values = (close * (check.total_usd / at.iloc[-1])).to_frame(check.id)
+            values = (close * (check.total_usd / before.iloc[-1])).to_frame(check.id)
             calendar_of = pd.Series(
                 {check.id: self.universe.listing(check.index).calendar}, name="calendar"
             )
-            for variant in variants.values():
-                change = claims.firm_window_changes(values, calendar_of, variant).iloc[0]
-                rows.append(
-                    {
-                        "cross_check": check.id,
-                        "index": check.index,
-                        "label": check.label,
-                        "window": variant.label,
-                        "window_name": variant.name,
-                        "start_date": change["start_date"],
-                        "end_date": change["end_date"],
-                        "index_change_pct": change["change_pct"],
-                        "change_usd": change["change_usd"],
-                        "total_usd": check.total_usd,
-                        "total_as_of": check.as_of,
-                        "measure": check.measure,
-                        "source": check.source,
-                    }
-                )
+            cells = (
+                matrix[matrix["measure"] == matrix["measure"].iloc[0]] if len(matrix) else matrix
+            )
+            cells = cells.astype({"end_date": object})
+            for name, group in cells.groupby("window_name", sort=False):
+                window = windows[name]
+                readings = [
+                    replace(window, kind="fixed", end=pd.Timestamp(end), peak_from=None,
+                            label=f"{window.label}, read on {pd.Timestamp(end):%-d %b}")
+                    for end in group["end_date"].dropna().unique()
+                ]  # fmt: skip
+                for variant in readings or [window]:
+                    change = claims.firm_window_changes(values, calendar_of, variant).iloc[0]
+                    rows.append(
+                        {
+                            "cross_check": check.id, "index": check.index, "label": check.label,
+                            "window": variant.label, "window_name": name,
+                            "start_date": change["start_date"], "end_date": change["end_date"],
+                            "index_change_pct": change["change_pct"],
+                            "change_usd": change["change_usd"], "total_usd": check.total_usd,
+                            "total_as_of": check.as_of, "measure": check.measure,
+                            "source": check.source,
+                        }
+                    )  # fmt: skip
         return pd.DataFrame(rows)
 
     def cumulative_changes(self) -> pd.DataFrame:
@@ -570,7 +592,7 @@ class Study:
 
 
 def _verdict(
-    reader: _Reader, claim: dict, index: int, groups: set, windows: dict
+    reader: _Reader, claim: dict, index: int, countries: set[str], windows: dict
 ) -> claims.Verdict:
     key = f"claims[{index}].verdict"
     spec = claim["verdict"]
@@ -601,6 +623,13 @@ def _verdict(
     if low > high:
         raise reader.fail(f"{key}.support_low_usd", f"at most support_high_usd ({high})")
     domiciles = names("domiciles") if "domiciles" in spec else (claims.DOMICILE_ANY,)
+    odd = [d for d in domiciles if d != claims.DOMICILE_ANY and d not in countries]
+    if odd:
+        raise reader.fail(
+            f"{key}.domiciles",
+            f'"any" or countries the universe\'s firms have ({", ".join(sorted(countries))}), '
+            f"not {odd[0]!r}",
+        )
     return claims.Verdict(
         domiciles=domiciles,
         claim=claim["id"],
@@ -613,6 +642,13 @@ def _verdict(
     )
 
 
+def _known_keys(reader: _Reader, key: str, spec: dict, known: set[str]) -> None:
+    """Refuse a key a table does not take (a typo would otherwise drop what it sets)."""
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise reader.fail(f"{key}.{unknown[0]}", f"one of the keys {', '.join(sorted(known))}")
+
+
 def _confounders(reader: _Reader, universe: Universe) -> list[claims.Confounder]:
     found = []
     listed = reader.get("confounders", list, "an array of [[confounders]] tables", [])
@@ -620,6 +656,7 @@ def _confounders(reader: _Reader, universe: Universe) -> list[claims.Confounder]
         key = f"confounders[{index}]"
         if not isinstance(spec, dict):
             raise reader.fail(key, "a table with id, date, timing, label and source")
+        _known_keys(reader, key, spec, {"id", "date", "timing", "symbols", "label", "source"})
         for part in ("id", "label", "source"):
             if not isinstance(spec.get(part), str) or not spec[part].strip():
                 raise reader.fail(f"{key}.{part}", "a non-empty string")
@@ -655,6 +692,8 @@ def _cross_checks(reader: _Reader, universe: Universe) -> list[CrossCheck]:
         key = f"cross_checks[{index}]"
         if not isinstance(spec, dict):
             raise reader.fail(key, "a table with id, index, total_usd, as_of and source")
+        known = {"id", "index", "label", "total_usd", "as_of", "measure", "source"}
+        _known_keys(reader, key, spec, known)
         for part in ("id", "index", "source"):
             if not isinstance(spec.get(part), str) or not spec[part].strip():
                 raise reader.fail(f"{key}.{part}", "a non-empty string")
@@ -676,6 +715,9 @@ def _cross_checks(reader: _Reader, universe: Universe) -> list[CrossCheck]:
                 source=spec["source"],
             )
         )
+    ids = [c.id for c in found]
+    if len(set(ids)) < len(ids):
+        raise reader.fail("cross_checks", "tables with distinct ids")
     return found
 
 
@@ -741,7 +783,8 @@ def open_study(
         if not claim["checkable"] and not claim.get("why"):
             raise reader.fail(f"claims[{index}].why", "why daily prices cannot check the claim")
         if "verdict" in claim:
-            verdicts.append(_verdict(reader, claim, index, set(universe.groups), windows))
+            countries = {firm.country for firm in universe.firms.values() if firm.country}
+            verdicts.append(_verdict(reader, claim, index, countries, windows))
     for verdict in verdicts:
         for group in verdict.groups:
             try:
@@ -773,6 +816,7 @@ def open_study(
     through = reader.date("through") if "through" in raw else None
     confounders = _confounders(reader, universe)
     uncertainty = reader.get("uncertainty", dict, "a table", {})
+    _known_keys(reader, "uncertainty", uncertainty, {"shares_within_days"})
     within = uncertainty.get("shares_within_days")
     if within is not None and (
         not isinstance(within, int) or isinstance(within, bool) or within < 0

@@ -216,10 +216,15 @@ def inputs_text(quality: dict) -> str:
     return "; ".join(parts)
 
 
+def _bn_text(values: pd.Series, exact: pd.Series) -> pd.Series:
+    """$bn at precision, with thousands separators, '-' for no number."""
+    return _bn_at_precision(values, exact).map(lambda v: "-" if pd.isna(v) else f"{v:,}")
+
+
 def _band_text(matrix: pd.DataFrame) -> pd.Series:
-    low = _bn_at_precision(matrix["change_low_usd"], _exact_inputs(matrix))
-    high = _bn_at_precision(matrix["change_high_usd"], _exact_inputs(matrix))
-    return pd.Series([f"{a:,} .. {b:,}" for a, b in zip(low, high, strict=True)], matrix.index)
+    low = _bn_text(matrix["change_low_usd"], _exact_inputs(matrix))
+    high = _bn_text(matrix["change_high_usd"], _exact_inputs(matrix))
+    return pd.Series([f"{a} .. {b}" for a, b in zip(low, high, strict=True)], matrix.index)
 
 
 def confounders_table(confounders: list) -> pd.DataFrame:
@@ -253,11 +258,12 @@ def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
             "window": matrix["window"],
             "kind": matrix["window_kind"],
             "measure": matrix["measure"],
-            "change_$bn": _bn_at_precision(matrix["change_usd"], _exact_inputs(matrix)),
+            "change_$bn": _bn_text(matrix["change_usd"], _exact_inputs(matrix)),
             "band_$bn": _band_text(matrix),
             "of_claim": matrix["share_of_claim"].map(lambda v: percent(v, 0)),
             "verdict": matrix["verdict"],
             "confounders": matrix["confounders"].map(lambda c: ", ".join(c) or "-"),
+            "read_across": matrix["confounders_read"].map(lambda c: ", ".join(c) or "-"),
             "inputs": matrix["inputs_quality"].map(inputs_text),
             "firms": matrix["n_firms"],
             "missing": matrix["missing"].map(lambda m: "; ".join(m) or "-"),
@@ -267,13 +273,13 @@ def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdict_table(matrix: pd.DataFrame) -> pd.DataFrame:
-    """The verdict matrix at a glance: each cell's change and band, share of the claim, verdict
-    and how many confounding events its window spans."""
+    """The verdict matrix at a glance: each cell's kind, change and band, share of the claim,
+    verdict, and how many confounding events fall between the closes it reads."""
     shown = matrix_table(matrix)[
-        ["claim", "group", "domicile", "window", "measure", "change_$bn", "band_$bn", "of_claim",
-         "verdict", "firms"]
+        ["claim", "group", "domicile", "window", "kind", "measure", "change_$bn", "band_$bn",
+         "of_claim", "verdict", "firms"]
     ]  # fmt: skip
-    return shown.assign(confounders=matrix["confounders"].map(len))
+    return shown.assign(news_read_across=matrix["confounders_read"].map(len))
 
 
 def cross_check_table(checks: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFrame:
@@ -288,10 +294,10 @@ def cross_check_table(checks: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFram
             "cross_check": f"{row.label} x {usd(row.total_usd)} ({row.total_as_of:%d %b %Y})",
             "window": row.window,
             "index_%": round(row.index_change_pct, 2),
-            "top_down_$bn": round(row.change_usd / 1e9),
+            "top_down_$bn": f"{round(row.change_usd / 1e9):,}",
         }
         for cell in cells.itertuples():
-            entry[f"{cell.group} ({cell.domicile})_$bn"] = round(cell.change_usd / 1e9)
+            entry[f"{cell.group} ({cell.domicile})_$bn"] = f"{round(cell.change_usd / 1e9):,}"
         rows.append(entry)
     # A stopped variant ends before the first event concerning its firms: not every group has
     # the index's.
@@ -337,8 +343,13 @@ def verdict_paragraph(matrix: pd.DataFrame, study: Study) -> str:
         moved = "loss" if strict.change_usd < 0 else "gain"
         low, high = usd(strict.change_high_usd, words=True), usd(strict.change_low_usd, words=True)
         band = "its band rounds to the same" if low == high else f"band {low} to {high}"
+        news = (
+            "no confounding event inside"
+            if not strict.confounders
+            else f"other news inside: {', '.join(strict.confounders)}"
+        )
         lines = [
-            f"The strictest reading ({_reading(strict)}; no confounding event inside) gives a "
+            f"The strictest reading ({_reading(strict)}; {news}) gives a "
             f"{moved} of {usd(strict.change_usd, words=True)} ({band}), "
             f"{percent(strict.share_of_claim)} of the {claimed} claimed: "
             f"{strict.verdict.replace('_', ' ')}."
@@ -348,9 +359,12 @@ def verdict_paragraph(matrix: pd.DataFrame, study: Study) -> str:
             f"{usd(verdict.support_high_usd, words=True)}"
         )
         counts = cells["verdict"].value_counts()
+        supporting = cells[cells["verdict"] == "supports"]
+        distinct = supporting["change_usd"].round(-6).nunique()  # a variant may equal its window
         lines.append(
-            f"Of {_count(len(cells), 'definition')}, {counts.get('supports', 0)} give a loss "
-            f'whose whole band lies in the tolerance ({tolerance}) and so support "{quote}"; '
+            f"Of {_count(len(cells), 'definition')}, {counts.get('supports', 0)} "
+            f"({_count(distinct, 'distinct total')}) give a loss whose whole band lies in the "
+            f'tolerance ({tolerance}) and so support "{quote}"; '
             f"{counts.get('inconclusive', 0)} inconclusive (the band straddles an edge)."
         )
         others = cells[(cells["verdict"] == "supports") & (cells.index != strict.name)]
@@ -381,8 +395,8 @@ def _what_it_takes(supported: pd.DataFrame, study: Study) -> str:
             found.append("each firm's own low on its own day")
         if row.window_kind == "peak_to_trough":
             found.append("moves before the base date")
-        if row.confounders:
-            found.append("a window spanning other news")
+        if row.confounders_read:
+            found.append("closes read across other news")
         if row.measure == "gross_losses":
             found.append("losses only (gains left out)")
         return found
@@ -401,10 +415,13 @@ def _what_it_takes(supported: pd.DataFrame, study: Study) -> str:
         tally = pd.Series([n for row in needs for n in row]).value_counts()
         counted = ", ".join(f"{what} ({n} of {len(departing)})" for what, n in tally.items())
         one = len(departing) == 1
+        subject = (
+            "The one supporting definition that departs"
+            if one
+            else "The supporting definitions that depart"
+        )
         told.append(
-            f"The {_count(len(departing), 'supporting definition')} that "
-            f"{'departs' if one else 'depart'} from the strict reading "
-            f"{'counts' if one else 'count'}: {counted}. "
+            f"{subject} from the strict reading rest on: {counted}. "
             f"{'It is' if one else 'They are'}: {'; '.join(_reading(r) for r in departing)}."
         )
     return " ".join(told)

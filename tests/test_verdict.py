@@ -279,8 +279,7 @@ def test_the_top_down_check_is_the_index_return_times_the_published_total(deepse
     by_hand = 51.86e12 * (close["2025-01-27"] - close["2025-01-24"]) / close["2024-12-31"]
     assert row["change_usd"] == pytest.approx(by_hand, rel=1e-12)
     assert "politicalcalculations" in row["source"]
-    reference = (REPO.parent / "shared" / "reference" / "index_total_caps.csv").read_text()
-    assert "51860000000000" in reference  # the figure the study copies
+    assert "market cap of $51.86 trillion" in row["source"]  # the published figure, quoted
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -298,6 +297,11 @@ def test_the_top_down_check_is_the_index_return_times_the_published_total(deepse
         ("total_usd = 51.86e12", "total_usd = -1", "cross_checks[0].total_usd"),
         ("shares_within_days = 183", "shares_within_days = -3", "uncertainty.shares_within_days"),
         ('domiciles = ["US", "any"]', 'domiciles = []', "verdict.domiciles"),
+        ('domiciles = ["US", "any"]', 'domiciles = ["us", "any"]', "claims[15].verdict.domiciles"),
+        ('symbols = ["MSFT"]', 'symbol = ["MSFT"]', "confounders[0].symbol"),
+        ("shares_within_days = 183", "share_within_days = 183", "uncertainty.share_within_days"),
+        ('id = "sp500_end_2024"', 'id = "sp500_end_2024"\nsourced = "x"',
+         "cross_checks[0].sourced"),
     ],
 )  # fmt: skip
 def test_a_bad_study_entry_is_refused_naming_it(tmp_path, old, new, named):
@@ -346,3 +350,51 @@ def test_a_cells_inputs_line_names_a_few_firms_and_counts_the_rest():
     assert tables.inputs_text(quality) == (
         "shares rounded (f0, f1, f2, f3, f4 and 3 more); dated after event: f1; prices raw"
     )
+
+
+def test_a_cross_check_dated_outside_the_data_is_refused(tmp_path):
+    text = (REPO / "seeds" / "deepseek.toml").read_text("utf-8")
+    path = tmp_path / "late.toml"
+    path.write_text(text.replace('as_of = "2024-12-31"', 'as_of = "2030-12-31"')
+                    .replace('article = "deepseek-article.txt"\n', ""))  # fmt: skip
+    with pytest.raises(InvalidInputError) as refused:
+        open_study(path).cross_check_changes()
+    assert "cross_checks[0].as_of" in str(refused.value) and str(path) in str(refused.value)
+
+
+def test_a_study_without_a_verdict_gives_an_empty_matrix(tmp_path):
+    text = (REPO / "seeds" / "deepseek.toml").read_text("utf-8")
+    start = text.index("\n[claims.verdict]\n")
+    end = text.index("[[claims]]", start)
+    path = tmp_path / "no-verdict.toml"
+    path.write_text((text[:start] + text[end:]).replace('article = "deepseek-article.txt"\n', ""))
+    study = open_study(path)
+    assert study.verdicts == [] and study.verdict().empty
+    assert list(study.verdict().columns) == claims.MATRIX_COLUMNS
+
+
+def test_a_variant_left_with_no_session_before_the_news_is_not_a_cell():
+    # The news moves Tuesday's close; the window starts Monday: stopping before it leaves no
+    # session after the start, so only the full window is a cell (no "$0 gain" reading).
+    market = synthetic({"a": [100, 95, 80, 70, 90]})
+    news = claims.Confounder("n", DAYS[0], "after_close", "news", "synthetic", ())
+    cells = claims.verdict_matrix(
+        market, {"g": {"a"}}, [window("same_day_trough")], verdict(), confounders=[news]
+    )
+    assert list(cells["window_name"]) == ["same_day_trough"]
+    monday = claims.Confounder("m", DAYS[0] + pd.Timedelta(days=6), "before_open", "m", "s", ())
+    friday = claims.parse_window("w", {"kind": "to_trough", "start": "2024-03-08",
+                                       "trough_through": "2024-03-15"})  # fmt: skip
+    stopped = friday.stopped(monday)  # ends Sunday 10 Mar: no session after Friday
+    assert stopped is not None and stopped.trough_through == pd.Timestamp("2024-03-09")
+    empty = synthetic({"a": [100, 95, 80, 70, 90]}).changes(stopped, ["a"])
+    assert empty["change_usd"].isna().all()
+
+
+def test_a_cell_without_any_valued_firm_has_no_number_and_no_verdict():
+    market = synthetic({"a": [100, np.nan, np.nan, np.nan, np.nan]})
+    cells = claims.verdict_matrix(
+        market, {"g": {"a"}}, [window("fixed", end="2024-03-05")], verdict(low=0, high=1e15)
+    )
+    cell = cells.iloc[0]
+    assert np.isnan(cell.change_usd) and cell.verdict == "inconclusive" and cell.n_firms == 0
