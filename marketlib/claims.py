@@ -58,7 +58,8 @@ def check_spans(spans: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) ->
 @dataclass(frozen=True)
 class Confounder:
     """A dated event that is not the one under test (an earnings release, a policy
-    announcement). ``firms`` are the firms it concerns directly; none: the whole market."""
+    announcement). ``firms`` are the firms it concerns directly; none: the whole market.
+    ``venue`` is the calendar whose session ``timing`` refers to (none: New York's)."""
 
     id: str
     date: pd.Timestamp
@@ -66,12 +67,17 @@ class Confounder:
     label: str
     source: str
     firms: tuple[str, ...] = ()
+    venue: str = ""
+    west_of_venue: bool = False  # some studied calendar closes later on the same date
 
     @property
     def affects(self) -> pd.Timestamp:
-        """The first calendar date whose close can reflect it (every venue: a New York
-        evening is the next morning in Tokyo)."""
-        return self.date + _DAY if self.timing == "after_close" else self.date
+        """The first calendar date whose close, on some studied venue, can reflect it: after
+        the close is the next date, unless a venue to the west still closes that date (a
+        Tokyo evening is before New York's close of the same date; a New York evening is
+        the next Tokyo morning)."""
+        later = self.timing == "after_close" and not self.west_of_venue
+        return self.date + _DAY if later else self.date
 
     def concerns(self, firms: set[str] | None) -> bool:
         """Whether it bears on ``firms`` (None: a whole market, which every event concerns)."""
@@ -289,8 +295,13 @@ def same_day_changes(values: pd.DataFrame, calendar_of: pd.Series, window: Windo
     or before that date (as everywhere). Only sessions on which every firm valued at the start
     has a value are candidates: a total missing a firm is not the group's total.
     """
-    calendar = home_calendar(calendar_of)
-    blocks = _calendar_blocks(values, calendar_of)
+    return _same_day(_calendar_blocks(values, calendar_of), window)
+
+
+def _same_day(blocks: list[tuple], window: Window) -> pd.DataFrame:
+    """:func:`same_day_changes` from calendar blocks (the firms of one group)."""
+    counts = pd.Series({name: len(firms) for name, firms, _, _ in blocks})
+    calendar = str(min(counts.index[counts == counts.max()]))  # as home_calendar
     home = next(dates for name, _, dates, _ in blocks if name == calendar)
     days = home[(home > window.start) & (home <= window.trough_through)]
     starts, paths, owners, positions = [], [], [], []
@@ -508,7 +519,15 @@ class Valuation:
 
     def changes(self, window: Window, firms: list[str]) -> pd.DataFrame:
         """Per-firm changes of ``firms`` (those valued) over ``window``."""
-        if window.kind != "same_day_trough" and len(firms) == len(self.calendar_of):
+        if window.kind == "same_day_trough":  # the group's own blocks, cut from the whole
+            wanted = set(firms)
+            blocks = []
+            for name, every, dates, grid in self._blocks:
+                keep = [i for i, firm in enumerate(every) if firm in wanted]
+                if keep:
+                    blocks.append((name, [every[i] for i in keep], dates, grid[:, keep]))
+            return _same_day(blocks, window)
+        if len(firms) == len(self.calendar_of):
             return _window_changes(self._blocks, window)  # every firm: blocks built once
         chosen = [f for f in firms if f in self.calendar_of.index]
         return firm_window_changes(self.values[chosen], self.calendar_of[chosen], window)

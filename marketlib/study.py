@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from marketlib import claims, events, marketcap, returns
-from marketlib.calendars import parse_date, session_on_or_after, sessions_around
+from marketlib.calendars import calendar_zone, parse_date, session_on_or_after, sessions_around
 from marketlib.errors import InvalidInputError, MarketCapError, MarketlibError
 from marketlib.marketcap import Reference
 from marketlib.paths import study_path
@@ -649,14 +649,32 @@ def _known_keys(reader: _Reader, key: str, spec: dict, known: set[str]) -> None:
         raise reader.fail(f"{key}.{unknown[0]}", f"one of the keys {', '.join(sorted(known))}")
 
 
+def _west_of(venue: str, calendars: set[str], date: pd.Timestamp, reader, key) -> bool:
+    """Whether one of ``calendars`` lies west of ``venue`` (a smaller UTC offset at noon)."""
+
+    def offset(calendar: str) -> pd.Timedelta:
+        return (date + pd.Timedelta(hours=12)).tz_localize(calendar_zone(calendar)).utcoffset()
+
+    if venue not in calendars:
+        raise reader.fail(
+            f"{key}.venue",
+            f"a calendar of the universe's listings ({', '.join(sorted(calendars))})",
+        )
+    own = offset(venue)
+    return any(offset(c) < own for c in calendars)
+
+
 def _confounders(reader: _Reader, universe: Universe) -> list[claims.Confounder]:
     found = []
+    calendars = {i.calendar for i in universe.listings.values() if i.calendar}
     listed = reader.get("confounders", list, "an array of [[confounders]] tables", [])
     for index, spec in enumerate(listed):
         key = f"confounders[{index}]"
         if not isinstance(spec, dict):
             raise reader.fail(key, "a table with id, date, timing, label and source")
-        _known_keys(reader, key, spec, {"id", "date", "timing", "symbols", "label", "source"})
+        _known_keys(
+            reader, key, spec, {"id", "date", "timing", "symbols", "label", "source", "venue"}
+        )
         for part in ("id", "label", "source"):
             if not isinstance(spec.get(part), str) or not spec[part].strip():
                 raise reader.fail(f"{key}.{part}", "a non-empty string")
@@ -669,10 +687,16 @@ def _confounders(reader: _Reader, universe: Universe) -> list[claims.Confounder]
             firms = universe.firms_in(universe.resolve(symbols)) if symbols else []
         except MarketlibError as exc:
             raise InvalidInputError(f"study file {reader.path}: {key}.symbols: {exc}") from None
+        date = reader.date(f"{key}.date", spec.get("date"))
+        venue = spec.get("venue", "")
+        if not isinstance(venue, str):
+            raise reader.fail(f"{key}.venue", "a calendar name such as the listings' calendars")
         found.append(
             claims.Confounder(
+                venue=venue,
+                west_of_venue=bool(venue) and _west_of(venue, calendars, date, reader, key),
                 id=spec["id"],
-                date=reader.date(f"{key}.date", spec.get("date")),
+                date=date,
                 timing=spec["timing"],
                 label=spec["label"],
                 source=spec["source"],

@@ -299,6 +299,7 @@ def test_the_top_down_check_is_the_index_return_times_the_published_total(deepse
         ('domiciles = ["US", "any"]', 'domiciles = []', "verdict.domiciles"),
         ('domiciles = ["US", "any"]', 'domiciles = ["us", "any"]', "claims[15].verdict.domiciles"),
         ('symbols = ["MSFT"]', 'symbol = ["MSFT"]', "confounders[0].symbol"),
+        ('symbols = ["MSFT"]', 'symbols = ["MSFT"]\nvenue = "XXXX"', "confounders[0].venue"),
         ("shares_within_days = 183", "share_within_days = 183", "uncertainty.share_within_days"),
         ('id = "sp500_end_2024"', 'id = "sp500_end_2024"\nsourced = "x"',
          "cross_checks[0].sourced"),
@@ -398,3 +399,11 @@ def test_a_cell_without_any_valued_firm_has_no_number_and_no_verdict():
     )
     cell = cells.iloc[0]
     assert np.isnan(cell.change_usd) and cell.verdict == "inconclusive" and cell.n_firms == 0
+
+
+def test_an_evening_release_in_tokyo_comes_before_new_yorks_close_of_that_date(deepseek):
+    by_id = {c.id: c for c in deepseek.confounders}
+    tokyo, new_york = by_id["advantest_q3_fy24_earnings"], by_id["msft_q2_fy25_earnings"]
+    assert tokyo.date == new_york.date == pd.Timestamp("2025-01-29")
+    assert tokyo.venue == "XTKS" and tokyo.affects == pd.Timestamp("2025-01-29")
+    assert new_york.affects == pd.Timestamp("2025-01-30")  # the next Tokyo morning, too
