@@ -287,9 +287,12 @@ def cross_check_table(checks: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFram
     if checks.empty:
         return pd.DataFrame({"cross_check": ["-"], "note": ["the study gives no index total"]})
     net = matrix[matrix["measure"] == "net"]
+    shown = checks[checks["window_name"].isin(net["window_name"])]
+    # Variants stopped before different events on the same date read the same closes: one row.
+    names = shown.groupby(["cross_check", "window"], sort=False)["window_name"].agg(set)
     rows = []
-    for row in checks[checks["window_name"].isin(net["window_name"])].itertuples():
-        cells = net[net["window_name"] == row.window_name]
+    for row in shown.drop_duplicates(["cross_check", "window"]).itertuples():
+        cells = net[net["window_name"].isin(names[row.cross_check, row.window])]
         entry = {
             "cross_check": f"{row.label} x {usd(row.total_usd)} ({row.total_as_of:%d %b %Y})",
             "window": row.window,
