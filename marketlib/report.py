@@ -34,7 +34,6 @@ sys.modules.setdefault("rfc3987_syntax", None)
 
 import nbformat  # noqa: E402
 import papermill  # noqa: E402
-from nbconvert import HTMLExporter  # noqa: E402
 
 from marketlib import __version__  # noqa: E402
 from marketlib.errors import NotebookError, OutputError  # noqa: E402
@@ -245,6 +244,9 @@ def compose(
 def render(
     combined: nbformat.NotebookNode, toc: list[tuple[str, str]], title: str, facts: dict
 ) -> str:
+    # Imported here, once the kernels are done: the kernels start sooner without it.
+    from nbconvert import HTMLExporter
+
     combined.metadata["title"] = f"{title}: marketlib report"
     exporter = HTMLExporter(
         template_name="marketlib", extra_template_basedirs=[str(package_data("report"))]

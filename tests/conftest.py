@@ -1,9 +1,13 @@
+import contextlib
+import io
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +37,13 @@ class Installed:
         )  # fmt: skip
 
 
+def _in_the_background() -> None:
+    """Run a session build at a lower CPU priority: under `-n` it fills the CPU the other
+    workers leave (they wait on deadlines and subprocesses), while the tests that time a real
+    process (tests/test_network.py) get the CPU they measure."""
+    os.nice(10)
+
+
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory) -> Installed:
     """A plain `pip install` of this checkout's wheel. The venv borrows the test environment's
@@ -41,7 +52,9 @@ def installed(tmp_path_factory) -> Installed:
     installed package."""
     root = tmp_path_factory.mktemp("installed")
     venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "venv", str(venv)], check=True, preexec_fn=_in_the_background
+    )
     python = venv / "bin" / "python"
     purelib = Path(
         subprocess.run(
@@ -60,13 +73,13 @@ def installed(tmp_path_factory) -> Installed:
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "-w", str(root / "wheel"), str(source)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, preexec_fn=_in_the_background,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr[-2000:]
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--no-deps",
          str(next((root / "wheel").glob("*.whl")))],
-        capture_output=True, text=True,
+        capture_output=True, text=True, preexec_fn=_in_the_background,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-2000:]
     jupyter = root / "jupyter"
@@ -79,6 +92,45 @@ def installed(tmp_path_factory) -> Installed:
         "JUPYTER_PATH": str(jupyter),
     }
     return Installed(venv, purelib, elsewhere, env)
+
+
+def run_marketlib(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``marketlib ARGS`` in this process (``cli.main``, what ``python -m marketlib`` runs),
+    its stdout, stderr and exit code captured as a finished process's would be.
+
+    For tests of what a command says and does; the tests of a real process (exit codes of
+    the interpreter, signals, ``-W error``, deadlines from process start, a fresh install) run
+    one. What ``main`` sets for its own process (the root logger's handler on stderr, the
+    yfinance logger's level, ``MARKETLIB_TIMEOUT``, the working folder) is put back after.
+    """
+    from marketlib import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    root, yfinance = logging.getLogger(), logging.getLogger("yfinance")
+    saved = (root.handlers[:], root.level, yfinance.level, os.environ.get("MARKETLIB_TIMEOUT"))
+    here = os.getcwd()
+    root.handlers = []  # so that main's logging.basicConfig writes to this run's stderr
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            except Exception:  # what the interpreter would print, and its exit code
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(here)
+        root.handlers, _, _, timeout = saved
+        root.setLevel(saved[1])
+        yfinance.setLevel(saved[2])
+        if timeout is None:
+            os.environ.pop("MARKETLIB_TIMEOUT", None)
+        else:
+            os.environ["MARKETLIB_TIMEOUT"] = timeout
+    return subprocess.CompletedProcess(["marketlib", *args], code, out.getvalue(), err.getvalue())
 
 
 # The study whose groups differ: other firms in `named` (the focus of notebooks 02 and 05 and
@@ -126,6 +178,7 @@ def reports(installed, tmp_path_factory):
             cwd=installed.elsewhere,
             env=installed.env,
             timeout=900,
+            preexec_fn=_in_the_background,  # its kernels too
         )
         for name, study in studies.items()
     }
@@ -197,3 +250,44 @@ def synthetic_prices(dates: list[str], start_price: float = 100.0) -> pd.DataFra
             "volume": 1000.0,
         }
     )
+
+
+# Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) the tests that read the plain
+# install or its reports run on one worker, so the session fixtures that build them (a wheel, a
+# venv, three reports, at a lower CPU priority) are built once per run. The largest units of
+# work are handed out first: those builds on one worker and, on the other, the tests that time
+# a real process against its deadline, one at a time while the builds take only the CPU they
+# leave. Every other test goes to whichever worker is free. (xdist's own xdist_group marks do
+# not reach its scheduler with pytest 9, so the groups are named here by file.)
+SHARED_BUILD_FILES = ("tests/test_notebooks.py", "tests/test_packaging.py", "tests/test_report.py")
+# The tests that time a real process against its deadline run one at a time, on one worker.
+TIMED_FILES = ("tests/test_network.py",)
+SHARED_BUILDS = {"installed", "reports"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedBuildsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            if path in SHARED_BUILD_FILES:
+                return "shared builds"
+            return "timed" if path in TIMED_FILES else nodeid
+
+    return SharedBuildsTogether(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that reads the install or the reports outside those files would build them on a
+    second worker: say so at collection, naming the file to add."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if SHARED_BUILDS & set(item.fixturenames) and path not in SHARED_BUILD_FILES:
+            raise pytest.UsageError(
+                f"{item.nodeid} uses {', '.join(sorted(SHARED_BUILDS & set(item.fixturenames)))}:"
+                f" add {path} to SHARED_BUILD_FILES in tests/conftest.py"
+            )

@@ -1,4 +1,6 @@
-"""The command line, run as a user runs it (``python -m marketlib``) on the bundled snapshot."""
+"""The command line on the bundled snapshot: what each command says and prints, run in this
+process (``cli.main``, which ``python -m marketlib`` calls); one test runs a real process to
+show it ends the same way."""
 
 import io
 import json
@@ -9,7 +11,7 @@ import tomllib
 import exchange_calendars
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, run_marketlib
 
 from marketlib.prices import TIDY_COLUMNS
 
@@ -17,9 +19,25 @@ SEEDS = REPO / "seeds"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "marketlib", *args], capture_output=True, text=True
+    return run_marketlib(*args)
+
+
+def test_a_real_process_ends_as_main_does_in_this_one():
+    args = ["prices", "NOTATICKER", "--start", "2025-01-21", "--end", "2025-02-07"]
+    process = subprocess.run(
+        [sys.executable, "-m", "marketlib", *args], capture_output=True, text=True, cwd=REPO
     )
+    here = run(*args)
+    assert (process.returncode, process.stdout, process.stderr) == (
+        here.returncode,
+        here.stdout,
+        here.stderr,
+    )
+    assert process.returncode == 1 and "NOTATICKER" in one_error_line(process)
+    usage = subprocess.run(
+        [sys.executable, "-m", "marketlib", "prices"], capture_output=True, text=True, cwd=REPO
+    )
+    assert (usage.returncode, usage.stderr) == (2, run("prices").stderr) and usage.stderr
 
 
 def seed_groups(study: str) -> dict[str, list[str]]:

@@ -8,17 +8,14 @@ be written.
 import io
 import json
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, run_marketlib
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "marketlib", *args], capture_output=True, text=True, cwd=REPO
-    )
+    return run_marketlib(*args, cwd=REPO)  # cli.main in this process, as test_cli.py
 
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:

@@ -209,11 +209,12 @@ def test_unknown_source_is_refused():
 def synthetic_price_files(count: int, seed: int = 14) -> dict[str, bytes]:
     """``count`` SYNTHETIC price files in the shapes a user's folder may hold: full files,
     close-only and adj_close-only ones, reordered columns, integer volumes, empty cells,
-    no final newline, CRLF line ends, a header-only file, different spans."""
+    prices written with 0 to 6 decimals, no final newline, CRLF line ends, a header-only
+    file, different spans."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    days = pd.bdate_range("2014-01-01", "2025-06-30")
+    days = np.array(pd.bdate_range("2014-01-01", "2025-06-30").strftime("%Y-%m-%d"))
     headers = [
         ["date", *PRICE_FIELDS],
         ["date", "close"],
@@ -224,21 +225,18 @@ def synthetic_price_files(count: int, seed: int = 14) -> dict[str, bytes]:
     for n in range(count):
         columns = headers[n % len(headers)]
         first = int(rng.integers(0, len(days) - 300))
-        span = days[first : first + int(rng.integers(1, 300))]
-        lines = [",".join(columns)]
-        for day in span:
-            cells = [f"{day:%Y-%m-%d}"]
-            for field in columns[1:]:
-                if field == "volume":
-                    cells.append(str(int(rng.integers(1, 10**9))))
-                elif rng.random() < 0.02:
-                    cells.append("")  # a missing cell stays NaN
-                else:
-                    cells.append(f"{rng.uniform(1, 500):.{int(rng.integers(0, 7))}f}")
-            lines.append(",".join(cells))
-        text = "\n".join(lines)
+        rows = days[first : first + int(rng.integers(1, 300))].astype(object)
+        for field in columns[1:]:
+            if field == "volume":
+                cells = rng.integers(1, 10**9, len(rows)).astype(str).astype(object)
+            else:
+                decimals = int(rng.integers(0, 7))
+                cells = np.char.mod(f"%.{decimals}f", rng.uniform(1, 500, len(rows)))
+                cells = cells.astype(object)
+                cells[rng.random(len(rows)) < 0.02] = ""  # a missing cell stays NaN
+            rows = rows + "," + cells
         ending = "\r\n" if n % 97 == 5 else "\n"
-        text = text.replace("\n", ending)
+        text = ending.join([",".join(columns), *rows])
         if n % 13 != 3:
             text += ending  # some files lack the final newline
         files[f"SYN{n:04d}"] = text.encode()
@@ -264,7 +262,7 @@ def test_a_folder_of_many_synthetic_files_parses_to_the_one_file_frames(tmp_path
     from marketlib import schema
     from marketlib.schema import parse_price_csv, parse_price_files
 
-    files = synthetic_price_files(400)
+    files = synthetic_price_files(150)
     root = write_price_folder(tmp_path / "data", files)
     one_at_a_time = {
         s: parse_price_csv(d, str(root / "prices" / f"{s}.csv"), InvalidInputError)
@@ -281,6 +279,7 @@ def test_a_folder_of_many_synthetic_files_parses_to_the_one_file_frames(tmp_path
     assert sorted(alone) == sorted([s for s, d in files.items() if b"\r" in d] + header_only)
     for frame, expected in zip(bulk, one_at_a_time.values(), strict=True):
         assert_same_frame(frame, expected)
+    monkeypatch.setattr(sources, "_BATCH_BYTES", 20_000)  # the folder read in many batches
     served = sources.FolderSource(root).prices(list(files), None, None)
     assert list(served) == list(files)
     for symbol, expected in one_at_a_time.items():

@@ -1,14 +1,12 @@
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import exchange_calendars
 import pandas as pd
 import pytest
-from conftest import REPO, SHARED_MARKETDATA
+from conftest import REPO, SHARED_MARKETDATA, run_marketlib
 
 from marketlib import snapshot
 from marketlib.errors import (
@@ -90,11 +88,7 @@ def test_price_file_holds_exactly_its_exchange_sessions(relative):
 
 
 def _verify(root):
-    return subprocess.run(
-        [sys.executable, "-m", "marketlib", "snapshot", "verify", "--dir", str(root)],
-        capture_output=True,
-        text=True,
-    )
+    return run_marketlib("snapshot", "verify", "--dir", str(root))
 
 
 def test_snapshot_verify_passes_on_the_bundled_data():
@@ -270,11 +264,7 @@ def test_the_cli_refuses_a_users_folder_in_one_line(tmp_path, snapshot_copy):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
-    result = subprocess.run(
-        [sys.executable, "-m", "marketlib", "snapshot", "build", "--from", str(snapshot_copy),
-         "--dir", str(mine)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    result = run_marketlib("snapshot", "build", "--from", str(snapshot_copy), "--dir", str(mine))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "--force" in result.stderr
     assert folder_state(mine) == {"notes.txt": b"mine"}
@@ -284,10 +274,8 @@ def test_the_cli_replaces_a_users_folder_with_force(tmp_path, snapshot_copy):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
-    result = subprocess.run(
-        [sys.executable, "-m", "marketlib", "snapshot", "build", "--from", str(snapshot_copy),
-         "--dir", str(mine), "--force"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    result = run_marketlib(
+        "snapshot", "build", "--from", str(snapshot_copy), "--dir", str(mine), "--force"
+    )
     assert result.returncode == 0, result.stderr
     assert snapshot.is_built_snapshot(mine) and not (mine / "notes.txt").exists()
