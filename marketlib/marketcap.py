@@ -92,34 +92,29 @@ def rounding_unit(shares: float) -> float:
 
 def share_bounds(
     shares: pd.DataFrame, date: pd.Timestamp, within: pd.Timedelta | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Shares tables with the lowest and highest counts the data allows: other counts of the
-    same class within ``within`` of ``date`` (:func:`share_alternatives`; None: none), and
-    each count whose quality is ``rounded`` moved down or up by half its last unit."""
+) -> tuple[pd.DataFrame, pd.DataFrame, set[str]]:
+    """Shares tables with the lowest and highest counts the data allows, and the symbols whose
+    counts they move: other counts of the same class within ``within`` of ``date``
+    (:func:`share_alternatives`; None: none), and each count whose quality is ``rounded``
+    moved down or up by half its last unit."""
+    primary = shares[shares["role"] == "PRIMARY"]
+    moved: set[str] = set()
     if within is None:
-        primary = shares[shares["role"] == "PRIMARY"]
         low, high = primary, primary
     else:
         low, high = share_alternatives(shares, date, within)
+        near = shares["as_of"].notna() & ((shares["as_of"] - date).abs() <= within)
+        candidates = shares[(shares["role"] == "PRIMARY") | near]
+        counts = candidates.groupby(["symbol", "share_class"])["shares"].nunique()
+        moved.update(counts[counts > 1].index.get_level_values("symbol"))
     tables = []
     for table, sign in ((low, -0.5), (high, 0.5)):
         rounded = (table["quality"] == "rounded").to_numpy()
-        moved = table["shares"].to_numpy(dtype=float).copy()
-        moved[rounded] += sign * np.array([rounding_unit(v) for v in moved[rounded]])
-        tables.append(table.assign(shares=moved))
-    return tables[0], tables[1]
-
-
-def changed_symbols(shares: pd.DataFrame, *tables: pd.DataFrame) -> set[str]:
-    """The symbols whose PRIMARY facts differ between ``shares`` and any of ``tables``."""
-    columns = ["symbol", "share_class", "shares", "as_of"]
-
-    def facts(table: pd.DataFrame) -> set[tuple]:
-        primary = table[table["role"] == "PRIMARY"][columns]
-        return set(primary.itertuples(index=False, name=None))
-
-    before = facts(shares)
-    return {row[0] for table in tables for row in facts(table) ^ before}
+        values = table["shares"].to_numpy(dtype=float).copy()
+        values[rounded] += sign * np.array([rounding_unit(v) for v in values[rounded]])
+        moved.update(table.loc[rounded, "symbol"])
+        tables.append(table.assign(shares=values))
+    return tables[0], tables[1], moved
 
 
 @dataclass(frozen=True)

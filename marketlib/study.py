@@ -365,9 +365,17 @@ class Study:
 
         alternatives: dict[str, list[claims.Valuation]] = {}
         symbols = {i.symbol for i in listings}
-        low, high = marketcap.share_bounds(reference.shares, self.event_date, self.shares_within)
-        moved = marketcap.changed_symbols(reference.shares, low, high) & symbols
-        if moved:
+        low, high, moved = marketcap.share_bounds(
+            reference.shares, self.event_date, self.shares_within
+        )
+        moved &= symbols
+        if moved and self.shares_within is None:
+            # Only rounding: a value is linear in its share count, so half a unit down moves
+            # it exactly as far as half a unit up, the other way.
+            up = valuation(moved, replace(reference, shares=high))
+            down = claims.Valuation(2 * base.values - up.values, base.calendar_of)
+            alternatives["shares"] = [down, up]
+        elif moved:
             alternatives["shares"] = [
                 valuation(moved, replace(reference, shares=low)),
                 valuation(moved, replace(reference, shares=high)),

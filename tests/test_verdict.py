@@ -407,3 +407,20 @@ def test_an_evening_release_in_tokyo_comes_before_new_yorks_close_of_that_date(d
     assert tokyo.date == new_york.date == pd.Timestamp("2025-01-29")
     assert tokyo.venue == "XTKS" and tokyo.affects == pd.Timestamp("2025-01-29")
     assert new_york.affects == pd.Timestamp("2025-01-30")  # the next Tokyo morning, too
+
+
+def test_a_rounded_count_bounds_the_band_by_half_its_last_unit():
+    facts = pd.DataFrame(
+        {
+            "symbol": ["SYN", "EXA"],
+            "share_class": ["common", "common"],
+            "shares": [2_770_000_000.0, 1_234_567.0],
+            "as_of": pd.to_datetime(["2024-03-01", "2024-03-01"]),
+            "role": ["PRIMARY", "PRIMARY"],
+            "quality": ["rounded", "exact"],
+        }
+    )
+    low, high, moved = marketcap.share_bounds(facts, pd.Timestamp("2024-03-04"), None)
+    assert list(low["shares"]) == [2_765_000_000.0, 1_234_567.0]
+    assert list(high["shares"]) == [2_775_000_000.0, 1_234_567.0]
+    assert moved == {"SYN"}
