@@ -2,13 +2,13 @@
 
 import json
 import subprocess
-import sys
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from conftest import run_marketlib
 from scipy import stats
 
 from marketlib import events, tables
@@ -462,9 +462,8 @@ def test_log_and_simple_returns_give_close_but_different_cars(study):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "marketlib", "event-study", *args], capture_output=True, text=True
-    )
+    # In this process: what is tested is what the command prints, not a process boundary.
+    return run_marketlib("event-study", *args)
 
 
 def test_cli_prints_cars_with_t_statistics_for_every_named_listing(study):

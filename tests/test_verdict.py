@@ -6,13 +6,11 @@ DeepSeek study where the real data must agree with another output or with its ow
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, run_marketlib
 
 from marketlib import claims, marketcap
 from marketlib.calendars import sessions
@@ -191,10 +189,9 @@ def test_the_caps_command_and_the_matrix_give_the_same_softbank_change(matrix):
     cells = matrix[(matrix["group"] == "named") & (matrix["window_name"] == "one_day")]
     net = cells[cells["measure"] == "net"].set_index("domicile")["change_usd"]
     in_matrix = net["any"] - net["US"]  # the two cells differ by SoftBank alone
-    caps = subprocess.run(
-        [sys.executable, "-m", "marketlib", "caps", "--study", "deepseek", "--group", "9984.T",
-         "--start", "2025-01-24", "--end", "2025-01-27", "--format", "json"],
-        capture_output=True, text=True, cwd=REPO,
+    caps = run_marketlib(
+        "caps", "--study", "deepseek", "--group", "9984.T", "--start", "2025-01-24",
+        "--end", "2025-01-27", "--format", "json",
     )  # fmt: skip
     assert caps.returncode == 0, caps.stderr
     (row,) = json.loads(caps.stdout)
@@ -215,19 +212,13 @@ def test_a_window_may_not_end_elsewhere_on_another_calendar():
 
 
 def test_claims_prints_the_strict_reading_first_and_every_cell_carries_the_contract(matrix):
-    table = subprocess.run(
-        [sys.executable, "-m", "marketlib", "claims", "--study", "deepseek"],
-        capture_output=True, text=True, cwd=REPO,
-    )  # fmt: skip
+    table = run_marketlib("claims", "--study", "deepseek")
     assert table.returncode == 0, table.stderr
     first = table.stdout.splitlines()[0]
     assert first.startswith("The strictest reading (US firms of named, 24 Jan -> worst day")
     assert "does not support" in first.split(".")[1] or "does not support" in first
     assert "Dates: A date is each venue's own close" in table.stdout
-    produced = subprocess.run(
-        [sys.executable, "-m", "marketlib", "claims", "--study", "deepseek", "--format", "json"],
-        capture_output=True, text=True, cwd=REPO,
-    )  # fmt: skip
+    produced = run_marketlib("claims", "--study", "deepseek", "--format", "json")
     cells = json.loads(produced.stdout)["matrix"]
     contract = {
         "claim", "group", "window", "window_kind", "measure", "domicile", "change_usd",
