@@ -23,6 +23,7 @@ MEASURES = ("net", "gross_losses")
 # fixed: two dates. same_day_trough: the group's aggregate value at its worst close (one date
 # for every firm). to_trough / peak_to_trough: each firm's own low (and own earlier high).
 WINDOW_KINDS = ("fixed", "same_day_trough", "to_trough", "peak_to_trough")
+PER_FIRM_KINDS = ("to_trough", "peak_to_trough")  # each firm read on its own days
 VERDICTS = ("supports", "inconclusive", "does_not_support")
 DOMICILE_ANY = "any"
 # When an announcement can first move a close: the same calendar day, or the next one.
@@ -300,8 +301,7 @@ def same_day_changes(values: pd.DataFrame, calendar_of: pd.Series, window: Windo
 
 def _same_day(blocks: list[tuple], window: Window) -> pd.DataFrame:
     """:func:`same_day_changes` from calendar blocks (the firms of one group)."""
-    counts = pd.Series({name: len(firms) for name, firms, _, _ in blocks})
-    calendar = str(min(counts.index[counts == counts.max()]))  # as home_calendar
+    calendar = home_calendar(pd.Series([name for name, firms, _, _ in blocks for _ in firms]))
     home = next(dates for name, _, dates, _ in blocks if name == calendar)
     days = home[(home > window.start) & (home <= window.trough_through)]
     starts, paths, owners, positions = [], [], [], []
@@ -463,11 +463,6 @@ def cumulative_changes(
         change = values[values.index >= base_date] - before.iloc[-1]
         columns[name] = change.sum(axis=1, min_count=1)
     return pd.DataFrame(columns)
-
-
-def total(changes: pd.DataFrame, measure: str) -> float:
-    """Net change, or the sum of losses only, over the firms that have a value."""
-    return float(np.nansum(_contributions(changes["change_usd"].to_numpy(float), measure)))
 
 
 def _contributions(change: np.ndarray, measure: str) -> np.ndarray:
@@ -694,7 +689,7 @@ def _cells(verdict, group, domicile, window, firms, changes, alternatives, insid
     # The date every firm is read on (its home-calendar date where venues differ); per-firm
     # troughs have none.
     ends = changes["end_date"].dropna()
-    per_firm = window.kind in ("to_trough", "peak_to_trough")
+    per_firm = window.kind in PER_FIRM_KINDS
     end_date = None if per_firm or ends.empty else pd.Timestamp(ends.mode().iloc[0])
     # The events between the closes actually read: some firm's first close before the news
     # and its last one on or after the first close it could move.

@@ -180,7 +180,7 @@ def _caps(args: argparse.Namespace) -> int:
         f"Market value change (USD bn) of {group} in study {study.id}, between the closes on or "
         f"before {args.start} and {args.end}"
     )
-    emit(tables.caps_cli_table(changes), "table")
+    emit(tables.caps_table(changes), "table")
     if study.calendar_note:
         print(f"\nDates: {study.calendar_note}")
     return 0

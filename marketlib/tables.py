@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from marketlib.claims import PER_FIRM_KINDS
+
 if TYPE_CHECKING:
     from marketlib.events import EventStudyResults
     from marketlib.study import Study
@@ -30,10 +32,6 @@ def usd(value: float, words: bool = False) -> str:
 def percent(fraction: float, digits: int = 0, signed: bool = False) -> str:
     """A fraction as a percentage: ``0.54`` -> ``54%``."""
     return f"{fraction:{'+' if signed else ''}.{digits}%}"
-
-
-def _billions(values: pd.Series) -> pd.Series:
-    return (values / 1e9).round(1)
 
 
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -104,18 +102,9 @@ def private_table(universe: Universe) -> pd.DataFrame:
 
 
 def caps_table(changes: pd.DataFrame) -> pd.DataFrame:
-    """The per-firm change table with dollars in $bn, for reading."""
-    shown = changes.copy()
-    for column in ["cap_start_usd", "cap_end_usd", "change_usd"]:
-        shown[column.replace("_usd", "_$bn")] = _billions(shown.pop(column))
-    shown["change_pct"] = shown["change_pct"].round(2)
-    return shown
-
-
-def caps_cli_table(changes: pd.DataFrame) -> pd.DataFrame:
-    """The `caps` command's table: $bn to one decimal where the share count is exact (whole
-    $bn where it is rounded or weaker, and in a total that holds such a row), the closes'
-    dates, a total row."""
+    """The per-firm change table for reading (the `caps` command, notebook 02): $bn to one
+    decimal where the share count is exact (whole $bn where it is rounded or weaker, and in a
+    total that holds such a row), the closes' dates, why a firm has no change, a total row."""
     exact = changes["shares_quality"].astype(str).str.split("; ").map(lambda q: set(q) == {"exact"})
     shown = pd.DataFrame(
         {
@@ -129,6 +118,7 @@ def caps_cli_table(changes: pd.DataFrame) -> pd.DataFrame:
             "price_basis": changes["price_basis"],
             "shares_as_of": changes["shares_as_of"],
             "shares_quality": changes["shares_quality"],
+            "missing": changes["missing"].replace("", "-"),
         }
     )
     counted = changes["change_usd"].notna()
@@ -144,7 +134,7 @@ def caps_cli_table(changes: pd.DataFrame) -> pd.DataFrame:
         "end_$bn": _bn_at_precision(pd.Series([end]), all_exact).iloc[0],
         "change_$bn": _bn_at_precision(pd.Series([end - start]), all_exact).iloc[0],
         "change_%": round(100 * (end / start - 1), 1) if start else float("nan"),
-        "price_basis": "", "shares_as_of": "", "shares_quality": "",
+        "price_basis": "", "shares_as_of": "", "shares_quality": "", "missing": "",
     }  # fmt: skip
     table = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
     return table.astype(object).where(table.notna(), "-")
@@ -177,9 +167,6 @@ def claims_table(registry: list[dict]) -> pd.DataFrame:
             for c in registry
         ]
     )
-
-
-PER_FIRM_KINDS = ("to_trough", "peak_to_trough")
 
 
 def _bn_at_precision(values: pd.Series, exact: pd.Series) -> pd.Series:

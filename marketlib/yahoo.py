@@ -657,6 +657,17 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_excerpt(str(exc))}{said}"
 
 
+def _answered(answers: dict, symbols: Sequence[str], what: str) -> Iterator[tuple[str, object]]:
+    """Each symbol's answer from :func:`_run_tickers`, in order, once; unanswered symbols are
+    skipped and failures logged (one warning each, naming ``what`` was asked)."""
+    for symbol in dict.fromkeys(symbols):
+        answer = answers.get(symbol)
+        if isinstance(answer, BaseException):
+            log.warning("Yahoo gave no %s for %s (%s)", what, symbol, _failure(answer))
+        elif symbol in answers:
+            yield symbol, answer
+
+
 def listing_facts(
     symbols: Sequence[str],
     tickers: TickerFactory | None = None,
@@ -670,13 +681,7 @@ def listing_facts(
         symbols, lambda ticker, _s: dict(ticker.info or {}), tickers, deadline, "listing facts"
     )
     facts: dict[str, tuple[Listing, str]] = {}
-    for symbol in dict.fromkeys(symbols):
-        if symbol not in answers:
-            continue
-        info = answers[symbol]
-        if isinstance(info, BaseException):
-            log.warning("Yahoo gave no listing facts for %s (%s)", symbol, _failure(info))
-            continue
+    for symbol, info in _answered(answers, symbols, "listing facts"):
         assert isinstance(info, dict)
         role = YAHOO_ROLES.get(str(info.get("quoteType", "")).upper())
         venue = YAHOO_EXCHANGES.get(str(info.get("exchange", "")))
@@ -728,13 +733,7 @@ def shares_history(
         "share counts",
     )
     rows = []
-    for symbol in dict.fromkeys(symbols):
-        if symbol not in answers:
-            continue
-        series = answers[symbol]
-        if isinstance(series, BaseException):
-            log.warning("Yahoo gave no share counts for %s (%s)", symbol, _failure(series))
-            continue
+    for symbol, series in _answered(answers, symbols, "share counts"):
         if series is None or len(series) == 0:  # type: ignore[arg-type]
             continue
         index = pd.DatetimeIndex(series.index)  # type: ignore[attr-defined]

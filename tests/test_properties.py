@@ -196,6 +196,6 @@ def test_a_firms_change_does_not_depend_on_the_group_it_is_counted_in(study, fir
     subset = study.cap_changes(symbols, "2025-01-24", "2025-01-27").set_index("firm")
     assert set(subset.index) == firms
     pd.testing.assert_series_equal(subset["change_usd"], everyone.loc[subset.index, "change_usd"])
-    assert claims.total(subset.reset_index(), "net") == pytest.approx(
+    assert claims.band(subset.reset_index(), {}, "net")[0] == pytest.approx(
         everyone.loc[sorted(firms), "change_usd"].sum(), rel=1e-12
     )

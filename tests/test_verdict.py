@@ -311,7 +311,7 @@ def test_tables_round_to_what_the_share_counts_support(deepseek):
     from marketlib import tables
 
     changes = deepseek.cap_changes("named", "2025-01-24", "2025-01-27")
-    shown = tables.caps_cli_table(changes).set_index("firm")
+    shown = tables.caps_table(changes).set_index("firm")
     # Oracle's count is rounded (2.77bn): whole $bn; Nvidia's is exact: one decimal
     assert isinstance(shown.loc["oracle", "change_$bn"], int)
     assert isinstance(shown.loc["nvidia", "change_$bn"], float)
