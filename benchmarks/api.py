@@ -4,8 +4,8 @@
    the study and universe files, read and parse every price file and reference table of the
    data folder, align every series to its sessions. Imports are not in it.
 2. ``compute_seconds``: on a fresh :class:`Study` that shares those loaded inputs (the same
-   source, the same parsed reference tables, a new :class:`Prices` over the same aligned
-   series, so no wide frame or return built from them is reused): ``study.verdict()``
+   source, the same parsed reference tables in a new :class:`Reference`, a new :class:`Prices`
+   over the same aligned series, so nothing built from them is reused): ``study.verdict()``
    (valuation of every listing over the loaded span, firm totals, the verdict matrix), or
    ``study.event_study()`` and ``study.group_tests`` of the study's focus group (returns, the
    market model of every listing, CARs, the group tests).
@@ -35,7 +35,9 @@ def fresh(study):
     loaded = {
         "source": study.source,
         "prices": Prices(prices.series, prices.coverage),
-        "reference": study.reference,
+        # The same tables in a new Reference: nothing derived from them (the share facts
+        # grouped by listing) is carried over.
+        "reference": dataclasses.replace(study.reference),
     }
     return dataclasses.replace(study, _loaded=loaded)
 

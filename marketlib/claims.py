@@ -558,44 +558,81 @@ def band(
 QUALITY_ORDER = ("exact", "rounded", "approximate", "weak")
 
 
-_LABELS = ["firm", "date", "shares_quality", "shares_as_of", "price_basis"]
+class Labels:
+    """The labels of a labelled firm caps frame (share quality, share date, price basis per
+    firm and date), indexed once by firm and date for :func:`inputs_quality`: a verdict reads
+    them at a few closes per firm in each of its cells."""
+
+    def __init__(self, caps: pd.DataFrame) -> None:
+        firm_codes, firms = factorize_sorted(caps["firm"])
+        self.firm_code = {str(f): k for k, f in enumerate(firms)}
+        self.firms = np.array([str(f) for f in firms], dtype=object)
+        stamps = pd.DatetimeIndex(caps["date"]).as_unit("ns").asi8
+        self.keys, self.rows = self._sorted(firm_codes, stamps)
+        self.words = {}
+        for column in ("shares_quality", "shares_as_of", "price_basis"):
+            codes, words = factorize_sorted(caps[column])
+            self.words[column] = (codes, np.array([str(w) for w in words], dtype=object))
+        self.firm_of_row = firm_codes
+
+    @staticmethod
+    def _sorted(firm_codes: np.ndarray, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.rec.fromarrays([firm_codes, stamps], names="firm,date")
+        order = np.argsort(keys, kind="stable")
+        return keys[order], order
+
+    def at(self, firms: np.ndarray, dates: pd.Series) -> np.ndarray:
+        """The rows of ``firms`` on ``dates`` (pairs with no row are skipped)."""
+        codes = np.array([self.firm_code.get(str(f), -1) for f in firms], dtype=np.int64)
+        wanted = np.rec.fromarrays(
+            [codes, pd.DatetimeIndex(dates).as_unit("ns").asi8], names="firm,date"
+        )
+        lo = np.searchsorted(self.keys, wanted, side="left")
+        hi = np.searchsorted(self.keys, wanted, side="right")
+        counts = hi - lo
+        starts = np.repeat(lo, counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return np.unique(self.rows[starts + within])
 
 
-def label_table(caps: pd.DataFrame) -> pd.DataFrame:
-    """A labelled firm caps frame reduced to what :func:`inputs_quality` reads, text as str."""
-    table = caps[_LABELS]
-    return table.astype({c: str for c in _LABELS if c != "date"})
-
-
-def inputs_quality(labels: pd.DataFrame, changes: pd.DataFrame, after: pd.Timestamp) -> dict:
+def inputs_quality(labels: Labels, changes: pd.DataFrame, after: pd.Timestamp) -> dict:
     """What a cell's inputs rest on, at the closes its per-firm ``changes`` read (each firm's
-    start and end date), from a :func:`label_table`: the worst share-count quality (and the
-    firms with a count below exact), the firms whose count is dated after ``after``, and the
-    price bases."""
-    read = pd.concat(
-        [changes[["firm", column]].set_axis(["firm", "date"], axis=1)
-         for column in ("start_date", "end_date")], ignore_index=True,
-    ).dropna().astype({"firm": str})  # fmt: skip
-    found = read.merge(labels, on=["firm", "date"], how="inner").drop(columns="date")
-    found = found.drop_duplicates()
+    start and end date): the worst share-count quality (and the firms with a count below
+    exact), the firms whose count is dated after ``after``, and the price bases."""
+    firms, dates = [], []
+    for column in ("start_date", "end_date"):
+        known = changes[column].notna().to_numpy()
+        firms.append(changes["firm"].to_numpy(dtype=object)[known])
+        dates.append(changes[column].to_numpy()[known])
+    rows = labels.at(np.concatenate(firms), pd.Series(np.concatenate(dates)))
+    firm_of = labels.firms[labels.firm_of_row[rows]]
+
+    def firms_by(column: str) -> dict[str, set[str]]:
+        """Each distinct label read, with the firms it was read for."""
+        codes, words = labels.words[column]
+        found: dict[str, set[str]] = {}
+        for code in np.unique(codes[rows]):
+            found[words[code]] = set(firm_of[codes[rows] == code])
+        return found
+
     quality: dict[str, set[str]] = {}
-    for words, firms in found.groupby("shares_quality")["firm"]:
-        for word in words.split("; "):
-            quality.setdefault(word, set()).update(firms)
+    for joined, owners in firms_by("shares_quality").items():
+        for word in joined.split("; "):
+            quality.setdefault(word, set()).update(owners)
     late = {
-        label for label in found["shares_as_of"].unique()
+        firm
+        for label, owners in firms_by("shares_as_of").items()
         if any(pd.Timestamp(d) > after for d in re.findall(r"\d{4}-\d{2}-\d{2}", label))
-    }  # fmt: skip
-    bases = {b for joined in found["price_basis"].unique() for b in joined.split("; ")}
+        for firm in owners
+    }
+    bases = {b for joined in firms_by("price_basis") for b in joined.split("; ")}
     rank = {word: QUALITY_ORDER.index(word) if word in QUALITY_ORDER else len(QUALITY_ORDER)
             for word in quality}  # fmt: skip
     worst = max(rank, key=lambda w: (rank[w], w)) if rank else ""
     return {
         "worst_share_quality": worst,
         "shares_below_exact": sorted({f for w, fs in quality.items() if w != "exact" for f in fs}),
-        "shares_dated_after_event": sorted(
-            set(found.loc[found["shares_as_of"].isin(late), "firm"])
-        ),
+        "shares_dated_after_event": sorted(late),
         "price_basis": sorted(bases),
     }
 
@@ -623,7 +660,7 @@ def verdict_matrix(
     depend on its group, so those are computed once per window for every firm.
     """
     names, domicile_of = names or {}, domicile_of or {}
-    labels = None if labels is None else label_table(labels)
+    labels = None if labels is None else Labels(labels)
     confounders, alternatives = confounders or [], alternatives or {}
     cache: dict[tuple, pd.DataFrame] = {}
     everyone = list(valuation.calendar_of.index)

@@ -13,6 +13,8 @@ Inputs are handed in (prices as :class:`marketlib.prices.Prices`, reference tabl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -51,6 +53,13 @@ class Reference:
     dividends: pd.DataFrame
     anchors: pd.DataFrame
 
+    @cached_property
+    def primary_facts(self) -> _ShareFacts:
+        """The PRIMARY share facts grouped by listing and class, built once per shares table:
+        a study's valuations and their alternatives read one table many times. The tables
+        of a Reference are read, never changed (:func:`dataclasses.replace` makes another)."""
+        return _ShareFacts(self.shares[self.shares["role"] == "PRIMARY"])
+
 
 def fx_symbols(listings: list[Listing], fx: dict[str, tuple[str, str]] = FX_TO_USD) -> list[str]:
     """The exchange-rate series that convert ``listings``' currencies to USD."""
@@ -82,12 +91,17 @@ def share_alternatives(
     return tables[0], tables[1]
 
 
-def rounding_unit(shares: float) -> float:
-    """The last unit a rounded count was rounded to: the largest power of ten dividing it."""
-    count, unit = round(shares), 1
-    while count and count % (unit * 10) == 0:
-        unit *= 10
-    return float(unit)
+def rounding_units(shares: np.ndarray) -> np.ndarray:
+    """The last unit each rounded count was rounded to: the largest power of ten dividing it
+    (1 for zero)."""
+    counts = np.rint(np.asarray(shares, dtype=float))
+    units = np.ones(len(counts))
+    # Exact in float64 up to 2^53 (every count here); a zero count has no last unit.
+    while True:
+        more = (counts != 0) & (np.fmod(counts, units * 10) == 0)
+        if not more.any():
+            return units
+        units[more] *= 10
 
 
 def share_bounds(
@@ -111,7 +125,7 @@ def share_bounds(
     for table, sign in ((low, -0.5), (high, 0.5)):
         rounded = (table["quality"] == "rounded").to_numpy()
         values = table["shares"].to_numpy(dtype=float).copy()
-        values[rounded] += sign * np.array([rounding_unit(v) for v in values[rounded]])
+        values[rounded] += sign * rounding_units(values[rounded])
         moved.update(table.loc[rounded, "symbol"])
         tables.append(table.assign(shares=values))
     return tables[0], tables[1], moved
@@ -186,15 +200,38 @@ def split_factor(
 
     ``since`` and ``until`` may be dates or arrays of dates (then an array is returned).
     """
-    since_ns = _nanoseconds(since)
-    until_ns = _nanoseconds(until)
-    factor = np.ones(np.broadcast(since_ns, until_ns).shape)
-    mine = split_table[split_table["symbol"] == symbol]
-    for effective, ratio in zip(mine["effective_date"], mine["ratio"], strict=True):
-        eff = pd.Timestamp(effective).value
-        factor *= np.where((since_ns < eff) & (eff <= until_ns), ratio, 1.0)
-        factor /= np.where((until_ns < eff) & (eff <= since_ns), ratio, 1.0)
+    own = _Splits.of(split_table[split_table["symbol"] == symbol])
+    factor = _split_factor(*own, _nanoseconds(since), _nanoseconds(until))
     return float(factor[0]) if np.ndim(since) == np.ndim(until) == 0 else factor
+
+
+class _Splits(NamedTuple):
+    """One symbol's splits: effective dates (int64 ns) and ratios, in table order."""
+
+    effective: np.ndarray
+    ratio: np.ndarray
+
+    @classmethod
+    def of(cls, table: pd.DataFrame) -> _Splits:
+        return cls(
+            _nanoseconds(table["effective_date"]) if len(table) else np.empty(0, np.int64),
+            table["ratio"].to_numpy(dtype=float),
+        )
+
+
+def _split_factor(
+    effective: np.ndarray, ratio: np.ndarray, since: np.ndarray, until: np.ndarray
+) -> np.ndarray:
+    """:func:`split_factor` on int64 nanoseconds: one symbol's splits (effective dates and
+    ratios), and the dates to bring a share from and to (broadcast against each other)."""
+    factor = np.ones(np.broadcast(since, until).shape)
+    for eff, r in zip(effective.tolist(), ratio.tolist(), strict=True):
+        factor *= np.where((since < eff) & (eff <= until), r, 1.0)
+        factor /= np.where((until < eff) & (eff <= since), r, 1.0)
+    return factor
+
+
+NO_SPLITS = _Splits(np.empty(0, np.int64), np.empty(0))
 
 
 def stretch_ids(
@@ -247,14 +284,14 @@ def raw_closes(
             ]
         )
     )
+    own_splits = split_table[split_table["symbol"] == symbol]
     price, basis = _raw_prices(
         _nanoseconds(dates),
         prices["close"].to_numpy(dtype=float),
         prices["adj_close"].to_numpy(dtype=float),
         _Anchors.of(mine),
         boundaries,
-        split_table[split_table["symbol"] == symbol],
-        symbol,
+        _Splits.of(own_splits),
     )
     return pd.DataFrame(
         {"price": price, "basis": np.asarray(BASES, dtype=object)[basis]}, index=dates
@@ -324,8 +361,7 @@ def _raw_prices(
     adjusted: np.ndarray,
     anchors: _Anchors,
     boundaries: np.ndarray,
-    splits: pd.DataFrame,
-    symbol: str,
+    splits: _Splits,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`raw_closes` on arrays: the price and its basis code (index of :data:`BASES`)."""
     basis = np.zeros(len(dates), dtype=np.int8)
@@ -343,9 +379,8 @@ def _raw_prices(
     # The file is on the basis of every split in splits.csv (see its manifest entry): undo
     # the splits that came after each date to get an as-traded-basis level.
     factor = 1.0
-    if len(splits):
-        at = dates[rest].view("datetime64[ns]")
-        factor = split_factor(splits, symbol, at, pd.Timestamp.max.normalize())
+    if len(splits.effective):
+        factor = _split_factor(*splits, dates[rest], np.int64(pd.Timestamp.max.normalize().value))
     price[rest] = adjusted[rest] * factor
     basis[rest] = 3
     return price, basis
@@ -357,9 +392,14 @@ def anchors_with_adj_close(listings: list[Listing], anchors: pd.DataFrame, price
     An anchor outside the loaded prices gets NaN (that anchor is then unusable, never guessed).
     """
     wanted = {(item.symbol, item.currency) for item in listings}
-    symbols, currencies = (anchors[c].to_numpy(dtype=object) for c in ("symbol", "currency"))
-    keys = zip(symbols, currencies, strict=True)
-    mine = anchors.loc[np.array([key in wanted for key in keys], dtype=bool)].copy()
+    # Whether each row's (symbol, currency) is wanted, looked up on the distinct values.
+    symbol_codes, symbols = pd.factorize(anchors["symbol"].to_numpy(dtype=object))
+    currency_codes, currencies = pd.factorize(anchors["currency"].to_numpy(dtype=object))
+    table = np.zeros((len(symbols) + 1, len(currencies) + 1), dtype=bool)  # -1: missing
+    for i, symbol in enumerate(symbols):
+        for j, currency in enumerate(currencies):
+            table[i, j] = (symbol, currency) in wanted
+    mine = anchors.loc[table[symbol_codes, currency_codes]].copy()
     values = np.full(len(mine), np.nan)
     stamps = _nanoseconds(mine["date"]) if len(mine) else np.empty(0, np.int64)
     for symbol, rows in _positions(mine["symbol"].to_numpy(dtype=object)).items():
@@ -495,18 +535,21 @@ _CHUNK = 128  # listings valued together: big enough for array speed, small for 
 
 def _same_sessions(steps: list[tuple[int, _Step]]) -> list[list[int]]:
     """The steps' indexes grouped by equal session arrays (in order within each group)."""
-    groups: dict[tuple, list[tuple[np.ndarray, list[int]]]] = {}
+    # Steps holding the same array (one slice of one shared session index) are compared once.
+    same: dict[int, tuple[np.ndarray, list[int]]] = {}
     for index, step in steps:
-        dates = step.dates
+        same.setdefault(id(step.dates), (step.dates, []))[1].append(index)
+    groups: dict[tuple, list[tuple[np.ndarray, list[int]]]] = {}
+    for dates, indexes in same.values():
         key = (len(dates), int(dates[0]) if len(dates) else 0, int(dates[-1]) if len(dates) else 0)
         bucket = groups.setdefault(key, [])
         for known, members in bucket:
-            if known is dates or np.array_equal(known, dates):
-                members.append(index)
+            if np.array_equal(known, dates):
+                members.extend(indexes)
                 break
         else:
-            bucket.append((dates, [index]))
-    return [members for bucket in groups.values() for _, members in bucket]
+            bucket.append((dates, list(indexes)))
+    return [sorted(members) for bucket in groups.values() for _, members in bucket]
 
 
 class _Columns:
@@ -557,7 +600,8 @@ class _Context:
         self, prices: Prices, listings: list[Listing], reference: Reference, words, fx=FX_TO_USD
     ):
         self.prices, self.reference, self.words, self.fx_series = prices, reference, words, fx
-        self.facts = _ShareFacts(reference.shares[reference.shares["role"] == "PRIMARY"], words)
+        self.facts = reference.primary_facts
+        words.update(self.facts.words)  # the facts' labels are coded once, with the facts
         splits = reference.splits
         self.splits_of = _positions(splits["symbol"].to_numpy(dtype=object))
         anchors = anchors_with_adj_close(listings, reference.anchors, prices)
@@ -569,8 +613,8 @@ class _Context:
         self.ex_dates = _nanoseconds(dividends["ex_date"]) if len(dividends) else None
         self.effective = _nanoseconds(splits["effective_date"]) if len(splits) else None
         self.fx: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._splits: dict[str, pd.DataFrame] = {}
-        self._no_splits = splits.iloc[:0]
+        self.ratios = splits["ratio"].to_numpy(dtype=float)
+        self._slices: dict[int, tuple] = {}
 
     def check(self, item: Listing, first: int | None, last: int | None) -> _Step:
         symbol = item.symbol
@@ -580,9 +624,16 @@ class _Context:
                 f"no prices were loaded for {symbol}, a valued listing of {item.firm}: add "
                 "the firm to the study's groups (or load every listing of the firm)"
             )
-        stamps = _stamps(one.dates)
-        lo = 0 if first is None else int(np.searchsorted(stamps, first, side="left"))
-        hi = len(stamps) if last is None else int(np.searchsorted(stamps, last, side="right"))
+        # Thousands of series share a few session indexes: each is sliced once, and the
+        # steps on one slice hold the same array (see _same_sessions).
+        key = (id(one.dates), first, last)
+        sliced = self._slices.get(key)
+        if sliced is None:  # the index is kept in the entry, so its id is not reused
+            stamps = _stamps(one.dates)
+            lo = 0 if first is None else int(np.searchsorted(stamps, first, side="left"))
+            hi = len(stamps) if last is None else int(np.searchsorted(stamps, last, side="right"))
+            sliced = self._slices[key] = (one.dates, lo, hi, stamps[lo:hi])
+        _, lo, hi, dates = sliced
         classes = item.cap_classes or tuple(self.facts.classes.get(symbol, ()))
         if not classes:
             raise MarketCapError(
@@ -601,17 +652,15 @@ class _Context:
                 )
         words = self.words
         return _Step(
-            item, one, lo, hi, stamps[lo:hi], classes, words["firm"].code(item.firm),
+            item, one, lo, hi, dates, classes, words["firm"].code(item.firm),
             words["symbol"].code(symbol), words["currency"].code(item.currency),
         )  # fmt: skip
 
-    def splits(self, symbol: str) -> pd.DataFrame:
+    def splits(self, symbol: str) -> _Splits:
         rows = self.splits_of.get(symbol)
         if rows is None:
-            return self._no_splits
-        if symbol not in self._splits:
-            self._splits[symbol] = self.reference.splits.iloc[rows]
-        return self._splits[symbol]
+            return NO_SPLITS
+        return _Splits(self.effective[rows], self.ratios[rows])
 
     def value(self, steps: list[_Step], offsets: np.ndarray, out: _Columns) -> None:
         """Value listings that share one session index, as listing x session arrays."""
@@ -666,7 +715,7 @@ class _Context:
             )
             parts += [self.effective[self.splits_of[symbol]]] if symbol in self.splits_of else []
             boundaries = np.sort(np.concatenate(parts)) if parts else boundaries
-        return _raw_prices(dates, close, adjusted, anchors, boundaries, self.splits(symbol), symbol)
+        return _raw_prices(dates, close, adjusted, anchors, boundaries, self.splits(symbol))
 
     def _rate(self, currency: str, dates: np.ndarray) -> np.ndarray:
         series = self.fx_series[currency][0]
@@ -685,10 +734,7 @@ class _Context:
         shares, as_of, label, quality = self.facts.on_many(np.array(keys), dates, split)
         for j in np.flatnonzero(split):
             symbol = steps[owner[j]].item.symbol
-            shares[j] = shares[j] * split_factor(
-                self.splits(symbol), symbol, as_of[j].view("datetime64[ns]"),
-                dates.view("datetime64[ns]"),
-            )  # fmt: skip
+            shares[j] = shares[j] * _split_factor(*self.splits(symbol), as_of[j], dates)
         first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
         counts = np.diff(np.r_[first, len(owner)])
         if (counts == 1).all():
@@ -914,12 +960,13 @@ class _ShareFacts:
     """The PRIMARY shares-outstanding facts, grouped by symbol and class once (table order),
     with each fact's label and quality already coded."""
 
-    def __init__(self, facts: pd.DataFrame, words: dict[str, _Words]) -> None:
+    def __init__(self, facts: pd.DataFrame) -> None:
         self.facts = facts
+        self.words = {"as_of": _Words(), "quality": _Words()}
         self.stamps = _nanoseconds(facts["as_of"]) if len(facts) else np.empty(0, np.int64)
         dated = self.stamps != np.iinfo(np.int64).min  # NaT: an undated fact
         self.shares = facts["shares"].to_numpy(dtype=float)
-        as_of, quality = words["as_of"], words["quality"]
+        as_of, quality = self.words["as_of"], self.words["quality"]
         days, distinct = pd.factorize(self.stamps)
         text = np.datetime_as_string(np.asarray(distinct).view("datetime64[ns]"), unit="D")
         self.day = np.array([as_of.code(t) for t in text], dtype=np.int32)[days]
@@ -928,27 +975,27 @@ class _ShareFacts:
         self.undated = as_of.code("undated")
         kinds, names = pd.factorize(facts["quality"].to_numpy(dtype=object))
         self.quality = np.array([quality.code(q) for q in names], dtype=np.int32)[kinds]
-        pairs = np.empty(len(facts), dtype=object)
-        pairs[:] = list(
-            zip(
-                facts["symbol"].to_numpy(dtype=object),
-                facts["share_class"].to_numpy(dtype=object),
-                strict=True,
-            )
-        )
-        rows = _positions(pairs)  # (symbol, class) -> its rows, in table order
-        self.index = {pair: k for k, pair in enumerate(rows)}
+        # (symbol, class) keys numbered in the order they first appear, from two integer
+        # factorizations: a table of facts per listing per quarter is 10^5 rows and more.
+        symbol_codes, symbols = pd.factorize(facts["symbol"].to_numpy(dtype=object),
+                                             use_na_sentinel=False)  # fmt: skip
+        class_codes, classes = pd.factorize(facts["share_class"].to_numpy(dtype=object),
+                                            use_na_sentinel=False)  # fmt: skip
+        key_of_row, pair_codes = pd.factorize(symbol_codes * max(len(classes), 1) + class_codes)
+        n_keys, width = len(pair_codes), max(len(classes), 1)
+        symbols, classes = list(symbols), list(classes)
+        pairs = [(symbols[c // width], classes[c % width]) for c in pair_codes.tolist()]
+        self.index = {pair: k for k, pair in enumerate(pairs)}
+        self.first = first_rows(key_of_row, n_keys)
         self.classes: dict[str, list[str]] = {}
-        for symbol, share_class in sorted(rows, key=lambda pair: rows[pair][0]):
+        for symbol, share_class in pairs:  # keys are numbered by their first row already
             self.classes.setdefault(symbol, []).append(share_class)
         # Per key: its dated facts sorted by date (a stable sort: of two facts on one date,
         # the later row), else its first (undated) row.
-        self.first = np.array([r[0] for r in rows.values()], dtype=np.int64)
-        ordered = [r[dated[r]][np.argsort(self.stamps[r[dated[r]]], kind="stable")]
-                   for r in rows.values()]  # fmt: skip
-        self.count = np.array([len(o) for o in ordered], dtype=np.int64)
+        rows = np.flatnonzero(dated)
+        self.ordered = rows[np.lexsort((rows, self.stamps[rows], key_of_row[rows]))]
+        self.count = np.bincount(key_of_row[rows], minlength=n_keys).astype(np.int64)
         self.start = np.r_[0, np.cumsum(self.count)][:-1].astype(np.int64)
-        self.ordered = np.concatenate(ordered) if ordered else np.empty(0, np.int64)
 
     def key(self, symbol: str, share_class: str) -> int:
         found = self.index.get((symbol, share_class))

@@ -204,3 +204,23 @@ def test_firm_totals_sum_listings_and_refuse_a_half_valued_firm():
     assert totals["c"].tolist() == [5.0, 6.0, 7.0]
     with pytest.raises(MarketCapError, match=r"\['C'\] have no firm"):
         marketcap.firm_totals(caps, pd.Series({"A": "ab", "B": "ab"}))
+
+
+def test_a_rounded_counts_last_unit_is_the_largest_power_of_ten_dividing_it():
+    counts = np.array([15_000_000_000, 24_490_000_000, 7, 120, 0, 3_000_000.4, 1e15])
+    expected = [1e9, 1e7, 1.0, 10.0, 1.0, 1e6, 1e15]  # by hand: trailing zeros of each count
+    assert marketcap.rounding_units(counts).tolist() == expected
+
+
+def test_split_factors_bring_a_share_across_each_split_between_two_dates():
+    # SYNTHETIC splits: 4-for-1 on 2024-06-10, 10-for-1 on 2024-11-01.
+    splits = pd.DataFrame(
+        {"symbol": ["X", "X", "Y"], "effective_date": pd.to_datetime(
+            ["2024-06-10", "2024-11-01", "2024-06-10"]), "ratio": [4.0, 10.0, 3.0]}
+    )  # fmt: skip
+    since = pd.to_datetime(["2024-01-02", "2024-06-10", "2024-12-02", "2024-07-01"])
+    until = pd.to_datetime(["2024-12-02", "2024-12-02", "2024-01-02", "2024-07-01"])
+    factors = marketcap.split_factor(splits, "X", since, until)
+    assert factors.tolist() == [40.0, 10.0, 1 / 40, 1.0]
+    assert marketcap.split_factor(splits, "X", "2024-06-09", "2024-06-10") == 4.0
+    assert marketcap.split_factor(splits, "Z", "2024-01-02", "2024-12-02") == 1.0
