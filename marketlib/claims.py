@@ -9,6 +9,7 @@ a study file; nothing here reads one, and nothing here loads data.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -257,35 +258,61 @@ def _window_changes(blocks: list[tuple], window: Window) -> pd.DataFrame:
             end_at, end_cap = _extreme(grid, after, largest=False)
         start_cap = np.where(start_at >= 0, start_cap, np.nan)
         frames.append(
-            pd.DataFrame(
-                {
-                    "firm": firms,
-                    "start_date": _dates_at(dates, start_at),
-                    "end_date": _dates_at(dates, end_at),
-                    "cap_start_usd": start_cap,
-                    "cap_end_usd": end_cap,
-                }
-            )
+            {
+                "firm": np.asarray(firms, dtype=object),
+                "start_date": _dates_at(dates, start_at),
+                "end_date": _dates_at(dates, end_at),
+                "cap_start_usd": np.asarray(start_cap, dtype=float),
+                "cap_end_usd": np.asarray(end_cap, dtype=float),
+            }
         )
-    return _finished(pd.concat(frames, ignore_index=True))
+    return _finished(_joined_blocks(frames))
 
 
-def _finished(changes: pd.DataFrame) -> pd.DataFrame:
-    changes = changes.sort_values("firm", ignore_index=True)
-    changes["change_usd"] = changes["cap_end_usd"] - changes["cap_start_usd"]
-    changes["change_pct"] = 100 * (changes["cap_end_usd"] / changes["cap_start_usd"] - 1)
-    changes["missing"] = np.select(
-        [changes["cap_start_usd"].isna(), changes["cap_end_usd"].isna()],
-        ["no market value on start date", "no market value on end date"],
-        "",
+def _finished(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The changes frame from per-firm columns (firms in any order): sorted by firm, with the
+    change, the percentage and why a firm has none."""
+    firms = np.asarray(columns["firm"], dtype=object)
+    order = np.argsort(firms, kind="stable")
+    start, end = columns["cap_start_usd"][order], columns["cap_end_usd"][order]
+    missing = np.where(
+        np.isnan(start),
+        "no market value on start date",
+        np.where(np.isnan(end), "no market value on end date", ""),
+    ).astype(object)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        percent = 100 * (end / start - 1)
+    return pd.DataFrame(
+        {
+            "firm": firms[order],
+            "start_date": columns["start_date"][order],
+            "end_date": columns["end_date"][order],
+            "cap_start_usd": start,
+            "cap_end_usd": end,
+            "change_usd": end - start,
+            "change_pct": percent,
+            "missing": missing,
+        }
     )
-    return changes
+
+
+def _joined_blocks(parts: list[dict[str, object]]) -> dict[str, np.ndarray]:
+    """Per-block columns (firm, start_date, end_date, caps) concatenated."""
+    return {
+        name: np.concatenate([np.asarray(part[name]) for part in parts])
+        for name in ("firm", "start_date", "end_date", "cap_start_usd", "cap_end_usd")
+    }
 
 
 def home_calendar(calendar_of: pd.Series) -> str:
     """The calendar most of the firms trade on (of equal counts, the first by name)."""
-    counts = calendar_of.value_counts()
-    return str(min(counts.index[counts == counts.max()]))
+    return _most_common(list(calendar_of))
+
+
+def _most_common(calendars: list[str]) -> str:
+    counts = Counter(calendars)
+    most = max(counts.values())
+    return str(min(c for c, n in counts.items() if n == most))
 
 
 def same_day_changes(values: pd.DataFrame, calendar_of: pd.Series, window: Window) -> pd.DataFrame:
@@ -301,7 +328,7 @@ def same_day_changes(values: pd.DataFrame, calendar_of: pd.Series, window: Windo
 
 def _same_day(blocks: list[tuple], window: Window) -> pd.DataFrame:
     """:func:`same_day_changes` from calendar blocks (the firms of one group)."""
-    calendar = home_calendar(pd.Series([name for name, firms, _, _ in blocks for _ in firms]))
+    calendar = _most_common([name for name, firms, _, _ in blocks for _ in firms])
     home = next(dates for name, _, dates, _ in blocks if name == calendar)
     days = home[(home > window.start) & (home <= window.trough_through)]
     starts, paths, owners, positions = [], [], [], []
@@ -325,20 +352,18 @@ def _same_day(blocks: list[tuple], window: Window) -> pd.DataFrame:
         at = np.full(width, own[trough] if trough >= 0 else -1)
         start_at = np.full(width, int(dates.searchsorted(window.start, side="right")) - 1)
         frames.append(
-            pd.DataFrame(
-                {
-                    "firm": firms,
-                    "start_date": _dates_at(dates, start_at),
-                    "end_date": _dates_at(dates, at),
-                    "cap_start_usd": first,
-                    "cap_end_usd": path[trough, offset : offset + width]
-                    if trough >= 0
-                    else np.full(width, np.nan),
-                }
-            )
+            {
+                "firm": np.asarray(firms, dtype=object),
+                "start_date": _dates_at(dates, start_at),
+                "end_date": _dates_at(dates, at),
+                "cap_start_usd": np.asarray(first, dtype=float),
+                "cap_end_usd": path[trough, offset : offset + width]
+                if trough >= 0
+                else np.full(width, np.nan),
+            }
         )
         offset += width
-    return _finished(pd.concat(frames, ignore_index=True))
+    return _finished(_joined_blocks(frames))
 
 
 def wide_values(caps: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -538,14 +563,27 @@ def band(
     largest move below and above the point estimate is taken, and the moves are added over
     firms and kinds: a band that does not assume the alternatives cancel out.
     """
-    base = _contributions(changes["change_usd"].to_numpy(float), measure)
+    return _band(changes["change_usd"].to_numpy(float), _aligned(changes, alternatives), measure)
+
+
+def _aligned(changes: pd.DataFrame, alternatives: dict[str, list[pd.DataFrame]]) -> dict:
+    """Each alternative's per-firm changes in the order of ``changes``' firms."""
     firms = changes["firm"].to_numpy()
+    return {
+        kind: [other.set_index("firm")["change_usd"].reindex(firms).to_numpy(float)
+               for other in frames]
+        for kind, frames in alternatives.items()
+    }  # fmt: skip
+
+
+def _band(change: np.ndarray, aligned: dict[str, list[np.ndarray]], measure: str):
+    """:func:`band` on per-firm arrays (the alternatives' in the same firm order)."""
+    base = _contributions(change, measure)
     point = float(np.nansum(base))
     low = high = point
-    for frames in alternatives.values():
+    for arrays in aligned.values():
         moves = []
-        for other in frames:
-            by_firm = other.set_index("firm")["change_usd"].reindex(firms).to_numpy(float)
+        for by_firm in arrays:
             move = _contributions(by_firm, measure) - base
             moves.append(np.where(np.isnan(move), 0.0, move))
         if moves:
@@ -735,8 +773,9 @@ def _cells(verdict, group, domicile, window, firms, changes, alternatives, insid
         if ((changes["start_date"] < c.affects) & (changes["end_date"] >= c.affects)).any()
     ]  # fmt: skip
     valued = bool(changes["change_usd"].notna().any())
+    change, aligned = changes["change_usd"].to_numpy(float), _aligned(changes, alternatives)
     for measure in verdict.measures:
-        value, low, high = band(changes, alternatives, measure)
+        value, low, high = _band(change, aligned, measure)
         if not valued:  # no firm has a value at both ends: no number, no verdict either way
             value = low = high = float("nan")
         yield {
