@@ -568,12 +568,17 @@ def band(
 
 def _aligned(changes: pd.DataFrame, alternatives: dict[str, list[pd.DataFrame]]) -> dict:
     """Each alternative's per-firm changes in the order of ``changes``' firms."""
-    firms = changes["firm"].to_numpy()
-    return {
-        kind: [other.set_index("firm")["change_usd"].reindex(firms).to_numpy(float)
-               for other in frames]
-        for kind, frames in alternatives.items()
-    }  # fmt: skip
+    firms = changes["firm"].to_numpy(dtype=object)
+
+    def reordered(other: pd.DataFrame) -> np.ndarray:
+        change = other["change_usd"].to_numpy(dtype=float)
+        theirs = other["firm"].to_numpy(dtype=object)
+        if len(theirs) == len(firms) and (theirs == firms).all():
+            return change  # the same firms in the same order: the common case
+        at = pd.Index(theirs).get_indexer(firms)
+        return np.where(at >= 0, change[np.maximum(at, 0)] if len(change) else np.nan, np.nan)
+
+    return {kind: [reordered(other) for other in frames] for kind, frames in alternatives.items()}
 
 
 def _band(change: np.ndarray, aligned: dict[str, list[np.ndarray]], measure: str):
@@ -753,11 +758,14 @@ MATRIX_COLUMNS = [
 
 
 def _cells(verdict, group, domicile, window, firms, changes, alternatives, inside, quality, names):
-    losers = changes.dropna(subset=["change_usd"]).nsmallest(3, "change_usd")
+    change = changes["change_usd"].to_numpy(dtype=float)
+    every = changes["firm"].to_numpy(dtype=object)
+    valued_at = np.flatnonzero(~np.isnan(change))
+    losers = valued_at[np.argsort(change[valued_at], kind="stable")[:3]]  # first of ties
     drivers = [
-        f"{names.get(r.firm, r.firm)} {r.change_usd / 1e9:+,.0f}bn"
-        for r in losers.itertuples()
-        if r.change_usd < 0
+        f"{names.get(every[k], every[k])} {change[k] / 1e9:+,.0f}bn"
+        for k in losers
+        if change[k] < 0
     ]
     missing = [f"{names.get(f, f)} ({why})" for f, why in zip(changes["firm"], changes["missing"],
                strict=True) if why]  # fmt: skip
@@ -768,10 +776,8 @@ def _cells(verdict, group, domicile, window, firms, changes, alternatives, insid
     end_date = None if per_firm or ends.empty else pd.Timestamp(ends.mode().iloc[0])
     # The events between the closes actually read: some firm's first close before the news
     # and its last one on or after the first close it could move.
-    read = [
-        c.id for c in inside
-        if ((changes["start_date"] < c.affects) & (changes["end_date"] >= c.affects)).any()
-    ]  # fmt: skip
+    first, last = (pd.DatetimeIndex(changes[c]) for c in ("start_date", "end_date"))
+    read = [c.id for c in inside if ((first < c.affects) & (last >= c.affects)).any()]
     valued = bool(changes["change_usd"].notna().any())
     change, aligned = changes["change_usd"].to_numpy(float), _aligned(changes, alternatives)
     for measure in verdict.measures:
