@@ -610,26 +610,23 @@ class Labels:
         firm_codes, firms = factorize_sorted(caps["firm"])
         self.firm_code = {str(f): k for k, f in enumerate(firms)}
         self.firms = np.array([str(f) for f in firms], dtype=object)
-        stamps = pd.DatetimeIndex(caps["date"]).as_unit("ns").asi8
-        self.keys, self.rows = self._sorted(firm_codes, stamps)
+        date_codes, dates = factorize_sorted(caps["date"])
+        self.dates = pd.DatetimeIndex(dates)
+        keys = firm_codes * len(dates) + date_codes  # one integer per firm and date
+        self.rows = np.argsort(keys, kind="stable")
+        self.keys = keys[self.rows]
         self.words = {}
         for column in ("shares_quality", "shares_as_of", "price_basis"):
             codes, words = factorize_sorted(caps[column])
             self.words[column] = (codes, np.array([str(w) for w in words], dtype=object))
         self.firm_of_row = firm_codes
 
-    @staticmethod
-    def _sorted(firm_codes: np.ndarray, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        keys = np.rec.fromarrays([firm_codes, stamps], names="firm,date")
-        order = np.argsort(keys, kind="stable")
-        return keys[order], order
-
     def at(self, firms: np.ndarray, dates: pd.Series) -> np.ndarray:
         """The rows of ``firms`` on ``dates`` (pairs with no row are skipped)."""
         codes = np.array([self.firm_code.get(str(f), -1) for f in firms], dtype=np.int64)
-        wanted = np.rec.fromarrays(
-            [codes, pd.DatetimeIndex(dates).as_unit("ns").asi8], names="firm,date"
-        )
+        days = self.dates.get_indexer(pd.DatetimeIndex(dates))
+        known = (codes >= 0) & (days >= 0)
+        wanted = (codes * len(self.dates) + days)[known]
         lo = np.searchsorted(self.keys, wanted, side="left")
         hi = np.searchsorted(self.keys, wanted, side="right")
         counts = hi - lo
