@@ -228,11 +228,12 @@ def _calendar_blocks(values: pd.DataFrame, calendar_of: pd.Series) -> list[tuple
     return blocks
 
 
-def _dates_at(dates: pd.DatetimeIndex, at: np.ndarray) -> pd.DatetimeIndex:
-    """The dates at positions ``at`` (NaT where a position is -1)."""
-    picked = dates.to_numpy()[np.maximum(at, 0)] if len(dates) else np.full(len(at), np.nan)
-    picked = np.where(at >= 0, picked, np.datetime64("NaT")).astype(dates.dtype)
-    return pd.DatetimeIndex(picked)
+def _dates_at(dates: pd.DatetimeIndex, at: np.ndarray) -> np.ndarray:
+    """The dates at positions ``at`` (NaT where a position is -1), as datetime64."""
+    every = dates.to_numpy()
+    if not len(every):
+        return np.full(len(at), np.datetime64("NaT"), dtype=every.dtype)
+    return np.where(at >= 0, every[np.maximum(at, 0)], np.datetime64("NaT")).astype(every.dtype)
 
 
 def _window_changes(blocks: list[tuple], window: Window) -> pd.DataFrame:
