@@ -240,12 +240,22 @@ def _parse_alike(header: bytes, bodies: list[bytes]) -> list[pd.DataFrame] | Non
         or (century > _CENTURIES[1]).any()
     ):
         return None
-    del digits, century
-    try:  # YYYY-MM-DD as numpy reads it: a day the month does not have is an error
-        dates = text.view("S10").ravel().astype("datetime64[D]").astype("datetime64[us]")
-    except ValueError:
+    # Dates built from their digits: numpy's cast of bytes to datetime64 crashes the process
+    # (numpy 2.4, segmentation fault) when it meets a day the month does not have in a large
+    # enough array, so such a day is found here and left to the one-file parser to name.
+    number = digits.astype(np.int64) * np.array([1000, 100, 10, 1, 10, 1, 10, 1])
+    year, month = number[:, :4].sum(axis=1), number[:, 4:6].sum(axis=1)
+    day = number[:, 6:].sum(axis=1)
+    del digits, century, number
+    if (month < 1).any() or (month > 12).any() or (day < 1).any():
         return None
-    del text, raw, starts
+    first = (year - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (month - 1)
+    starts_of_month = first.astype("datetime64[D]")
+    lengths = ((first + 1).astype("datetime64[D]") - starts_of_month).astype(np.int64)
+    if (day > lengths).any():
+        return None
+    dates = (starts_of_month + (day - 1)).astype("datetime64[us]")
+    del text, raw, starts, year, month, day, first, starts_of_month, lengths
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed cells: not numbers
         try:
