@@ -107,11 +107,8 @@ class SnapshotSource(Source):
         return f"prices/{symbol}.csv" in snapshot.read_manifest(self.root)["files"]
 
     def prices(self, symbols, start, end):
-        return {
-            s: _clip(snapshot.read_price_file(s, self.root), start, end)
-            for s in symbols
-            if self.holds(s)
-        }
+        held = snapshot.read_price_files([s for s in symbols if self.holds(s)], self.root)
+        return {s: _clip(frame, start, end) for s, frame in held.items()}
 
     def table(self, kind, symbols):
         frame = snapshot.read_table(kind, self.root)

@@ -147,6 +147,27 @@ def test_reading_a_table_by_its_old_file_name_says_which_kinds_exist():
         snapshot.read_table("shares_outstanding.csv")
 
 
+def test_price_files_read_together_are_each_file_read_with_pandas():
+    symbols = [MANIFEST["files"][k]["symbol"] for k in PRICE_FILES]
+    together = snapshot.read_price_files(symbols)
+    assert list(together) == symbols
+    for symbol in symbols:
+        raw = pd.read_csv(ROOT / "prices" / f"{symbol}.csv", dtype={"date": str})
+        expected = raw.drop(columns="date").astype("float64")
+        expected.index = pd.DatetimeIndex(pd.to_datetime(raw["date"]), name="date")
+        pd.testing.assert_frame_equal(together[symbol], expected, check_freq=False)
+        together[symbol].iloc[0, 0] = -1.0  # a caller's copy: the next read is untouched
+    assert (snapshot.read_price_files(symbols)[symbols[0]].iloc[0].dropna() > 0).all()
+
+
+def test_price_files_read_together_refuse_an_edited_file(snapshot_copy):
+    target = snapshot_copy / "prices" / "MSFT.csv"
+    target.write_text(target.read_text().replace(",", ";", 3))
+    with pytest.raises(SnapshotIntegrityError, match=r"MSFT\.csv does not match its sha256"):
+        snapshot.read_price_files(["NVDA", "MSFT"], snapshot_copy)
+
+
+@pytest.mark.parametrize("together", [False, True])
 @pytest.mark.parametrize(
     ("edit", "needle"),
     [
@@ -155,14 +176,19 @@ def test_reading_a_table_by_its_old_file_name_says_which_kinds_exist():
         (lambda t: t.replace("2025-01-27,", "2025-01-23,", 1), "not strictly ascending"),
     ],
 )
-def test_a_rehashed_but_malformed_price_file_is_refused_by_its_schema(snapshot_copy, edit, needle):
+def test_a_rehashed_but_malformed_price_file_is_refused_by_its_schema(
+    snapshot_copy, edit, needle, together
+):
     target = snapshot_copy / "prices" / "NVDA.csv"
     target.write_text(edit(target.read_text()))
     manifest = json.loads((snapshot_copy / "manifest.json").read_text())
     manifest["files"]["prices/NVDA.csv"]["sha256"] = hashlib.sha256(target.read_bytes()).hexdigest()
     (snapshot_copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(SnapshotIntegrityError, match=needle):
-        snapshot.read_price_file("NVDA", snapshot_copy)
+        if together:  # the bulk parser hands a file it does not vouch for to the one-file one
+            snapshot.read_price_files(["MSFT", "NVDA"], snapshot_copy)
+        else:
+            snapshot.read_price_file("NVDA", snapshot_copy)
 
 
 def test_manifest_missing_an_entry_is_reported(snapshot_copy):
