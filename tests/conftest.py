@@ -46,12 +46,11 @@ class Installed:
 
 # CPU priorities under `make test`'s workers. The tests that time a real process against its
 # deadline run at the normal priority, so the rest of the run does not eat into the time they
-# measure; they mostly wait out a deadline, and the rest takes all the CPU they leave. Below
-# them the session builds (a wheel, a venv, three reports: the longest chain of the run) at
-# nice 19, and below those every other test, at the idle priority (SCHED_IDLE), so the run does
-# not end on the builds alone. Measured: `claims --source auto` against the stalled proxy takes
-# ~1 s longer beside three busy processes at nice 19 than alone, ~2 s beside three at nice 10.
-# (Priorities weigh only within the run: Linux shares the CPU between sessions first.)
+# measure; they mostly wait out a deadline, and everything else (the session builds and their
+# kernels, every other test) runs at the idle priority (nice 19 and SCHED_IDLE) on the CPU they
+# leave. Measured: `claims --source auto` against the stalled proxy, alone 5.2-5.5 s, beside two
+# busy loops at SCHED_IDLE 4.7-5.0 s, at nice 19 5.5-5.7 s, beside three at nice 10 7.4-8.6 s
+# (bound 8 s). (Priorities weigh only within the run: Linux shares the CPU between sessions.)
 BACKGROUND_NICENESS = 19
 
 
@@ -72,7 +71,7 @@ def _when_idle() -> None:
 
 def _in_the_background() -> None:
     """Run a session build (and its kernels) below the tests that time a real process."""
-    _at_niceness(BACKGROUND_NICENESS)
+    _when_idle()
 
 
 @pytest.fixture(scope="session")
@@ -308,16 +307,17 @@ def synthetic_prices(dates: list[str], start_price: float = 100.0) -> pd.DataFra
     )
 
 
-# Under pytest-xdist (`make test` runs `-n 4 --dist loadgroup`) the work is handed out in
+# Under pytest-xdist (`make test` runs `-n 3 --dist loadgroup`) the work is handed out in
 # units, the longest first:
 # - the tests that read the plain install or its reports run on one worker, so the session
 #   fixtures that build them (a wheel, a venv, three reports) are built once per run;
 # - the tests that time a real process against its deadline, in two units of about the same
 #   length (the command-line runs, the in-process calls), each on a worker of its own, one test
-#   at a time, at the normal CPU priority: they mostly wait out the deadline, and the other
-#   workers, at a lower priority, fill the CPU they leave;
+#   at a time, at the normal CPU priority, beside the builds only: they mostly wait out the
+#   deadline and the builds, at the idle priority, fill the CPU they leave (with a fourth
+#   worker running other tests beside them, the command lines took 7.6-9.5 s, not 4.2-6.8 s);
 # - every other test on its own (or with its file: FILE_UNITS), the slow files first, to
-#   whichever worker is free.
+#   whichever worker is free: the timed workers once their units are done.
 # (xdist's own xdist_group marks do not reach its scheduler with pytest 9, so the groups are
 # named here by file and test.)
 SHARED_BUILD_FILES = ("tests/test_notebooks.py", "tests/test_packaging.py", "tests/test_report.py")
@@ -401,10 +401,7 @@ def pytest_runtest_setup(item):
     are handed out first, to workers that have run nothing yet."""
     if not os.environ.get("PYTEST_XDIST_WORKER") or item.config.getvalue("dist") != "loadgroup":
         return  # one process: every test at the priority the run was started with
-    unit = _unit(item.nodeid)
-    if unit == "shared builds":
-        _at_niceness(BACKGROUND_NICENESS)
-    elif not unit.startswith("timed"):
+    if not _unit(item.nodeid).startswith("timed"):
         _when_idle()
 
 
