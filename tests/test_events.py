@@ -7,9 +7,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pytest
-import statsmodels.api as sm
 from conftest import run_marketlib
-from scipy import stats
 
 from marketlib import events, tables
 from marketlib.calendars import sessions
@@ -59,6 +57,8 @@ def test_market_model_recovers_alpha_and_beta_and_flags_only_the_injected_firm()
 
 
 def test_ols_matches_statsmodels_to_1e10():
+    import statsmodels.api as sm  # seconds to import: only in the test that uses it
+
     market, firms, *_ = synthetic_market()
     returns = firms["SYN3"].iloc[:200]
     model = events.market_model(returns, market.iloc[:200])
@@ -86,6 +86,8 @@ def test_car_variance_equals_the_full_matrix_formula():
 
 
 def test_group_tests_match_a_one_sample_t_test():
+    from scipy import stats  # seconds to import: only in the tests that use it
+
     cars = pd.Series([-0.05, -0.02, 0.01, -0.08, -0.03])
     errors = pd.Series([0.02, 0.01, 0.03, 0.04, 0.02])
     expected = stats.ttest_1samp(cars, 0.0)
@@ -213,6 +215,8 @@ def test_event_study_results_carry_every_listing_and_the_skipped_ones():
 
 @pytest.mark.parametrize("confidence", [0.95, 0.9])
 def test_car_paths_band_is_the_student_t_interval_of_each_cumulated_value(confidence):
+    from scipy import stats  # seconds to import: only in the tests that use it
+
     prepared = synthetic_prepared(2)
     paths = events.car_paths(prepared, path=(-5, 10), confidence=confidence)
     assert list(dict.fromkeys(paths["symbol"])) == ["SYN0", "SYN1"]
@@ -291,6 +295,8 @@ def test_study_returns_refuse_an_unknown_kind_of_returns():
 
 
 def test_group_tests_on_synthetic_results_match_a_one_sample_t_test():
+    from scipy import stats  # seconds to import: only in the tests that use it
+
     universe = bundled_universe()
     cars = {"NVDA": -0.05, "MSFT": -0.02, "AMZN": 0.01, "GOOGL": -0.03, "GOOG": -0.031}
     errors = {"NVDA": 0.02, "MSFT": 0.01, "AMZN": 0.03, "GOOGL": 0.02, "GOOG": 0.02}
@@ -319,9 +325,9 @@ def test_group_tests_on_synthetic_results_match_a_one_sample_t_test():
 
 
 @pytest.fixture(scope="module")
-def study():
-    """The DeepSeek study on the bundled snapshot; its prices are loaded once for the module."""
-    return open_study("deepseek")
+def study(deepseek):
+    """The DeepSeek study on the bundled snapshot (conftest's: its prices load once a run)."""
+    return deepseek
 
 
 @pytest.fixture(scope="module")

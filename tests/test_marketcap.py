@@ -7,7 +7,6 @@ import pytest
 
 from marketlib import marketcap, snapshot
 from marketlib.errors import MarketCapError
-from marketlib.study import open_study
 
 T = pd.Timestamp
 
@@ -127,8 +126,8 @@ def test_jpy_conversion_divides_by_yen_per_dollar():
 
 
 @pytest.fixture(scope="module")
-def study():
-    return open_study("deepseek")
+def study(deepseek):
+    return deepseek  # conftest's: the study's prices and share counts load once a run
 
 
 @pytest.fixture(scope="module")

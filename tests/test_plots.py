@@ -4,7 +4,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
-from scipy import stats
 
 from marketlib import plots
 
@@ -140,6 +139,8 @@ def test_series_on_different_calendars_are_drawn_as_continuous_lines():
 
 
 def test_car_paths_draws_one_banded_panel_per_listing():
+    from scipy import stats  # seconds to import: only in the tests that use it
+
     paths = pd.DataFrame(
         {
             "symbol": ["SYN_A"] * 3 + ["SYN_B"] * 3,

@@ -9,7 +9,6 @@ from marketlib.errors import DataUnavailableError, InvalidInputError, UnknownSym
 from marketlib.prices import TIDY_COLUMNS, Prices, fetch
 from marketlib.schema import PRICE_FIELDS
 from marketlib.sources import open_source
-from marketlib.study import open_study
 from marketlib.universe import bundled_universe
 
 # The bundled NVDA series spans 2024-01-02..2025-06-30 (the snapshot's manifest).
@@ -18,11 +17,6 @@ NVDA_FIRST, NVDA_LAST = "2024-01-02", "2025-06-30"
 
 def nyse(start, end):
     return list(exchange_calendars.get_calendar("XNYS").sessions_in_range(start, end))
-
-
-@pytest.fixture(scope="module")
-def deepseek():
-    return open_study("deepseek")  # parses the study file only: its groups, no prices
 
 
 def snapshot_prices(symbols, start, end, **kwargs) -> Prices:

@@ -156,9 +156,9 @@ NAMED = list(DEEPSEEK.universe.group("named").symbols)
 
 
 @pytest.fixture(scope="module")
-def study():
-    """The DeepSeek study on the bundled snapshot; its prices load once for the module."""
-    return open_study("deepseek")
+def study(deepseek):
+    """The DeepSeek study on the bundled snapshot (conftest's: its prices load once a run)."""
+    return deepseek
 
 
 @REAL

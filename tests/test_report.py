@@ -10,8 +10,6 @@ import pytest
 from browser import Page, chromium
 from conftest import REPO, STUDIES
 
-from marketlib.study import open_study
-
 ARTIFACTS = REPO / "test-artifacts"  # screenshots for a human to look at; not committed
 
 needs_chromium = pytest.mark.skipif(
@@ -48,7 +46,7 @@ def test_the_report_folder_is_one_page_with_nothing_private_in_it(reports, study
 
 
 @pytest.mark.notebook
-def test_the_report_leads_with_the_verdict_and_says_what_it_was_run_on(reports):
+def test_the_report_leads_with_the_verdict_and_says_what_it_was_run_on(reports, deepseek):
     out, runs = reports
     page = (out / "reports" / "deepseek" / "index.html").read_text("utf-8")
     verdict_at = page.index('id="verdict"')
@@ -58,7 +56,7 @@ def test_the_report_leads_with_the_verdict_and_says_what_it_was_run_on(reports):
     # the verdict paragraph, strictest reading first, counting every cell of the matrix
     verdict = page[verdict_at : page.index('id="nb-01"')]
     assert "<p>The strictest reading" in verdict
-    assert f"Of {len(open_study('deepseek').verdict())} definitions, " in verdict
+    assert f"Of {len(deepseek.verdict())} definitions, " in verdict
     # quiet front door: the verdict and where the report is, nothing else
     lines = [line for line in runs["deepseek"].stdout.splitlines() if line.strip()]
     assert lines[-1].startswith("report: ") and lines[-1].endswith("index.html")

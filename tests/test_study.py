@@ -48,16 +48,6 @@ BEFORE_REDESIGN = {
 }
 
 
-@pytest.fixture(scope="module")
-def deepseek():
-    return open_study("deepseek")
-
-
-@pytest.fixture(scope="module")
-def tariffs():
-    return open_study("tariffs-2025")
-
-
 def test_the_deepseek_verdict_keeps_the_cells_no_definition_changed(deepseek):
     """All firms (domicile any), windows that were there before: the same numbers as before
     the redesign, except the one-day change of groups with Tokyo firms, which now reads Tokyo's

@@ -38,11 +38,6 @@ def verdict(low: float = 0.0, high: float = 1e15, measures=("net",)) -> claims.V
 
 
 @pytest.fixture(scope="module")
-def deepseek():
-    return open_study("deepseek")
-
-
-@pytest.fixture(scope="module")
 def matrix(deepseek):
     return deepseek.verdict()
 
