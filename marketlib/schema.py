@@ -189,6 +189,31 @@ def parse_price_files(
 
 # Centuries of dates the bulk reading takes as they stand (others go to the one-file parser).
 _CENTURIES = (18, 22)
+
+
+def _every_day() -> np.ndarray:
+    """Every (year, month, day 1-31) of the centuries taken, in that order, as datetime64[us];
+    NaT for a day the month does not have."""
+    first = (_CENTURIES[0] * 100 - 1970) + np.arange((_CENTURIES[1] - _CENTURIES[0] + 1) * 100)
+    months = first.astype("datetime64[Y]").astype("datetime64[M]")[:, None] + np.arange(12)
+    starts = months.ravel().astype("datetime64[D]")
+    lengths = ((months.ravel() + 1).astype("datetime64[D]") - starts).astype(np.int64)
+    days = starts[:, None] + np.arange(31)
+    days[np.arange(31) >= lengths[:, None]] = np.datetime64("NaT")
+    return days.ravel().astype("datetime64[us]")
+
+
+_DAYS = _every_day()
+
+
+def _number(digits: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
+    """The decimal number the digit ``columns`` of each row spell."""
+    value = np.zeros(len(digits), dtype=np.int32)
+    for column in columns:
+        value = value * 10 + digits[:, column]
+    return value
+
+
 _COLUMNS = pd.Index(PRICE_FIELDS)
 
 
@@ -242,20 +267,16 @@ def _parse_alike(header: bytes, bodies: list[bytes]) -> list[pd.DataFrame] | Non
         return None
     # Dates built from their digits: numpy's cast of bytes to datetime64 crashes the process
     # (numpy 2.4, segmentation fault) when it meets a day the month does not have in a large
-    # enough array, so such a day is found here and left to the one-file parser to name.
-    number = digits.astype(np.int64) * np.array([1000, 100, 10, 1, 10, 1, 10, 1])
-    year, month = number[:, :4].sum(axis=1), number[:, 4:6].sum(axis=1)
-    day = number[:, 6:].sum(axis=1)
-    del digits, century, number
-    if (month < 1).any() or (month > 12).any() or (day < 1).any():
+    # enough array, so each YYYYMMDD is looked up in a table of every day of the centuries
+    # taken, where a day the month does not have is NaT, left to the one-file parser to name.
+    year, month, day = (_number(digits, c) for c in ((0, 1, 2, 3), (4, 5), (6, 7)))
+    del century
+    if (month < 1).any() or (month > 12).any() or (day < 1).any() or (day > 31).any():
         return None
-    first = (year - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (month - 1)
-    starts_of_month = first.astype("datetime64[D]")
-    lengths = ((first + 1).astype("datetime64[D]") - starts_of_month).astype(np.int64)
-    if (day > lengths).any():
+    dates = _DAYS[((year - _CENTURIES[0] * 100) * 12 + month - 1) * 31 + day - 1]
+    del text, raw, starts, digits, year, month, day
+    if np.isnat(dates).any():
         return None
-    dates = (starts_of_month + (day - 1)).astype("datetime64[us]")
-    del text, raw, starts, year, month, day, first, starts_of_month, lengths
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed cells: not numbers
         try:
