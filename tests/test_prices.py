@@ -1,4 +1,5 @@
 import logging
+from pathlib import Path
 
 import exchange_calendars
 import pandas as pd
@@ -300,33 +301,31 @@ BAD_FILES = {
 
 @pytest.mark.parametrize("problem", list(BAD_FILES))
 def test_one_bad_file_among_good_ones_is_named_in_the_error(tmp_path, problem):
-    from marketlib.schema import parse_price_csv
 
     good = {f"SYN{n:04d}": b"date,close\n2025-01-02,10\n2025-01-03,11\n" for n in range(60)}
     files = {**dict(list(good.items())[:30]), "SYNBAD": BAD_FILES[problem]}
     files |= {**dict(list(good.items())[30:]), "SYNBAD2": BAD_FILES["a negative price"]}
-    root = write_price_folder(tmp_path / "data", files)
+    assert_bulk_names_the_bad_file(write_price_folder(tmp_path / "data", files), list(files))
+
+
+def assert_bulk_names_the_bad_file(root: Path, symbols: list[str]) -> None:
+    """Reading ``root``'s files in bulk fails on SYNBAD.csv as parsing it alone does: the
+    first bad file, named, in the same words."""
+    from marketlib.schema import parse_price_csv
+
     bad = root / "prices" / "SYNBAD.csv"
     with pytest.raises(InvalidInputError) as alone:
         parse_price_csv(bad.read_bytes(), str(bad), InvalidInputError)
     with pytest.raises(InvalidInputError) as bulk:
-        sources.FolderSource(root).prices(list(files), None, None)
-    assert str(bulk.value) == str(alone.value)  # the first bad file, in the same words
-    assert str(bad) in str(bulk.value)
+        sources.FolderSource(root).prices(symbols, None, None)
+    assert str(bulk.value) == str(alone.value) and str(bad) in str(bulk.value)
 
 
 def test_a_day_the_month_lacks_in_long_files_is_named_not_a_crash(tmp_path):
     # numpy 2.4 crashed the process casting such a day to datetime64 in arrays this long.
-    from marketlib.schema import parse_price_csv
 
     days = pd.bdate_range("2015-01-01", periods=2_000)
     long = b"date,close\n" + b"".join(f"{d:%Y-%m-%d},{10 + n % 7}\n".encode() for n, d in
                                       enumerate(days))  # fmt: skip
     files = {"SYNLONG": long, "SYNBAD": long.replace(b"2016-01-27,", b"2016-01-32,", 1)}
-    root = write_price_folder(tmp_path / "data", files)
-    bad = root / "prices" / "SYNBAD.csv"
-    with pytest.raises(InvalidInputError) as alone:
-        parse_price_csv(bad.read_bytes(), str(bad), InvalidInputError)
-    with pytest.raises(InvalidInputError) as bulk:
-        sources.FolderSource(root).prices(list(files), None, None)
-    assert str(bulk.value) == str(alone.value) and str(bad) in str(bulk.value)
+    assert_bulk_names_the_bad_file(write_price_folder(tmp_path / "data", files), list(files))
