@@ -332,24 +332,13 @@ def _same_day(blocks: list[tuple], window: Window) -> pd.DataFrame:
     calendar = _most_common([name for name, firms, _, _ in blocks for _ in firms])
     home = next(dates for name, _, dates, _ in blocks if name == calendar)
     days = home[(home > window.start) & (home <= window.trough_through)]
-    starts, paths, owners, positions = [], [], [], []
-    for _, firms, dates, grid in blocks:
-        columns = np.arange(grid.shape[1])
-        at = int(dates.searchsorted(window.start, side="right")) - 1
-        starts.append(grid[at] if at >= 0 else np.full(len(columns), np.nan))
-        own = dates.searchsorted(days, side="right") - 1  # each day's own latest session
-        paths.append(np.where((own >= 0)[:, None], grid[np.maximum(own, 0)], np.nan))
-        owners.append((firms, dates))
-        positions.append(own)
-    start = np.concatenate(starts)
-    path = np.concatenate(paths, axis=1) if days.size else np.empty((0, len(start)))
-    counted = ~np.isnan(start)
-    complete = ~np.isnan(path[:, counted]).any(axis=1)
-    totals = np.where(complete, (path[:, counted] - start[counted]).sum(axis=1), np.inf)
-    trough = int(np.argmin(totals)) if complete.any() else -1
+    start, path, positions, totals = _group_path(blocks, window.start, days)
+    complete = ~np.isnan(totals)
+    trough = int(np.argmin(np.where(complete, totals, np.inf))) if complete.any() else -1
     frames, offset = [], 0
-    for (firms, dates), own, first in zip(owners, positions, starts, strict=True):
+    for (_, firms, dates, _), own in zip(blocks, positions, strict=True):
         width = len(firms)
+        first = start[offset : offset + width]
         at = np.full(width, own[trough] if trough >= 0 else -1)
         start_at = np.full(width, int(dates.searchsorted(window.start, side="right")) - 1)
         frames.append(
@@ -365,6 +354,27 @@ def _same_day(blocks: list[tuple], window: Window) -> pd.DataFrame:
         )
         offset += width
     return _finished(_joined_blocks(frames))
+
+
+def _group_path(blocks: list[tuple], start: pd.Timestamp, days: pd.DatetimeIndex):
+    """A group's values at the ``start`` close and on each of ``days``, each firm read at its
+    own calendar's latest session on or before the date (a session without a value stays
+    missing, never carried back), and the group's change on each day: the sum over the firms
+    valued at the start, missing on a day any of them has no value (a total missing a firm is
+    not the group's total). Also each block's session position read on each day."""
+    starts, paths, positions = [], [], []
+    for _, firms, dates, grid in blocks:
+        at = int(dates.searchsorted(start, side="right")) - 1
+        starts.append(grid[at] if at >= 0 else np.full(len(firms), np.nan))
+        own = dates.searchsorted(days, side="right") - 1  # each day's own latest session
+        paths.append(np.where((own >= 0)[:, None], grid[np.maximum(own, 0)], np.nan))
+        positions.append(own)
+    first = np.concatenate(starts)
+    path = np.concatenate(paths, axis=1) if len(days) else np.empty((0, len(first)))
+    counted = ~np.isnan(first)
+    complete = ~np.isnan(path[:, counted]).any(axis=1)
+    totals = np.where(complete, (path[:, counted] - first[counted]).sum(axis=1), np.nan)
+    return first, path, positions, totals
 
 
 def wide_values(caps: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -467,27 +477,28 @@ def cumulative_changes(
 ) -> pd.DataFrame:
     """Day-by-day USD market-value change of each group since the ``base_date`` close.
 
-    ``caps`` is a :func:`marketlib.marketcap.firm_caps` frame. Rows are ``calendar``'s sessions;
-    a firm on another calendar enters with its latest close on or before each date (an as-of
-    join, not a filled value: it is the last price that existed then).
+    ``caps`` is a :func:`marketlib.marketcap.firm_caps` frame. Rows are ``calendar``'s sessions
+    from the base date on; each firm is read as a same-day trough reads it
+    (:func:`_group_path`): on another calendar with its latest close on or before each date (an
+    as-of join: the last price that existed then), and a day on which a firm valued at the base
+    close has no value has no group total.
     """
     columns = {}
     for name, firms in members.items():
         own = caps[caps["firm"].isin(firms)]
-        values, _ = wide_values(own)
-        home = own.loc[own["calendar"] == calendar, "date"].unique()
-        local = set(own.loc[own["calendar"] == calendar, "firm"])
-        elsewhere = [f for f in values.columns if f not in local]
-        values[elsewhere] = values[elsewhere].ffill()
-        values = values.loc[sorted(home)]
-        before = values[values.index <= base_date]
-        if before.empty:
+        values, calendar_of = wide_values(own)
+        home = pd.DatetimeIndex(
+            sorted(own.loc[own["calendar"] == calendar, "date"].unique()), name="date"
+        )
+        if not (home <= base_date).any():
             raise InvalidInputError(
                 f"no {calendar} market values on or before {base_date:%Y-%m-%d}: compute them "
                 "from before the base date"
             )
-        change = values[values.index >= base_date] - before.iloc[-1]
-        columns[name] = change.sum(axis=1, min_count=1)
+        base = home[home <= base_date][-1]
+        days = home[home >= base_date]
+        _, _, _, totals = _group_path(_calendar_blocks(values, calendar_of), base, days)
+        columns[name] = pd.Series(totals, index=days)
     return pd.DataFrame(columns)
 
 

@@ -167,8 +167,7 @@ def verdict_heatmap(
     event of the group is one column, whichever event that is."""
     cells = matrix[matrix["measure"] == measure].copy()
     label_of = dict(zip(cells["window_name"], cells["window"], strict=False))
-    spans = set(cells.loc[cells["confounders"].map(len) > 0, "window_name"]) if (
-        "confounders" in cells) else set()  # fmt: skip
+    spans = set(cells.loc[cells["confounders"].map(len) > 0, "window_name"])
     cells["column"] = [
         f"{label_of.get(base, base)}\nbefore other news" if base
         else f"{label}\n(spans other news)" if name in spans else label

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from marketlib.claims import PER_FIRM_KINDS
+from marketlib.claims import DOMICILE_ANY, PER_FIRM_KINDS
 
 if TYPE_CHECKING:
     from marketlib.events import EventStudyResults
@@ -277,6 +277,7 @@ def cross_check_table(checks: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFram
     shown = checks[checks["window_name"].isin(net["window_name"])]
     # Variants stopped before different events on the same date read the same closes: one row.
     names = shown.groupby(["cross_check", "window"], sort=False)["window_name"].agg(set)
+    net = net.assign(bn=_bn_text(net["change_usd"], pd.Series(False, net.index)))
     rows = []
     for row in shown.drop_duplicates(["cross_check", "window"]).itertuples():
         cells = net[net["window_name"].isin(names[row.cross_check, row.window])]
@@ -284,10 +285,11 @@ def cross_check_table(checks: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFram
             "cross_check": f"{row.label} x {usd(row.total_usd)} ({row.total_as_of:%d %b %Y})",
             "window": row.window,
             "index_%": round(row.index_change_pct, 2),
-            "top_down_$bn": f"{round(row.change_usd / 1e9):,}",
+            # A published total of four significant figures: whole $bn, as the firm totals
+            "top_down_$bn": _bn_text(pd.Series([row.change_usd]), pd.Series([False])).iloc[0],
         }
         for cell in cells.itertuples():
-            entry[f"{cell.group} ({cell.domicile})_$bn"] = f"{round(cell.change_usd / 1e9):,}"
+            entry[f"{cell.group} ({cell.domicile})_$bn"] = cell.bn
         rows.append(entry)
     # A stopped variant ends before the first event concerning its firms: not every group has
     # the index's.
@@ -296,8 +298,7 @@ def cross_check_table(checks: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFram
 
 def _reading(row) -> str:
     """A cell's definition in words a reader can find in the table."""
-    firms = "US firms of" if row.domicile == "US" else (
-        "all firms of" if row.domicile == "any" else f"{row.domicile} firms of")  # fmt: skip
+    firms = "all firms of" if row.domicile == DOMICILE_ANY else f"{row.domicile} firms of"
     when = f", read on {row.end_date:%-d %b}" if isinstance(row.end_date, pd.Timestamp) else ""
     return f"{firms} {row.group}, {row.window}{when}, {row.measure.replace('_', ' ')}"
 
@@ -361,7 +362,7 @@ def verdict_paragraph(matrix: pd.DataFrame, study: Study) -> str:
         if strict.verdict == "supports":
             lines.append("The strictest reading itself supports it.")
         if len(others):
-            lines.append(_what_it_takes(others, study))
+            lines.append(_what_it_takes(others, study, verdict.domiciles[0]))
         largest = cells.loc[cells["change_usd"].idxmin()]
         if largest.name != strict.name:
             lines.append(
@@ -372,15 +373,18 @@ def verdict_paragraph(matrix: pd.DataFrame, study: Study) -> str:
     return "\n\n".join(paragraphs)
 
 
-def _what_it_takes(supported: pd.DataFrame, study: Study) -> str:
-    """Which departures from the strict reading the (other) supporting definitions rest on."""
+def _what_it_takes(supported: pd.DataFrame, study: Study, strict_domicile: str) -> str:
+    """Which departures from the strict reading (whose domicile is ``strict_domicile``) the
+    (other) supporting definitions rest on."""
     domiciles = study.domiciles()
     groups = {g: study.group_firms(g) for g in dict.fromkeys(supported["group"])}
 
     def departures(row) -> list[str]:
         found = []
-        if row.domicile == "any" and any(domiciles.get(f) != "US" for f in groups[row.group]):
-            found.append("non-US firms")
+        if row.domicile != strict_domicile and any(
+            domiciles.get(f) != strict_domicile for f in groups[row.group]
+        ):
+            found.append(f"non-{strict_domicile} firms")
         if row.window_kind in PER_FIRM_KINDS:
             found.append("each firm's own low on its own day")
         if row.window_kind == "peak_to_trough":

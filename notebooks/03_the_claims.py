@@ -37,7 +37,9 @@ notebook.show(tables.claims_table(study.claims))
 # tolerance; a band across an edge is **inconclusive**.
 
 # %% [markdown]
-# Other dated news inside the windows, each with its source:
+# Other dated news the study records, each with its source and the first close it could move
+# (news after a window's last close is listed but touches no cell; each cell of the matrix
+# names the news inside its window):
 
 # %%
 notebook.show(tables.confounders_table(study.confounders))
