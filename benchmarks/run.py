@@ -22,6 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SIZES = (500, 5000)
+# The targets of issue 14 ("Scale the path users take"), as it states them.
 TARGETS = {
     "e2e_seconds": 10.0,  # 5,000 listings x 2,520 sessions, claims and event-study each
     "peak_mb": 2048.0,
@@ -29,6 +30,7 @@ TARGETS = {
     "api_seconds": 2.0,  # inputs in memory
     "snapshot_ms": 100.0,
     "report_ratio": 1.3,
+    "make_test_seconds": 45.0,  # not run here (see the results file)
 }
 # Rounds per size (interleaved CLI and API runs; medians compared).
 ROUNDS = {500: 3, 5000: 3}
@@ -133,8 +135,8 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict) -> str:
         f"{TARGETS['report_ratio']}x | {report['ratio']:.2f}x | "
         f"{_status(report['ratio'] <= TARGETS['report_ratio'])} |",
         "",
-        "`make test` (<= 45 s) is not run here: it is measured with `time make test` and its "
-        "wall time is stated in the commit that changes it.",
+        f"`make test` (<= {TARGETS['make_test_seconds']:g} s) is not run here: it is measured "
+        "with `time make test` and its wall time is stated in the commit that changes it.",
         "",
         "## What each figure includes",
         "",

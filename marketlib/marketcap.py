@@ -234,30 +234,6 @@ def _split_factor(
 NO_SPLITS = _Splits(np.empty(0, np.int64), np.empty(0))
 
 
-def stretch_ids(
-    symbol: str, dates: pd.DatetimeIndex, dividend_table: pd.DataFrame, split_table: pd.DataFrame
-) -> np.ndarray:
-    """Number each date's stretch between ex-dividend dates and splits.
-
-    Two dates share an id exactly when no ex-date or split falls in (earlier, later].
-    """
-    boundaries = np.sort(
-        np.concatenate(
-            [
-                dividend_table.loc[dividend_table["symbol"] == symbol, "ex_date"].to_numpy(
-                    "datetime64[ns]"
-                ),
-                split_table.loc[split_table["symbol"] == symbol, "effective_date"].to_numpy(
-                    "datetime64[ns]"
-                ),
-            ]
-        )
-    )
-    return np.searchsorted(
-        boundaries, pd.DatetimeIndex(dates).to_numpy("datetime64[ns]"), side="right"
-    )
-
-
 def raw_closes(
     prices: pd.DataFrame,
     anchor_table: pd.DataFrame,
@@ -601,7 +577,9 @@ class _Context:
     ):
         self.prices, self.reference, self.words, self.fx_series = prices, reference, words, fx
         self.facts = reference.primary_facts
-        words.update(self.facts.words)  # the facts' labels are coded once, with the facts
+        # The facts' labels are coded once, with the facts; a valuation adds joined labels to
+        # copies, so the cached facts stay as they were built.
+        words.update({name: known.copy() for name, known in self.facts.words.items()})
         splits = reference.splits
         self.splits_of = _positions(splits["symbol"].to_numpy(dtype=object))
         anchors = anchors_with_adj_close(listings, reference.anchors, prices)
@@ -792,7 +770,8 @@ def firm_values(
     what ``claims.wide_values(firm_caps(listing_caps(...)))`` and that frame's date span per
     calendar give (the same numbers, the same errors), without building either long frame.
 
-    A verdict reads values only; the labels of every listing and session are for tables.
+    For values only (a verdict's alternative inputs); the labels of every listing and session
+    come with :func:`listing_caps`.
     ``fx`` says which rate series converts each currency (:data:`FX_ALTERNATIVE`: the other
     fixing).
     """
@@ -904,6 +883,9 @@ class _Words:
     def __init__(self, words: tuple[str, ...] = ()) -> None:
         self.names: list[str] = list(words)
         self.codes: dict[str, int] = {w: i for i, w in enumerate(words)}
+
+    def copy(self) -> _Words:
+        return _Words(tuple(self.names))
 
     def code(self, word: str) -> int:
         found = self.codes.get(word)

@@ -410,3 +410,22 @@ def test_a_rounded_count_bounds_the_band_by_half_its_last_unit():
     assert list(low["shares"]) == [2_765_000_000.0, 1_234_567.0]
     assert list(high["shares"]) == [2_775_000_000.0, 1_234_567.0]
     assert moved == {"SYN"}
+
+
+def test_the_day_by_day_total_leaves_a_day_without_a_firms_own_close_empty():
+    # SYNTHETIC firm values: a New York firm and a Tokyo firm with no value on its own 27 Jan.
+    dates = pd.to_datetime(["2025-01-23", "2025-01-24", "2025-01-27", "2025-01-28"])
+    caps = pd.DataFrame(
+        {
+            "firm": ["ny"] * 4 + ["tk"] * 4,
+            "date": list(dates) * 2,
+            "cap_usd": [100.0, 110.0, 90.0, 95.0, 50.0, 40.0, float("nan"), 30.0],
+            "calendar": ["XNYS"] * 4 + ["XTKS"] * 4,
+        }
+    )
+    totals = claims.cumulative_changes(
+        caps, {"both": {"ny", "tk"}}, pd.Timestamp("2025-01-24"), "XNYS"
+    )["both"]
+    assert totals[pd.Timestamp("2025-01-24")] == 0.0
+    assert pd.isna(totals[pd.Timestamp("2025-01-27")])  # not Tokyo's 24 Jan carried over
+    assert totals[pd.Timestamp("2025-01-28")] == (95 - 110) + (30 - 40)
