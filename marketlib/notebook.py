@@ -96,17 +96,17 @@ def venue_panels(study: Study) -> dict:
 
 
 def show_figure(fig: Figure, name: str, folder: Path) -> Image:
-    """Save ``fig`` (PNG and SVG, :func:`plots.save_figure`) and display the saved PNG.
+    """Save ``fig`` as PNG (:func:`plots.save_figure`) and display the saved file.
 
-    The notebook then shows exactly the file in ``figures/``, and matplotlib does not draw the
-    figure a third time just to display it.
+    The notebook then shows exactly the file in ``figures/``, and matplotlib draws the figure
+    once: not again to display it, nor once more per extra format.
     """
     from IPython.display import Image
 
     titles = [fig._suptitle.get_text()] if fig._suptitle else []
     titles += [ax.get_title() for ax in fig.axes if ax.get_title()]
     description = "; ".join(titles[:3]) or name
-    png, _svg = save_figure(fig, name, folder)
+    (png,) = save_figure(fig, name, folder)
     return Image(filename=str(png), metadata={"alt": description})
 
 

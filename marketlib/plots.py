@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from marketlib.errors import InvalidInputError
 from marketlib.files import atomic_write_bytes
 from marketlib.paths import package_data
 from marketlib.tables import significance_stars, usd
@@ -368,15 +369,33 @@ def _percent(value: float, _pos: object = None) -> str:
     return f"{value:+.0%}"
 
 
-def save_figure(fig: Figure, name: str, folder: Path) -> list[Path]:
-    """Write ``fig`` as ``folder/name.png`` and ``.svg`` atomically, with no date metadata."""
+# Each format's metadata without what changes from run to run (dates, software versions).
+_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
+
+
+def save_figure(
+    fig: Figure, name: str, folder: Path, formats: tuple[str, ...] = ("png",)
+) -> list[Path]:
+    """Write ``fig`` as ``folder/name.<format>`` for each of ``formats`` (``"png"``, ``"svg"``),
+    atomically and with no date metadata, then close it.
+
+    Every format is a whole drawing of the figure, so the notebooks ask for PNG alone (what
+    Jupyter shows in an untrusted notebook and the report embeds); ask for ``("png", "svg")``
+    for a vector copy.
+    """
+    unknown = [ext for ext in formats if ext not in _METADATA] or ([] if formats else [""])
+    if unknown:
+        raise InvalidInputError(
+            f"figure format {unknown[0]!r} is not one marketlib writes: "
+            f"use {' or '.join(_METADATA)}"
+        )
     folder = Path(folder)
     paths = []
-    for ext, metadata in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+    for ext in formats:
         target = folder / f"{name}.{ext}"
         buffer = BytesIO()
         with _style():
-            fig.savefig(buffer, format=ext, metadata=metadata)
+            fig.savefig(buffer, format=ext, metadata=_METADATA[ext])
         atomic_write_bytes(target, buffer.getvalue())
         paths.append(target)
     plt.close(fig)

@@ -1,10 +1,11 @@
 """The main job for one study: run every notebook headless, then write one self-contained report.
 
-``OUT/figures/<study>/`` gets every chart (PNG and SVG); ``OUT/reports/<study>/`` gets the
-executed notebooks (``executed/``), the kernels' and the library's log (``report.log``) and
-``index.html``: the verdict first, then each notebook's narrative with its figures and tables,
-images embedded, no script fetched from anywhere, code folded away, no absolute path. It is
-rendered with nbconvert's template machinery (``data/report/marketlib``, extending JupyterLab's).
+``OUT/figures/<study>/`` gets every chart (a PNG, each drawn once); ``OUT/reports/<study>/``
+gets the executed notebooks (``executed/``), the kernels' and the library's log
+(``report.log``) and ``index.html``: the verdict first, then each notebook's narrative with its
+figures and tables, images embedded, no script fetched from anywhere, code folded away, no
+absolute path. It is rendered with nbconvert's template machinery
+(``data/report/marketlib``, extending JupyterLab's).
 
 This module imports no pandas: the parent process only drives kernels and renders.
 """

@@ -6,6 +6,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from marketlib import plots
+from marketlib.errors import InvalidInputError
 
 DATES = pd.to_datetime(["2025-01-23", "2025-01-24", "2025-01-27", "2025-01-28"])
 SYNTHETIC = pd.DataFrame(
@@ -123,11 +124,22 @@ def test_recovery_marks_firms_that_did_not_recover():
     assert NOTE in footnotes(fig)
 
 
-def test_save_figure_writes_png_and_svg_without_dates(tmp_path):
+def test_save_figure_writes_one_png_unless_asked_for_svg_and_no_dates(tmp_path):
     fig = plots.price_paths(SYNTHETIC, "2025-01-24", EVENT, "synthetic", NOTE)
-    png, svg = plots.save_figure(fig, "synthetic", tmp_path)
+    (png,) = plots.save_figure(fig, "synthetic", tmp_path)
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
+    assert [p.name for p in tmp_path.iterdir()] == ["synthetic.png"]
+    fig = plots.price_paths(SYNTHETIC, "2025-01-24", EVENT, "synthetic", NOTE)
+    png, svg = plots.save_figure(fig, "both", tmp_path, formats=("png", "svg"))
+    assert svg.read_bytes().lstrip().startswith(b"<?xml") and b"<svg" in svg.read_bytes()
     assert b"<dc:date>" not in svg.read_bytes()
+
+
+def test_save_figure_refuses_a_format_it_does_not_write(tmp_path):
+    fig = plots.price_paths(SYNTHETIC, "2025-01-24", EVENT, "synthetic", NOTE)
+    with pytest.raises(InvalidInputError, match="'pdf' is not one marketlib writes: use png"):
+        plots.save_figure(fig, "synthetic", tmp_path, formats=("pdf",))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_series_on_different_calendars_are_drawn_as_continuous_lines():
