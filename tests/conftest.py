@@ -337,9 +337,10 @@ TIMED = (
 TIMED_COMMANDS = "tests/test_network.py::test_every_online_command_ends_within_its_deadline"
 SHARED_BUILDS = {"installed", "reports"}
 UNITS_FIRST = ("shared builds", "timed: command lines", "timed: in process")
-# Files whose tests, alone among the suite's, import scipy.stats or statsmodels (seconds each):
-# one worker each imports them, not every worker.
-FILE_UNITS = ("tests/test_events.py", "tests/test_plots.py")
+# Files whose tests, alone among the suite's, import scipy.stats or statsmodels (seconds each),
+# or share a module fixture that runs every command in one interpreter (test_warnings.py): one
+# worker each does that, not every worker.
+FILE_UNITS = ("tests/test_events.py", "tests/test_plots.py", "tests/test_warnings.py")
 # Files whose tests each take seconds (fresh interpreters, real-data verdicts, generated
 # cases): handed out before the quick ones, so that the run does not end on one long test.
 SLOW_FILES = (

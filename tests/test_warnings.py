@@ -5,6 +5,7 @@ yfinance (its own ``inplace=`` calls) are yfinance's: marketlib ignores the warn
 yfinance's modules raise while it waits on a download, and nothing else.
 """
 
+import json
 import subprocess
 import sys
 
@@ -49,22 +50,46 @@ NO_CALENDAR = {
 }
 
 
+BAD_INPUT = {
+    "an unknown ticker": ["prices", "NOTATICKER", "--start", "2025-01-21", "--end", "2025-01-31"]
+}
+
+
+@pytest.fixture(scope="module")
+def strict_runs() -> dict:
+    """Every command of OFFLINE, NO_CALENDAR and BAD_INPUT, run in turn by one ``python -W
+    error`` interpreter (tests/strict_commands.py): name -> returncode, stdout, stderr."""
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(REPO / "tests" / "strict_commands.py")],
+        input=json.dumps(OFFLINE | NO_CALENDAR | BAD_INPUT),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {
+        name: subprocess.CompletedProcess([], **run)
+        for name, run in json.loads(result.stdout).items()
+    }
+
+
 @pytest.mark.parametrize("name", list(OFFLINE))
-def test_commands_that_read_sessions_run_under_w_error(name):
-    result = run_strict(*OFFLINE[name])
+def test_commands_that_read_sessions_run_under_w_error(strict_runs, name):
+    result = strict_runs[name]
     clean(result)
     assert result.returncode == 0 and result.stdout.strip()
 
 
 @pytest.mark.parametrize("name", list(NO_CALENDAR))
-def test_commands_that_read_no_sessions_run_under_w_error(name):
-    result = run_strict(*NO_CALENDAR[name])
+def test_commands_that_read_no_sessions_run_under_w_error(strict_runs, name):
+    result = strict_runs[name]
     clean(result)
     assert result.returncode == 0 and result.stdout.strip()
 
 
-def test_a_bad_input_under_w_error_is_still_one_line():
-    result = run_strict("prices", "NOTATICKER", "--start", "2025-01-21", "--end", "2025-01-31")
+def test_a_bad_input_under_w_error_is_still_one_line(strict_runs):
+    result = strict_runs["an unknown ticker"]
     clean(result)
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "NOTATICKER" in result.stderr
