@@ -399,14 +399,15 @@ class Study:
         The index is read on the day the firm totals are (a same-day or fixed window's date;
         its own worst close for per-firm troughs)."""
         matrix = self.verdict()
-        windows = {}
-        for name in dict.fromkeys(w for v in self.verdicts for w in v.windows):
-            window = self.windows[name]
-            windows[name] = window
-            for event in self.confounders:
-                stopped = window.stopped(event)
-                if stopped is not None:
-                    windows[stopped.name] = stopped
+        events = {event.id: event for event in self.confounders}
+
+        def window_of(cell: pd.Series) -> claims.Window:
+            """The window a matrix cell measured: the study's, or its variant stopped before
+            the event the cell names."""
+            if not cell["stopped_before"]:
+                return self.windows[cell["window_name"]]
+            return self.windows[cell["variant_of"]].stopped(events[cell["stopped_before"]])
+
         rows = []
         for index, check in enumerate(self.cross_checks):
             key = f"study file {self.path}: cross_checks[{index}]"
@@ -429,7 +430,7 @@ class Study:
             )
             cells = cells.astype({"end_date": object})
             for name, group in cells.groupby("window_name", sort=False):
-                window = windows[name]
+                window = window_of(group.iloc[0])
                 readings = [
                     replace(window, kind="fixed", end=pd.Timestamp(end), peak_from=None,
                             label=f"{window.label}, read on {pd.Timestamp(end):%-d %b}")
