@@ -209,7 +209,8 @@ def _expected_dates(
 def conform(
     listing: Listing, prices: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, source: str
 ) -> Series:
-    """Align one series to its exchange's sessions from ``start`` to ``end``."""
+    """Align one series to its exchange's sessions from ``start`` to ``end``; a session the
+    source has no price for stays NaN (:func:`fetch` says which)."""
     symbol = listing.symbol
     given = prices.index
     if listing.calendar:
@@ -229,7 +230,7 @@ def conform(
             values = table.to_numpy(dtype="float64")[lo:hi]
             values = values.view()
             values.flags.writeable = False
-            return _checked(listing, source, expected, values)
+            return Series(listing, source, expected, values)
         inside = stamps[lo:hi]
         known = np.minimum(np.searchsorted(wanted, inside), max(len(wanted) - 1, 0))
         extra = inside[~(wanted[known] == inside)] if len(wanted) else inside
@@ -254,7 +255,7 @@ def conform(
         else np.full((len(expected), len(PRICE_FIELDS)), np.nan)
     )
     values[positions < 0] = np.nan  # a session the source lacks stays empty
-    return _checked(listing, source, expected, values)
+    return Series(listing, source, expected, values)
 
 
 def _nanoseconds_of(index: pd.Index) -> np.ndarray:
@@ -270,21 +271,37 @@ def _days(stamps: np.ndarray) -> str:
     return ", ".join(np.datetime_as_string(np.asarray(stamps).view("datetime64[ns]"), unit="D"))
 
 
-def _checked(
-    listing: Listing, source: str, expected: pd.DatetimeIndex, values: np.ndarray
-) -> Series:
-    """The aligned series, with a warning naming the sessions that have no price."""
-    empty = np.isnan(values[:, 3]) & np.isnan(values[:, 4])
-    if empty.any():
-        missing = expected.as_unit("ns").asi8[empty]
+# Listings whose sessions without a price are named one line each; past this many, one line
+# says how many more there are: a whole market read from a folder has thousands of such gaps
+# (trading halts, late files), and a line per listing would bury every other message.
+GAP_LINES = 10
+
+
+def _say_gaps(served: dict[str, Series]) -> None:
+    """Log the sessions the source had no price for (left empty, not filled), per listing."""
+    gaps = []
+    for symbol, one in served.items():
+        empty = np.isnan(one.values[:, 3]) & np.isnan(one.values[:, 4])
+        if empty.any():
+            gaps.append((symbol, one.source, one.dates.as_unit("ns").asi8[empty]))
+    for symbol, source, missing in gaps[:GAP_LINES]:
         log.warning(
             "%s (%s): no price on %d session(s): %s (left empty, not filled)",
-            listing.symbol,
+            symbol,
             source,
             len(missing),
             _days(missing[:10]),
         )
-    return Series(listing, source, expected, values)
+    if len(gaps) > GAP_LINES:
+        rest = gaps[GAP_LINES:]
+        log.warning(
+            "and %d more listings have sessions with no price (%d sessions in all; left empty, "
+            "not filled): %s%s; a study's coverage table counts each listing's",
+            len(rest),
+            sum(len(missing) for _, _, missing in rest),
+            ", ".join(symbol for symbol, _, _ in rest[:GAP_LINES]),
+            ", ..." if len(rest) > GAP_LINES else "",
+        )
 
 
 def listings_for(
@@ -378,6 +395,7 @@ def fetch(
             if start is not None and end is not None
             else f"{', '.join(empty)}: the {source.name} data has no price for them"
         )
+    _say_gaps(served)
     if coverage:
         log.info("partial coverage: %s", "; ".join(f"{s} {n}" for s, n in coverage.items()))
     return Prices(served, coverage)

@@ -329,3 +329,43 @@ def test_a_day_the_month_lacks_in_long_files_is_named_not_a_crash(tmp_path):
                                       enumerate(days))  # fmt: skip
     files = {"SYNLONG": long, "SYNBAD": long.replace(b"2016-01-27,", b"2016-01-32,", 1)}
     assert_bulk_names_the_bad_file(write_price_folder(tmp_path / "data", files), list(files))
+
+
+def test_gaps_are_named_per_listing_up_to_ten_then_counted_in_one_line(tmp_path, caplog):
+    """A whole market read from a folder has thousands of gaps; ten lines name listings, one
+    more counts the rest (SYNTHETIC files, each missing two sessions)."""
+    from marketlib.prices import GAP_LINES
+    from marketlib.universe import parse_universe
+
+    days = nyse("2025-01-02", "2025-01-31")
+    files = {}
+    for n in range(GAP_LINES + 3):
+        kept = [d for k, d in enumerate(days) if k not in (n % 5 + 1, n % 5 + 8)]
+        files[f"SYN{n:02d}"] = "\n".join(
+            ["date,close", *(f"{d:%Y-%m-%d},{100 + k}" for k, d in enumerate(kept))]
+        ).encode()
+    root = write_price_folder(tmp_path / "data", files)
+    listing = {"exchange": "XNYS", "calendar": "XNYS", "currency": "USD", "role": "equity"}
+    universe = parse_universe(
+        {
+            "firms": {
+                s.lower(): {"name": s, "country": "US", "listings": [listing | {"symbol": s}]}
+                for s in files
+            },
+            "benchmarks": {},
+        },
+        origin="SYNTHETIC",
+    )
+    with caplog.at_level(logging.WARNING, logger="marketlib"):
+        served = fetch(list(files), days[0], days[-1], open_source("snapshot", root), universe)
+    assert served.field("close").isna().sum().tolist() == [2] * len(files)  # left empty
+    said = [r.getMessage() for r in caplog.records if "no price" in r.getMessage()]
+    assert said[:GAP_LINES] == [
+        f"SYN{n:02d} (folder): no price on 2 session(s): "
+        f"{days[n % 5 + 1]:%Y-%m-%d}, {days[n % 5 + 8]:%Y-%m-%d} (left empty, not filled)"
+        for n in range(GAP_LINES)
+    ]
+    assert said[GAP_LINES:] == [
+        "and 3 more listings have sessions with no price (6 sessions in all; left empty, not "
+        "filled): SYN10, SYN11, SYN12; a study's coverage table counts each listing's"
+    ]
