@@ -9,7 +9,6 @@ its required columns. Nothing is filled in: a column a file does not have is NaN
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -277,15 +276,19 @@ def _parse_alike(header: bytes, bodies: list[bytes]) -> list[pd.DataFrame] | Non
     del text, raw, starts, digits, year, month, day
     if np.isnat(dates).any():
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed cells: not numbers
-        try:
-            cells = pd.read_csv(io.BytesIO(body), header=None, names=columns, usecols=fields)
-        except (ValueError, pd.errors.ParserError):
-            return None
+    # Read as floats outright: a cell that is not a number is an error here (no mixed-type
+    # column, no DtypeWarning to silence, so no warnings filter, which is not thread-safe:
+    # batches are parsed on threads), integers read as the one-file parser's int-then-float.
+    try:
+        cells = pd.read_csv(
+            io.BytesIO(body), header=None, names=columns, usecols=fields,
+            dtype=dict.fromkeys(fields, "float64"),
+        )  # fmt: skip
+    except (ValueError, pd.errors.ParserError):
+        return None
     del body
-    if len(cells) != len(dates) or any(cells[f].dtype.kind not in "fi" for f in fields):
-        return None  # a cell that is not a number
+    if len(cells) != len(dates):
+        return None
     values = np.empty((len(dates), len(PRICE_FIELDS)))
     for position, field in enumerate(PRICE_FIELDS):
         if field not in fields:

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +68,11 @@ def _slice(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | 
 
 # Bytes of price files parsed together at most (bounds the memory a bulk parse takes).
 _BATCH_BYTES = 64 * 2**20
+# Batches parsed at once, each on a thread: read_csv and numpy release the GIL while they work,
+# so a folder of thousands of files is parsed on every core (measured on 2 cores, 5,000
+# SYNTHETIC files: 3.6-4.4 s one batch after another, 1.9-2.0 s two at a time). Each batch in
+# flight holds its bytes and its parse's arrays, so they are capped.
+_PARSERS = max(1, min(4, os.cpu_count() or 1))
 
 
 class Source:
@@ -150,22 +158,61 @@ class FolderSource(Source):
         return self._file(symbol).is_file()
 
     def _read(self, symbols: list[str]) -> None:
-        """Parse the files of ``symbols`` not parsed yet, in batches of files read together;
-        the first bad file in ``symbols``' order is the one an error names, as one at a time."""
+        """Parse the files of ``symbols`` not parsed yet, in batches of files read together
+        and parsed at once (``_PARSERS`` at a time); the first bad file in ``symbols``' order
+        is the one an error names, as one at a time."""
         unread = iter(dict.fromkeys(s for s in symbols if s not in self._frames))
-        for symbol in unread:
-            batch: list[tuple[str, str, bytes]] = []
+        pending: deque[tuple[list[str], Future]] = deque()
+
+        def keep_oldest() -> None:  # in the order read: an earlier batch's error comes first
+            names, parsed = pending.popleft()
+            self._frames.update(zip(names, parsed.result(), strict=True))
+
+        batches = self._batches(unread)
+        with ThreadPoolExecutor(max_workers=_PARSERS) as pool:
+            try:
+                while True:
+                    try:
+                        names, files = next(batches)
+                    except StopIteration:
+                        break
+                    except Exception:  # a file unread: the files read before it come first
+                        while pending:
+                            keep_oldest()
+                        raise
+                    pending.append(
+                        (names, pool.submit(parse_price_files, files, InvalidInputError))
+                    )
+                    if len(pending) > _PARSERS:
+                        keep_oldest()
+                while pending:
+                    keep_oldest()
+            finally:
+                for _, parsed in pending:  # an error was raised: parse no more
+                    parsed.cancel()
+
+    def _batches(
+        self, symbols: Iterator[str]
+    ) -> Iterator[tuple[list[str], list[tuple[str, bytes]]]]:
+        """The files of ``symbols`` read in batches of about ``_BATCH_BYTES``: (symbols,
+        (origin, bytes) pairs). A file that cannot be read ends the batch before it."""
+        for symbol in symbols:
+            names: list[str] = []
+            files: list[tuple[str, bytes]] = []
             size = 0
             try:
-                for name in itertools.chain([symbol], unread):
+                for name in itertools.chain([symbol], symbols):
                     path = self._file(name)
-                    batch.append((name, str(path), path.read_bytes()))
-                    size += len(batch[-1][2])
+                    files.append((str(path), path.read_bytes()))
+                    names.append(name)
+                    size += len(files[-1][1])
                     if size >= _BATCH_BYTES:
                         break
-            finally:  # the files read before one that cannot be read are parsed first
-                frames = parse_price_files([(o, d) for _, o, d in batch], InvalidInputError)
-                self._frames.update(zip((s for s, _, _ in batch), frames, strict=True))
+            except Exception:
+                if files:
+                    yield names, files
+                raise
+            yield names, files
 
     def prices(self, symbols, start, end):
         wanted = [s for s in symbols if self.holds(s)]

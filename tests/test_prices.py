@@ -308,6 +308,18 @@ def test_one_bad_file_among_good_ones_is_named_in_the_error(tmp_path, problem):
     assert_bulk_names_the_bad_file(write_price_folder(tmp_path / "data", files), list(files))
 
 
+@pytest.mark.parametrize("at", [0, 30, 60])
+def test_batches_parsed_at_once_name_the_first_bad_file_in_order(tmp_path, monkeypatch, at):
+    """A batch per file, parsed on threads: a later batch may finish first, and the error is
+    still the first bad file's, wherever the two bad ones stand."""
+    monkeypatch.setattr(sources, "_BATCH_BYTES", 1)
+    good = [(f"SYN{n:04d}", b"date,close\n2025-01-02,10\n2025-01-03,11\n") for n in range(60)]
+    bad = [("SYNBAD", BAD_FILES["a cell that is not a number"]),
+           ("SYNBAD2", BAD_FILES["a negative price"])]  # fmt: skip
+    files = dict(good[:at] + bad + good[at:])
+    assert_bulk_names_the_bad_file(write_price_folder(tmp_path / "data", files), list(files))
+
+
 def assert_bulk_names_the_bad_file(root: Path, symbols: list[str]) -> None:
     """Reading ``root``'s files in bulk fails on SYNBAD.csv as parsing it alone does: the
     first bad file, named, in the same words."""
