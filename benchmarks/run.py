@@ -151,7 +151,8 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict) -> str:
         "the first session to the last, so valuation covers every session of every listing; "
         "the event study covers every listing against `^SYNIDX`. The data folder's price "
         "files are parsed in bulk (`schema.parse_price_files`: the files sharing a header "
-        "with one `read_csv`, the frames the one-file parser gives).",
+        "with one `read_csv`, the frames the one-file parser gives), in batches of 64 MB "
+        "parsed on threads, as many at once as there are CPUs (up to 4).",
         "",
         "- **end to end**: one fresh process from start to exit (`os.wait4`): interpreter "
         "start and imports, reading the study file, its universe and every price file and "

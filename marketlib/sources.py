@@ -131,7 +131,7 @@ class FolderSource(Source):
 
     Price files need only ``date`` and ``close`` (or ``adj_close``); each table only its
     required columns (:data:`marketlib.schema.TABLES`). No manifest: the files are the user's.
-    The price files asked for are read once and parsed in bulk
+    The price files asked for are read once and parsed in bulk, in batches parsed on threads
     (:func:`marketlib.schema.parse_price_files`: the frames, and the errors naming a file,
     that parsing them one at a time gives).
     """
