@@ -1,5 +1,3 @@
-import contextlib
-import io
 import json
 import logging
 import os
@@ -7,7 +5,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +16,8 @@ import pytest
 # absent the same way before it imports nbformat. Done here, before any test module imports
 # nbformat, the tests run with the library's own setting instead of paying for it per worker.
 sys.modules.setdefault("rfc3987_syntax", None)
+
+import strict_commands  # noqa: E402  (tests/strict_commands.py)
 
 from marketlib import snapshot  # noqa: E402
 from marketlib.study import open_study  # noqa: E402
@@ -136,24 +135,13 @@ def run_marketlib(*args: str, cwd: Path | None = None) -> subprocess.CompletedPr
     one. What ``main`` sets for its own process (the root logger's handler on stderr, the
     yfinance logger's level, ``MARKETLIB_TIMEOUT``, the working folder) is put back after.
     """
-    from marketlib import cli
-
-    out, err = io.StringIO(), io.StringIO()
     root, yfinance = logging.getLogger(), logging.getLogger("yfinance")
     saved = (root.handlers[:], root.level, yfinance.level, os.environ.get("MARKETLIB_TIMEOUT"))
     here = os.getcwd()
-    root.handlers = []  # so that main's logging.basicConfig writes to this run's stderr
     try:
         if cwd is not None:
             os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = cli.main(list(args))
-            except SystemExit as exc:  # argparse's usage errors
-                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-            except Exception:  # what the interpreter would print, and its exit code
-                traceback.print_exc()
-                code = 1
+        result = strict_commands.run(list(args))
     finally:
         os.chdir(here)
         root.handlers, _, _, timeout = saved
@@ -163,7 +151,7 @@ def run_marketlib(*args: str, cwd: Path | None = None) -> subprocess.CompletedPr
             os.environ.pop("MARKETLIB_TIMEOUT", None)
         else:
             os.environ["MARKETLIB_TIMEOUT"] = timeout
-    return subprocess.CompletedProcess(["marketlib", *args], code, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(["marketlib", *args], **result)
 
 
 # The study whose groups differ: other firms in `named` (the focus of notebooks 02 and 05 and

@@ -1,4 +1,5 @@
-"""Run marketlib commands one after another in this interpreter, for test_warnings.py.
+"""Run marketlib commands in this interpreter as a process would (conftest.run_marketlib),
+and, as a script, one after another for test_warnings.py.
 
 Started as ``python -W error tests/strict_commands.py``, with a JSON object of named argument
 lists on stdin; prints a JSON object of each name's exit code, stdout and stderr. One
@@ -19,14 +20,16 @@ from marketlib import cli
 
 
 def run(args: list[str]) -> dict:
+    """``marketlib ARGS`` by ``cli.main`` in this interpreter: its exit code, stdout and stderr
+    as a finished process's would be (an uncaught exception printed, exit code 1)."""
     out, err = io.StringIO(), io.StringIO()
     logging.getLogger().handlers = []  # so that main's logging.basicConfig writes to `err`
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = cli.main(args)
-        except SystemExit as exc:
+        except SystemExit as exc:  # argparse's usage errors
             code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-        except BaseException:  # what the interpreter would print, and its exit code
+        except Exception:  # what the interpreter would print, and its exit code
             traceback.print_exc()
             code = 1
     return {"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
