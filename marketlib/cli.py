@@ -41,13 +41,18 @@ def command(name: str) -> Callable[[Command], Command]:
 
 
 def emit(frame: pd.DataFrame, fmt: str) -> None:
-    """Write ``frame`` to stdout as an aligned table, CSV (header first) or JSON records."""
+    """Write ``frame`` to stdout as an aligned table, CSV (header first) or JSON records
+    (:func:`write_json`'s form: dates as YYYY-MM-DD, gaps as null)."""
     import pandas as pd
 
     if fmt == "csv":
         frame.to_csv(sys.stdout, index=False, lineterminator="\n", date_format="%Y-%m-%d")
     elif fmt == "json":
-        sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1) + "\n")
+        dates = frame.select_dtypes(include="datetime").columns
+        days = frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%d") for c in dates})
+        # pandas' own writer, not json.dumps: a whole market's prices are millions of records;
+        # 15 digits, its most, where its default rounds to 10 decimals.
+        sys.stdout.write(days.to_json(orient="records", indent=1, double_precision=15) + "\n")
     else:
         with pd.option_context("display.width", 200, "display.max_columns", 50):
             sys.stdout.write(frame.to_string(index=False) + "\n")
@@ -212,7 +217,7 @@ def _claims(args: argparse.Namespace) -> int:
             "cross_checks": checks.to_dict(orient="records"),
             "paragraph": paragraph,
         }
-        sys.stdout.write(json.dumps(payload, indent=1, default=_json_value) + "\n")
+        write_json(payload)
         return 0
     table = tables.claims_table(study.claims)
     shown = tables.matrix_table(matrix)
@@ -234,15 +239,32 @@ def _claims(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_value(value: object) -> object:
-    """Dates as YYYY-MM-DD, gaps as null; anything else as text."""
+def write_json(payload: object) -> None:
+    """Write ``payload`` (dicts, lists, numbers, text, dates) to stdout as JSON, the one form
+    of every command's ``--format json``: dates as YYYY-MM-DD, gaps (None, NaN, NaT) as null,
+    numbers to the last digit, anything else as its text."""
+    sys.stdout.write(json.dumps(_plain(payload), indent=1, allow_nan=False) + "\n")
+
+
+def _plain(value: object) -> object:
+    import numpy as np
     import pandas as pd
 
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
     if value is None or value is pd.NaT:
         return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if np.isnan(value) else float(value)
     if isinstance(value, pd.Timestamp):
         return f"{value:%Y-%m-%d}"
-    return str(value)
+    return value if isinstance(value, str) else str(value)
 
 
 @command("event-study")
@@ -271,7 +293,7 @@ def _event_study(args: argparse.Namespace) -> int:
             "group_tests": tests.to_dict(orient="records"),
             "skipped": results.skipped,
         }
-        sys.stdout.write(json.dumps(payload, indent=1, default=str) + "\n")
+        write_json(payload)
     else:
         print(
             f"Event study of {study.id}, day 0 {study.event_date:%Y-%m-%d}, estimation "

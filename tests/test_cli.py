@@ -4,6 +4,7 @@ show it ends the same way."""
 
 import io
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -104,6 +105,40 @@ def test_prices_json_is_records_of_the_tidy_columns():
     records = json.loads(result.stdout)
     assert [r["date"][:10] for r in records] == ["2025-01-24", "2025-01-27"]
     assert all(list(r) == TIDY_COLUMNS and r["symbol"] == "NVDA" for r in records)
+
+
+JSON_COMMANDS = {
+    "prices": ["prices", "NVDA", "--start", "2025-01-24", "--end", "2025-01-27"],
+    "caps": ["caps", "--start", "2025-01-24", "--end", "2025-01-27"],
+    "claims": ["claims"],
+    "claims of the tariff study": ["claims", "--study", "tariffs-2025"],
+    "event-study": ["event-study"],
+    "coverage": ["snapshot", "coverage"],
+}
+
+
+def _texts(value):
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, str):
+        yield value
+
+
+@pytest.mark.parametrize("name", list(JSON_COMMANDS))
+def test_every_json_output_is_strict_json_with_dates_as_days(name):
+    result = run(*JSON_COMMANDS[name], "--format", "json")
+    assert result.returncode == 0, result.stderr
+
+    def refuse(constant):  # NaN or Infinity: not JSON, and unreadable to most parsers
+        raise AssertionError(f"{constant} in the {name} output")
+
+    texts = list(_texts(json.loads(result.stdout, parse_constant=refuse)))
+    days = [t for t in texts if re.fullmatch(r"\d{4}-\d\d-\d\d", t)]
+    assert days, name
+    assert not [t for t in texts if re.match(r"\d{4}-\d\d-\d\d[T ]\d\d:", t)], name
 
 
 def test_universe_lists_private_firms_and_groups():
