@@ -11,6 +11,7 @@ not pay for pandas before the first kernel starts.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -42,17 +43,13 @@ def command(name: str) -> Callable[[Command], Command]:
 
 def emit(frame: pd.DataFrame, fmt: str) -> None:
     """Write ``frame`` to stdout as an aligned table, CSV (header first) or JSON records
-    (:func:`write_json`'s form: dates as YYYY-MM-DD, gaps as null)."""
+    (:func:`write_json`)."""
     import pandas as pd
 
     if fmt == "csv":
         frame.to_csv(sys.stdout, index=False, lineterminator="\n", date_format="%Y-%m-%d")
     elif fmt == "json":
-        dates = frame.select_dtypes(include="datetime").columns
-        days = frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%d") for c in dates})
-        # pandas' own writer, not json.dumps: a whole market's prices are millions of records;
-        # 15 digits, its most, where its default rounds to 10 decimals.
-        sys.stdout.write(days.to_json(orient="records", indent=1, double_precision=15) + "\n")
+        write_json(frame.to_dict(orient="records"))
     else:
         with pd.option_context("display.width", 200, "display.max_columns", 50):
             sys.stdout.write(frame.to_string(index=False) + "\n")
@@ -241,8 +238,9 @@ def _claims(args: argparse.Namespace) -> int:
 
 def write_json(payload: object) -> None:
     """Write ``payload`` (dicts, lists, numbers, text, dates) to stdout as JSON, the one form
-    of every command's ``--format json``: dates as YYYY-MM-DD, gaps (None, NaN, NaT) as null,
-    numbers to the last digit, anything else as its text."""
+    of every command's ``--format json``: strict JSON, dates as YYYY-MM-DD, a gap (None, NaN,
+    NaT, NA) or a number JSON cannot hold (an infinite t statistic of CARs with no spread) as
+    null, every other number to its last digit, anything else as its text."""
     sys.stdout.write(json.dumps(_plain(payload), indent=1, allow_nan=False) + "\n")
 
 
@@ -252,19 +250,23 @@ def _plain(value: object) -> object:
 
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | np.ndarray):
         return [_plain(v) for v in value]
-    if value is None or value is pd.NaT:
+    if isinstance(value, set | frozenset):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value):
         return None
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
-        return None if np.isnan(value) else float(value)
-    if isinstance(value, pd.Timestamp):
-        return f"{value:%Y-%m-%d}"
-    return value if isinstance(value, str) else str(value)
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, pd.Timestamp | np.datetime64 | datetime.date):
+        return f"{pd.Timestamp(value):%Y-%m-%d}"
+    return str(value)
 
 
 @command("event-study")

@@ -374,29 +374,32 @@ _METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
 
 
 def save_figure(
-    fig: Figure, name: str, folder: Path, formats: tuple[str, ...] = ("png",)
+    fig: Figure, name: str, folder: Path, formats: str | tuple[str, ...] = ("png",)
 ) -> list[Path]:
     """Write ``fig`` as ``folder/name.<format>`` for each of ``formats`` (``"png"``, ``"svg"``),
-    atomically and with no date metadata, then close it.
+    atomically and with no date metadata, then close it (also when it fails).
 
     Every format is a whole drawing of the figure, so the notebooks ask for PNG alone (what
     Jupyter shows in an untrusted notebook and the report embeds); ask for ``("png", "svg")``
     for a vector copy.
     """
-    unknown = [ext for ext in formats if ext not in _METADATA] or ([] if formats else [""])
-    if unknown:
-        raise InvalidInputError(
-            f"figure format {unknown[0]!r} is not one marketlib writes: "
-            f"use {' or '.join(_METADATA)}"
-        )
-    folder = Path(folder)
-    paths = []
-    for ext in formats:
-        target = folder / f"{name}.{ext}"
-        buffer = BytesIO()
-        with _style():
-            fig.savefig(buffer, format=ext, metadata=_METADATA[ext])
-        atomic_write_bytes(target, buffer.getvalue())
-        paths.append(target)
-    plt.close(fig)
-    return paths
+    formats = (formats,) if isinstance(formats, str) else tuple(formats)
+    try:
+        unknown = [ext for ext in formats if ext not in _METADATA] or ([] if formats else [""])
+        if unknown:
+            raise InvalidInputError(
+                f"figure format {unknown[0]!r} is not one marketlib writes: "
+                f"use {' or '.join(_METADATA)}"
+            )
+        folder = Path(folder)
+        paths = []
+        for ext in formats:
+            target = folder / f"{name}.{ext}"
+            buffer = BytesIO()
+            with _style():
+                fig.savefig(buffer, format=ext, metadata=_METADATA[ext])
+            atomic_write_bytes(target, buffer.getvalue())
+            paths.append(target)
+        return paths
+    finally:
+        plt.close(fig)

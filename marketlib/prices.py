@@ -296,7 +296,7 @@ def _say_gaps(served: dict[str, Series]) -> None:
         rest = gaps[GAP_LINES:]
         log.warning(
             "and %d more listings have sessions with no price (%d sessions in all; left empty, "
-            "not filled): %s%s; a study's coverage table counts each listing's",
+            "not filled): %s%s; Study.coverage_table() (notebook 01) gives each one's count",
             len(rest),
             sum(len(missing) for _, _, missing in rest),
             ", ".join(symbol for symbol, _, _ in rest[:GAP_LINES]),

@@ -394,7 +394,7 @@ def _build(study_file: Path, out: Path, source: str, jobs: int | None) -> dict:
     return {
         "study": study_id,
         "notebooks": [name for name, _ in notebooks],
-        "figures": sorted(figures.iterdir()),
+        "figures": sorted(figures.glob("*.png")),  # not what an older version left there
         "index": index,
         "summary": verdict,
     }

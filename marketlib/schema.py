@@ -278,7 +278,8 @@ def _parse_alike(header: bytes, bodies: list[bytes]) -> list[pd.DataFrame] | Non
         return None
     # Read as floats outright: a cell that is not a number is an error here (no mixed-type
     # column, no DtypeWarning to silence, so no warnings filter, which is not thread-safe:
-    # batches are parsed on threads), integers read as the one-file parser's int-then-float.
+    # batches are parsed on threads). Integers read as the one-file parser's int-then-float
+    # does, but for "-0" (-0.0 here, 0.0 there): a volume column with one goes to that parser.
     try:
         cells = pd.read_csv(
             io.BytesIO(body), header=None, names=columns, usecols=fields,
@@ -298,6 +299,8 @@ def _parse_alike(header: bytes, bodies: list[bytes]) -> list[pd.DataFrame] | Non
         low, high = np.fmin.reduce(column), np.fmax.reduce(column)  # NaN only if all are
         # Integers past 2**53 would not read the same as floats; prices must be positive.
         if max(-low, high) >= 2.0**53 or (field != "volume" and low <= 0):
+            return None
+        if field == "volume" and low <= 0 and np.signbit(column[column == 0]).any():
             return None
         values[:, position] = column
     del cells

@@ -66,13 +66,15 @@ def _slice(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | 
     return frame.iloc[first:last]
 
 
-# Bytes of price files parsed together at most (bounds the memory a bulk parse takes).
+# Bytes of price files parsed together at most (bounds the memory one bulk parse takes).
 _BATCH_BYTES = 64 * 2**20
 # Batches parsed at once, each on a thread: read_csv and numpy release the GIL while they work,
-# so a folder of thousands of files is parsed on every core (measured on 2 cores, 5,000
-# SYNTHETIC files: 3.6-4.4 s one batch after another, 1.9-2.0 s two at a time). Each batch in
-# flight holds its bytes and its parse's arrays, so they are capped.
-_PARSERS = max(1, min(4, os.cpu_count() or 1))
+# so a folder of thousands of files is parsed on every core this process may use (measured on
+# 2 cores, 5,000 SYNTHETIC files: 3.6-4.4 s one batch after another, 1.9-2.0 s two at a time).
+# Each batch in flight holds its bytes and about three times as much while it is parsed
+# (~190 MB at the peak for 64 MB), and one more batch waits read: hence the cap.
+_CORES = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+_PARSERS = max(1, min(4, len(_CORES)))
 
 
 class Source:
@@ -195,7 +197,9 @@ class FolderSource(Source):
         self, symbols: Iterator[str]
     ) -> Iterator[tuple[list[str], list[tuple[str, bytes]]]]:
         """The files of ``symbols`` read in batches of about ``_BATCH_BYTES``: (symbols,
-        (origin, bytes) pairs). A file that cannot be read ends the batch before it."""
+        (origin, bytes) pairs). A file that cannot be read ends the batch before it: that
+        batch comes first, and the error at the next ``next()``."""
+        symbols = iter(symbols)  # one iterator: each batch takes up where the last one ended
         for symbol in symbols:
             names: list[str] = []
             files: list[tuple[str, bytes]] = []

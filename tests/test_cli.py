@@ -117,14 +117,16 @@ JSON_COMMANDS = {
 }
 
 
-def _texts(value):
+def _leaves(value, key=""):
+    """(key, value) of every value that is not a dict or a list."""
     if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list):
+        for name, item in value.items():
+            yield from _leaves(item, name)
+    elif isinstance(value, list):
         for item in value:
-            yield from _texts(item)
-    elif isinstance(value, str):
-        yield value
+            yield from _leaves(item, key)
+    else:
+        yield key, value
 
 
 @pytest.mark.parametrize("name", list(JSON_COMMANDS))
@@ -135,10 +137,23 @@ def test_every_json_output_is_strict_json_with_dates_as_days(name):
     def refuse(constant):  # NaN or Infinity: not JSON, and unreadable to most parsers
         raise AssertionError(f"{constant} in the {name} output")
 
-    texts = list(_texts(json.loads(result.stdout, parse_constant=refuse)))
-    days = [t for t in texts if re.fullmatch(r"\d{4}-\d\d-\d\d", t)]
-    assert days, name
+    leaves = list(_leaves(json.loads(result.stdout, parse_constant=refuse)))
+    texts = [v for _, v in leaves if isinstance(v, str)]
     assert not [t for t in texts if re.match(r"\d{4}-\d\d-\d\d[T ]\d\d:", t)], name
+    # a field named as a date holds a day or nothing, never a number of milliseconds
+    dated = [(k, v) for k, v in leaves if k in ("date", "day0", "first", "last", "as_of")
+             or k.endswith("_date")]  # fmt: skip
+    assert all(v is None or re.fullmatch(r"\d{4}-\d\d-\d\d", v) for _, v in dated), dated
+
+
+def test_prices_json_holds_the_csv_numbers_to_the_last_digit():
+    args = ["prices", "ai_complex", "--start", "2025-01-21", "--end", "2025-01-31"]
+    records = json.loads(run(*args, "--format", "json").stdout)
+    frame = pd.read_csv(io.StringIO(run(*args, "--format", "csv").stdout))
+    assert len(records) == len(frame) > 50
+    for field in ("open", "close", "adj_close", "volume"):
+        from_json = pd.Series([r[field] for r in records], dtype=float)
+        assert from_json.equals(frame[field].astype(float)), field
 
 
 def test_universe_lists_private_firms_and_groups():
@@ -190,3 +205,24 @@ def test_caps_default_group_is_the_study_focus():
     frame = pd.read_csv(io.StringIO(result.stdout))
     firms = ["alphabet", "amazon", "meta", "microsoft", "nvidia", "oracle", "softbank"]
     assert sorted(frame["firm"]) == firms
+
+
+def test_write_json_writes_what_json_cannot_hold_as_null_and_dates_as_days(capsys):
+    import numpy as np
+
+    from marketlib.cli import write_json
+
+    write_json(
+        {
+            "gaps": [float("nan"), float("inf"), -np.inf, pd.NA, pd.NaT, np.datetime64("NaT")],
+            "numbers": [np.int64(3), np.float32(0.5), 1 / 3, np.bool_(True)],
+            "days": [pd.Timestamp("2025-01-27"), np.datetime64("2025-01-28")],
+            "set": {"b", "a"},
+        }
+    )
+    assert json.loads(capsys.readouterr().out) == {
+        "gaps": [None] * 6,
+        "numbers": [3, 0.5, 1 / 3, True],
+        "days": ["2025-01-27", "2025-01-28"],
+        "set": ["a", "b"],
+    }

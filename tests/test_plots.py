@@ -139,7 +139,10 @@ def test_save_figure_refuses_a_format_it_does_not_write(tmp_path):
     fig = plots.price_paths(SYNTHETIC, "2025-01-24", EVENT, "synthetic", NOTE)
     with pytest.raises(InvalidInputError, match="'pdf' is not one marketlib writes: use png"):
         plots.save_figure(fig, "synthetic", tmp_path, formats=("pdf",))
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [] and not plt.fignum_exists(fig.number)
+    fig = plots.price_paths(SYNTHETIC, "2025-01-24", EVENT, "synthetic", NOTE)
+    (svg,) = plots.save_figure(fig, "alone", tmp_path, formats="svg")  # one name, not letters
+    assert svg.name == "alone.svg"
 
 
 def test_series_on_different_calendars_are_drawn_as_continuous_lines():

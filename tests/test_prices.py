@@ -2,6 +2,7 @@ import logging
 from pathlib import Path
 
 import exchange_calendars
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -206,7 +207,6 @@ def synthetic_price_files(count: int, seed: int = 14) -> dict[str, bytes]:
     close-only and adj_close-only ones, reordered columns, integer volumes, empty cells,
     prices written with 0 to 6 decimals, no final newline, CRLF line ends, a header-only
     file, different spans."""
-    import numpy as np
 
     rng = np.random.default_rng(seed)
     days = np.array(pd.bdate_range("2014-01-01", "2025-06-30").strftime("%Y-%m-%d"))
@@ -286,6 +286,17 @@ def test_a_folder_of_many_synthetic_files_parses_to_the_one_file_frames(tmp_path
         assert_same_frame(clipped[symbol], expected[keep])
 
 
+def test_a_volume_written_minus_zero_reads_as_the_one_file_parser_reads_it(tmp_path):
+    from marketlib.schema import parse_price_csv
+
+    files = {"SYNZERO": b"date,close,volume\n2025-01-02,10,-0\n2025-01-03,11,5\n"}
+    root = write_price_folder(tmp_path / "data", files)
+    alone = parse_price_csv(files["SYNZERO"], str(root / "prices" / "SYNZERO.csv"), ValueError)
+    bulk = sources.FolderSource(root).prices(["SYNZERO"], None, None)["SYNZERO"]
+    assert_same_frame(bulk, alone)
+    assert not np.signbit(bulk["volume"].to_numpy()).any()
+
+
 BAD_FILES = {
     "a negative price": b"date,close\n2025-01-02,10\n2025-01-03,-1\n",
     "dates not ascending": b"date,close\n2025-01-03,10\n2025-01-02,11\n",
@@ -310,8 +321,20 @@ def test_one_bad_file_among_good_ones_is_named_in_the_error(tmp_path, problem):
 
 @pytest.mark.parametrize("at", [0, 30, 60])
 def test_batches_parsed_at_once_name_the_first_bad_file_in_order(tmp_path, monkeypatch, at):
-    """A batch per file, parsed on threads: a later batch may finish first, and the error is
-    still the first bad file's, wherever the two bad ones stand."""
+    """A batch per file, four parsed at once, the first bad file's batch slowed down so the
+    second one's surely ends first: the error is still the first bad file's, wherever the two
+    bad ones stand."""
+    import time
+
+    parse = sources.parse_price_files
+
+    def slow_on_the_first_bad_file(files, error):
+        if any(origin.endswith("SYNBAD.csv") for origin, _ in files):
+            time.sleep(0.3)
+        return parse(files, error)
+
+    monkeypatch.setattr(sources, "parse_price_files", slow_on_the_first_bad_file)
+    monkeypatch.setattr(sources, "_PARSERS", 4)
     monkeypatch.setattr(sources, "_BATCH_BYTES", 1)
     good = [(f"SYN{n:04d}", b"date,close\n2025-01-02,10\n2025-01-03,11\n") for n in range(60)]
     bad = [("SYNBAD", BAD_FILES["a cell that is not a number"]),
@@ -379,5 +402,6 @@ def test_gaps_are_named_per_listing_up_to_ten_then_counted_in_one_line(tmp_path,
     ]
     assert said[GAP_LINES:] == [
         "and 3 more listings have sessions with no price (6 sessions in all; left empty, not "
-        "filled): SYN10, SYN11, SYN12; a study's coverage table counts each listing's"
+        "filled): SYN10, SYN11, SYN12; Study.coverage_table() (notebook 01) gives each one's "
+        "count"
     ]
