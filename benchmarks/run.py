@@ -30,7 +30,7 @@ TARGETS = {
     "api_seconds": 2.0,  # inputs in memory
     "snapshot_ms": 100.0,
     "report_ratio": 1.3,
-    "make_test_seconds": 45.0,  # not run here (see the results file)
+    "make_test_seconds": 45.0,
 }
 # Rounds per size (interleaved CLI and API runs; medians compared).
 ROUNDS = {500: 3, 5000: 3}
@@ -62,7 +62,7 @@ def _at_most(value: float | None, limit: float) -> bool | None:
     return None if value is None else value <= limit
 
 
-def render(machine: dict, snapshot: dict, runs: dict, report: dict) -> str:
+def render(machine: dict, snapshot: dict, runs: dict, report: dict, suite: dict | None) -> str:
     lines = [
         "# Benchmark results",
         "",
@@ -134,9 +134,15 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict) -> str:
         f"| `marketlib report --study {report['study']}` / its floor, <= "
         f"{TARGETS['report_ratio']}x | {report['ratio']:.2f}x | "
         f"{_status(report['ratio'] <= TARGETS['report_ratio'])} |",
-        "",
-        f"`make test` (<= {TARGETS['make_test_seconds']:g} s) is not run here: it is measured "
-        "with `time make test` and its wall time is stated in the commit that changes it.",
+    ]
+    label = f"`make test`, <= {TARGETS['make_test_seconds']:g} s"
+    if suite is None:
+        lines.append(f"| {label} | - | {_status(None)} |")
+    elif suite["returncode"] != 0:
+        lines.append(f"| {label} | failed: {suite['summary']} | {_status(False)} |")
+    else:
+        row(label, suite["seconds"], TARGETS["make_test_seconds"], " s")
+    lines += [
         "",
         "## What each figure includes",
         "",
@@ -223,6 +229,18 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict) -> str:
         f"{report['median_floor_seconds']:.2f} s = {report['ratio']:.2f}x.",
         "",
     ]
+    if suite is not None:
+        lines += [
+            "## `make test`",
+            "",
+            "One run of the test command as `make test` runs it once the venv exists "
+            "(`python -m pytest -q` in the checkout, with pyproject.toml's options), after the "
+            f"other benchmarks: {suite['seconds']:.2f} s from start to exit, "
+            f"{suite['cpu_seconds']:.1f} s of CPU in it and its children (on "
+            f"{machine['cpus']} CPUs, at least {suite['cpu_seconds'] / machine['cpus']:.1f} s "
+            f"of wall time); pytest said: {suite['summary']}.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -235,6 +253,30 @@ def _commit() -> str:
     head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
     dirty = git("status", "--porcelain", "--", str(HERE.parent / "marketlib")).strip()
     return f"{head} (with changes to marketlib/ not yet committed)" if dirty else head
+
+
+def _make_test() -> dict:
+    """The test suite as `make test` runs it (``python -m pytest`` in the checkout, its own
+    options from pyproject.toml): wall seconds from start to exit, CPU seconds of it and its
+    children (``os.wait4``), and pytest's summary line."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q"],
+        cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    output = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    summary = next(
+        (line.strip("= ") for line in reversed(output.splitlines()) if " in " in line), ""
+    )
+    return {
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "returncode": process.returncode,
+        "summary": summary,
+    }
 
 
 def _load() -> float:
@@ -279,8 +321,13 @@ def main() -> None:
         machine["load"][f"after {size:,} listings"] = _load()
     print("benchmark: report against the kernel floor", flush=True)
     report = _json_run("report_floor.py", "--rounds", "1" if args.quick else "3")
+    machine["load"]["after the report"] = _load()
+    suite = None
+    if not args.quick:
+        print("benchmark: make test (the test command, once)", flush=True)
+        suite = _make_test()
     machine["load"]["at the end"] = _load()
-    text = render(machine, snapshot, runs, report)
+    text = render(machine, snapshot, runs, report, suite)
     atomic_write_bytes(HERE / "RESULTS.md", text.encode())
     print(text)
 
