@@ -234,7 +234,7 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict, suite: dict 
             "## `make test`",
             "",
             "One run of the test command as `make test` runs it once the venv exists "
-            "(`python -m pytest -q` in the checkout, with pyproject.toml's options), after the "
+            "(`python -m pytest -q` in the checkout, with pyproject.toml's options), before the "
             f"other benchmarks: {suite['seconds']:.2f} s from start to exit, "
             f"{suite['cpu_seconds']:.1f} s of CPU in it and its children (on "
             f"{machine['cpus']} CPUs, at least {suite['cpu_seconds'] / machine['cpus']:.1f} s "
@@ -268,14 +268,15 @@ def _make_test() -> dict:
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    summary = next(
-        (line.strip("= ") for line in reversed(output.splitlines()) if " in " in line), ""
-    )
+    lines = output.splitlines()
+    summary = next((line.strip("= ") for line in reversed(lines) if " in " in line), "")
+    failed = [line.split(" - ")[0].removeprefix("FAILED ") for line in lines
+              if line.startswith("FAILED ")]  # fmt: skip
     return {
         "seconds": seconds,
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "returncode": process.returncode,
-        "summary": summary,
+        "summary": summary + (f" ({'; '.join(failed)})" if failed else ""),
     }
 
 
@@ -303,6 +304,11 @@ def main() -> None:
         "load": {"at the start": _load()},
         "commit": _commit(),
     }
+    suite = None
+    if not args.quick:  # first: the suite's timed tests are the most sensitive to a hot machine
+        print("benchmark: make test (the test command, once)", flush=True)
+        suite = _make_test()
+        machine["load"]["after make test"] = _load()
     print("benchmark: snapshot load", flush=True)
     snapshot = _json_run("snapshot_load.py")
     runs = {}
@@ -321,11 +327,6 @@ def main() -> None:
         machine["load"][f"after {size:,} listings"] = _load()
     print("benchmark: report against the kernel floor", flush=True)
     report = _json_run("report_floor.py", "--rounds", "1" if args.quick else "3")
-    machine["load"]["after the report"] = _load()
-    suite = None
-    if not args.quick:
-        print("benchmark: make test (the test command, once)", flush=True)
-        suite = _make_test()
     machine["load"]["at the end"] = _load()
     text = render(machine, snapshot, runs, report, suite)
     atomic_write_bytes(HERE / "RESULTS.md", text.encode())
