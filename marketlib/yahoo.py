@@ -514,13 +514,16 @@ def download(
                 with _quiet_yfinance_warnings():
                     answer = _within(budget, lambda: fetch(**kwargs), capture)  # noqa: B023
             except _Late:
-                late = symbols[offset:]
-                why = REASONS["deadline"].format(deadline=budget.label())
+                # Every symbol not served: the earlier batches' empty answers with their own
+                # reasons, and this batch and the rest, which the deadline left unasked.
+                unserved = {s: reasons[s] for s in symbols[:offset] if s not in received}
+                unserved |= {s: ("deadline", "") for s in symbols[offset:]}
+                why = describe_reasons(unserved, budget)
                 raise SourceUnavailableError(
-                    f"Yahoo did not serve {', '.join(late)} ({span}): {why}; "
+                    f"Yahoo did not serve {', '.join(unserved)} ({span}): {why}; "
                     "or use --source snapshot",
                     partial=received,
-                    reasons={s: "deadline" for s in late},
+                    reasons={s: kind for s, (kind, _) in unserved.items()},
                     why=why,
                 ) from None
             except Exception as exc:  # network stacks raise anything; the caller needs one type

@@ -49,7 +49,9 @@ class Installed:
 # kernels, every other test) runs at the idle priority (nice 19 and SCHED_IDLE) on the CPU they
 # leave. Measured: `claims --source auto` against the stalled proxy, alone 5.2-5.5 s, beside two
 # busy loops at SCHED_IDLE 4.7-5.0 s, at nice 19 5.5-5.7 s, beside three at nice 10 7.4-8.6 s
-# (bound 8 s). (Priorities weigh only within the run: Linux shares the CPU between sessions.)
+# (bound 8 s). The command lines themselves start ahead of the run where allowed
+# (test_network.run_cli). (Priorities weigh only within the run: Linux shares the CPU between
+# sessions.)
 BACKGROUND_NICENESS = 19
 
 

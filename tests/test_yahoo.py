@@ -477,6 +477,34 @@ def test_the_deadline_bounds_every_batch_together(monkeypatch, hangs):
     assert all(call["timeout"] <= 0.5 for call in hangs.calls)  # each request cut to what is left
 
 
+def test_a_deadline_after_empty_batches_names_every_symbol_not_served(monkeypatch):
+    """NVDA's and MSFT's batches come back empty (a logged timeout), then AAPL's outlasts the
+    deadline: the error names all three, each with its own reason (it named AAPL alone, a
+    race the stalled-network test met under load)."""
+    monkeypatch.setattr(yahoo, "SYMBOLS_PER_CALL", 1)
+    release = threading.Event()
+
+    def empty_then_hangs(**kwargs):
+        if kwargs["tickers"] == ["AAPL"]:
+            release.wait(5)
+        symbol = kwargs["tickers"][0]
+        logging.getLogger("yfinance").error(
+            f"['{symbol}']: Timeout('Failed to perform, curl: (28) Connection timed out')"
+        )
+        return empty_yfinance_frame(list(kwargs["tickers"]))
+
+    try:
+        with pytest.raises(SourceUnavailableError) as failure:
+            yahoo.download(
+                ["NVDA", "MSFT", "AAPL"], START, END, deadline=0.5, downloader=empty_then_hangs
+            )
+    finally:
+        release.set()
+    assert failure.value.reasons == {"NVDA": "timeout", "MSFT": "timeout", "AAPL": "deadline"}
+    assert str(failure.value).startswith("Yahoo did not serve NVDA, MSFT, AAPL (")
+    assert "0.5 s deadline" in str(failure.value) and failure.value.partial == {}
+
+
 def test_one_source_spends_one_deadline_on_prices_and_share_counts(monkeypatch, hangs, caplog):
     from marketlib.sources import open_source
 
