@@ -456,10 +456,6 @@ CHANGE_COLUMNS = [
 ]
 
 
-# What the `caps` command prints: the change table without its bookkeeping columns.
-CAPS_COLUMNS = [c for c in CHANGE_COLUMNS if c not in ("start_date", "end_date", "missing")]
-
-
 def fixed_window(start: object, end: object) -> Window:
     """The window between the closes on or before ``start`` and ``end``."""
     window = Window(

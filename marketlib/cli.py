@@ -166,15 +166,13 @@ def _snapshot_coverage(args: argparse.Namespace) -> int:
 
 @command("caps")
 def _caps(args: argparse.Namespace) -> int:
-    from marketlib.claims import CAPS_COLUMNS
-
     study = _study(args)
     group = args.group or _default_group(study)
     changes = study.cap_changes(group, args.start, args.end)
     for row in changes[changes["missing"] != ""].itertuples():
         print(f"marketlib: warning: {row.firm}: {row.missing}", file=sys.stderr)
     if args.format != "table":
-        emit(changes[CAPS_COLUMNS], args.format)
+        emit(changes, args.format)  # the dates of the two closes each firm was read at too
         return 0
     from marketlib import tables
 

@@ -202,9 +202,12 @@ def test_caps_default_group_is_the_study_focus():
     # Alphabet once).
     result = run("caps", "--start", "2025-01-24", "--end", "2025-01-27", "--format", "csv")
     assert result.returncode == 0, result.stderr
-    frame = pd.read_csv(io.StringIO(result.stdout))
+    frame = pd.read_csv(io.StringIO(result.stdout), keep_default_na=False)
     firms = ["alphabet", "amazon", "meta", "microsoft", "nvidia", "oracle", "softbank"]
     assert sorted(frame["firm"]) == firms
+    # which closes each firm was read at, as the table says (Tokyo's for SoftBank)
+    assert set(frame["start_date"]) == {"2025-01-24"} and set(frame["end_date"]) == {"2025-01-27"}
+    assert set(frame["missing"]) == {""}
 
 
 def test_write_json_writes_what_json_cannot_hold_as_null_and_dates_as_days(capsys):
