@@ -783,8 +783,7 @@ def _cells(verdict, group, domicile, window, firms, changes, alternatives, insid
     # and its last one on or after the first close it could move.
     first, last = (pd.DatetimeIndex(changes[c]) for c in ("start_date", "end_date"))
     read = [c.id for c in inside if ((first < c.affects) & (last >= c.affects)).any()]
-    valued = bool(changes["change_usd"].notna().any())
-    change, aligned = changes["change_usd"].to_numpy(float), _aligned(changes, alternatives)
+    valued, aligned = valued_at.size > 0, _aligned(changes, alternatives)
     for measure in verdict.measures:
         value, low, high = _band(change, aligned, measure)
         if not valued:  # no firm has a value at both ends: no number, no verdict either way
@@ -807,7 +806,7 @@ def _cells(verdict, group, domicile, window, firms, changes, alternatives, insid
             "confounders": [c.id for c in inside],
             "confounders_read": read,
             "inputs_quality": quality or {},
-            "n_firms": int(changes["change_usd"].notna().sum()),
+            "n_firms": int(valued_at.size),
             "end_date": end_date,
             "drivers": drivers,
             "missing": missing,

@@ -30,6 +30,7 @@ from marketlib.universe import Listing, Universe, bundled_universe
 log = logging.getLogger(__name__)
 
 TIDY_COLUMNS = ["date", "symbol", *PRICE_FIELDS, "currency", "source"]
+_CLOSE, _ADJ_CLOSE = PRICE_FIELDS.index("close"), PRICE_FIELDS.index("adj_close")
 
 
 def _ns(date: object) -> int:
@@ -60,6 +61,11 @@ class Series:
     source: str
     dates: pd.DatetimeIndex
     values: np.ndarray  # sessions x PRICE_FIELDS
+
+    @property
+    def without_price(self) -> np.ndarray:
+        """Per session, True where the source had neither a close nor an adjusted close."""
+        return np.isnan(self.values[:, _CLOSE]) & np.isnan(self.values[:, _ADJ_CLOSE])
 
 
 @dataclass(frozen=True)
@@ -281,7 +287,7 @@ def _say_gaps(served: dict[str, Series]) -> None:
     """Log the sessions the source had no price for (left empty, not filled), per listing."""
     gaps = []
     for symbol, one in served.items():
-        empty = np.isnan(one.values[:, 3]) & np.isnan(one.values[:, 4])
+        empty = one.without_price
         if empty.any():
             gaps.append((symbol, one.source, one.dates.as_unit("ns").asi8[empty]))
     for symbol, source, missing in gaps[:GAP_LINES]:

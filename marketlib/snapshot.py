@@ -270,7 +270,7 @@ def build_snapshot(source: Path, destination: Path | None = None, force: bool = 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     read_manifest.cache_clear()
-    _read_price_file.cache_clear()
+    _parsed_prices.clear()
     _read_table.cache_clear()
     return manifest
 
@@ -344,14 +344,8 @@ def _signature(path: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
-class _ParsedPrices(dict):
-    """Parsed price files by (symbol, root, signature), kept for the life of the process."""
-
-    def cache_clear(self) -> None:
-        self.clear()
-
-
-_parsed_prices = _ParsedPrices()
+# Parsed price files by (symbol, root, signature), kept for the life of the process.
+_parsed_prices: dict[tuple, pd.DataFrame] = {}
 
 
 def _read_price_file(
@@ -367,9 +361,6 @@ def _read_price_file(
             )
         _parsed_prices[key] = _parse_price_csv(_checked_bytes(relative, root), relative)
     return _parsed_prices[key]
-
-
-_read_price_file.cache_clear = _parsed_prices.cache_clear  # type: ignore[attr-defined]
 
 
 def read_price_file(symbol: str, root: Path | None = None) -> pd.DataFrame:
@@ -405,6 +396,8 @@ def read_price_files(symbols: list[str], root: Path | None = None) -> dict[str, 
         data = _checked_bytes(relative, root)
         if data.startswith(_EXACT_HEADER):
             bulk.append((symbol, data))
+        else:  # the one-file parser names what is wrong, from the bytes already checked
+            _parsed_prices[(symbol, root, signatures[symbol])] = _parse_price_csv(data, relative)
     parsed = parse_price_files([(f"prices/{s}.csv", d) for s, d in bulk], SnapshotIntegrityError)
     for (symbol, _), frame in zip(bulk, parsed, strict=True):
         _parsed_prices[(symbol, root, signatures[symbol])] = frame
@@ -468,7 +461,7 @@ def verify_snapshot(root: Path | None = None) -> list[Problem]:
     """Recompute every sha256 and schema check; return the problems found (empty when sound)."""
     root = Path(root) if root else default_root()
     read_manifest.cache_clear()
-    _read_price_file.cache_clear()
+    _parsed_prices.clear()
     try:
         files = read_manifest(root)["files"]
     except SnapshotIntegrityError as exc:

@@ -69,12 +69,13 @@ def _slice(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | 
 # Bytes of price files parsed together at most (bounds the memory one bulk parse takes).
 _BATCH_BYTES = 64 * 2**20
 # Batches parsed at once, each on a thread: read_csv and numpy release the GIL while they work,
-# so a folder of thousands of files is parsed on every core this process may use (measured on
-# 2 cores, 5,000 SYNTHETIC files: 3.6-4.4 s one batch after another, 1.9-2.0 s two at a time).
-# Each batch in flight holds its bytes and about three times as much while it is parsed
-# (~190 MB at the peak for 64 MB), and one more batch waits read: hence the cap.
-_CORES = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-_PARSERS = max(1, min(4, len(_CORES)))
+# so a folder of thousands of files is parsed on every core this process may use. Each batch
+# in flight holds its bytes and about three times as much while it is parsed, and one more
+# batch waits read: hence a cap, whatever the machine's size.
+_USABLE_CPUS = (
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+)
+_PARSERS = max(1, min(4, _USABLE_CPUS))
 
 
 class Source:

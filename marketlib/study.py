@@ -492,12 +492,8 @@ class Study:
         """Per symbol the study reads: who served it, its span, sessions without a price, and a
         note where it does not cover the whole span the study asked for."""
         prices = self.prices
-        close, adjusted = prices.field("close"), prices.field("adj_close")
         rows = []
         for symbol, one in prices.series.items():
-            empty = (
-                close[symbol].reindex(one.dates).isna() & adjusted[symbol].reindex(one.dates).isna()
-            )
             rows.append(
                 {
                     "symbol": symbol,
@@ -505,7 +501,7 @@ class Study:
                     "first": one.dates[0] if len(one.dates) else pd.NaT,
                     "last": one.dates[-1] if len(one.dates) else pd.NaT,
                     "sessions": len(one.dates),
-                    "without_price": int(empty.sum()),
+                    "without_price": int(one.without_price.sum()),
                     "note": prices.coverage.get(symbol, "-"),
                     "listing_facts": self.universe.listing(symbol).origin,
                 }

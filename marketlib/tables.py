@@ -277,6 +277,8 @@ def cross_check_table(checks: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFram
     shown = checks[checks["window_name"].isin(net["window_name"])]
     # Variants stopped before different events on the same date read the same closes: one row.
     names = shown.groupby(["cross_check", "window"], sort=False)["window_name"].agg(set)
+    # Whole $bn, as the firm totals (a published total has four significant figures).
+    shown = shown.assign(bn=_bn_text(shown["change_usd"], pd.Series(False, shown.index)))
     net = net.assign(bn=_bn_text(net["change_usd"], pd.Series(False, net.index)))
     rows = []
     for row in shown.drop_duplicates(["cross_check", "window"]).itertuples():
@@ -285,8 +287,7 @@ def cross_check_table(checks: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFram
             "cross_check": f"{row.label} x {usd(row.total_usd)} ({row.total_as_of:%d %b %Y})",
             "window": row.window,
             "index_%": round(row.index_change_pct, 2),
-            # A published total of four significant figures: whole $bn, as the firm totals
-            "top_down_$bn": _bn_text(pd.Series([row.change_usd]), pd.Series([False])).iloc[0],
+            "top_down_$bn": row.bn,
         }
         for cell in cells.itertuples():
             entry[f"{cell.group} ({cell.domicile})_$bn"] = cell.bn

@@ -486,6 +486,7 @@ def download(
     span = f"{start:%Y-%m-%d}..{end:%Y-%m-%d}"
     received: dict[str, pd.DataFrame] = {}
     reasons: dict[str, tuple[str, str]] = {}
+    late = False  # the deadline passed before every batch was answered
     # The bar counts symbols received, not batches asked; it is wiped when the download ends
     # (leave=False), so a failed download leaves no "100%" behind, and off a terminal it is off.
     quiet = True if len(symbols) <= 1 else None
@@ -513,19 +514,10 @@ def download(
             try:
                 with _quiet_yfinance_warnings():
                     answer = _within(budget, lambda: fetch(**kwargs), capture)  # noqa: B023
-            except _Late:
-                # Every symbol not served: the earlier batches' empty answers with their own
-                # reasons, and this batch and the rest, which the deadline left unasked.
-                unserved = {s: reasons[s] for s in symbols[:offset] if s not in received}
-                unserved |= {s: ("deadline", "") for s in symbols[offset:]}
-                why = describe_reasons(unserved, budget)
-                raise SourceUnavailableError(
-                    f"Yahoo did not serve {', '.join(unserved)} ({span}): {why}; "
-                    "or use --source snapshot",
-                    partial=received,
-                    reasons={s: kind for s, (kind, _) in unserved.items()},
-                    why=why,
-                ) from None
+            except _Late:  # this batch and the rest are not served: said with the others
+                reasons.update({s: ("deadline", "") for s in symbols[offset:]})
+                late = True
+                break
             except Exception as exc:  # network stacks raise anything; the caller needs one type
                 kind, _ = classify([f"{type(exc).__name__}: {exc}", *capture.messages])
                 why = f"{type(exc).__name__}: {_excerpt(str(exc))}" + (
@@ -547,9 +539,9 @@ def download(
     missing = [s for s in symbols if s not in received]
     if missing:
         why = describe_reasons({s: reasons[s] for s in missing}, budget)
+        said = "did not serve" if late else "returned no prices for"
         raise SourceUnavailableError(
-            f"Yahoo returned no prices for {', '.join(missing)} ({span}): {why}; "
-            "or use --source snapshot",
+            f"Yahoo {said} {', '.join(missing)} ({span}): {why}; or use --source snapshot",
             partial=received,
             reasons={s: reasons[s][0] for s in missing},
             why=why,
