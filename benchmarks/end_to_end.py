@@ -37,9 +37,13 @@ COMMANDS = {
 }
 
 
-def timed_process(argv: list[str], cwd: Path, stdout: Path, timeout: float) -> dict:
-    """Wall seconds from start to exit and the peak RSS (MB) of one fresh process; a process
-    still running after ``timeout`` seconds is stopped and reported as such."""
+def timed_process(
+    argv: list[str], cwd: Path, stdout: Path, timeout: float, check: bool = True
+) -> dict:
+    """Wall seconds from start to exit, CPU seconds (its own and its children's) and the peak
+    RSS (MB) of one fresh process; a process still running after ``timeout`` seconds is
+    stopped and reported as such. With ``check``, a failed process raises; without, its exit
+    code is returned."""
     with open(stdout, "wb") as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err)
@@ -53,11 +57,13 @@ def timed_process(argv: list[str], cwd: Path, stdout: Path, timeout: float) -> d
         errors = err.read().decode(errors="replace")
     if process.returncode == -signal.SIGKILL and seconds >= timeout:
         return {"seconds": seconds, "timed_out": True, "peak_rss_mb": usage.ru_maxrss / 1024}
-    if process.returncode != 0:
+    if check and process.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({process.returncode}):\n{errors[-3000:]}")
     return {
         "seconds": seconds,
         "timed_out": False,
+        "returncode": process.returncode,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": usage.ru_maxrss / 1024,  # KiB on Linux
         "stdout_bytes": stdout.stat().st_size,
         "stderr_lines": errors.count("\n"),

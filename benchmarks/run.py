@@ -17,6 +17,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -157,8 +158,8 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict, suite: dict 
         "the first session to the last, so valuation covers every session of every listing; "
         "the event study covers every listing against `^SYNIDX`. The data folder's price "
         "files are parsed in bulk (`schema.parse_price_files`: the files sharing a header "
-        "with one `read_csv`, the frames the one-file parser gives), in batches of 64 MB "
-        "parsed on threads, as many at once as there are CPUs (up to 4).",
+        "with one `read_csv`, the frames the one-file parser gives), in batches of "
+        f"{machine['batch_mb']:g} MB parsed on threads, {machine['parsers']} at once.",
         "",
         "- **end to end**: one fresh process from start to exit (`os.wait4`): interpreter "
         "start and imports, reading the study file, its universe and every price file and "
@@ -257,27 +258,23 @@ def _commit() -> str:
 
 def _make_test() -> dict:
     """The test suite as `make test` runs it (``python -m pytest`` in the checkout, its own
-    options from pyproject.toml): wall seconds from start to exit, CPU seconds of it and its
-    children (``os.wait4``), and pytest's summary line."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q"],
-        cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    lines = output.splitlines()
+    options from pyproject.toml), by :func:`end_to_end.timed_process`: wall and CPU seconds,
+    and pytest's summary line with the tests that failed."""
+    from end_to_end import timed_process
+
+    with tempfile.TemporaryDirectory(prefix="marketlib-bench-tests-") as folder:
+        output = Path(folder) / "pytest.out"
+        run = timed_process(
+            [sys.executable, "-m", "pytest", "-q"], HERE.parent, output, TIMEOUT, check=False
+        )
+        lines = output.read_text(errors="replace").splitlines()
+    if run["timed_out"]:
+        return {**run, "returncode": -1, "cpu_seconds": 0.0,
+                "summary": f"stopped after {TIMEOUT:g} s"}  # fmt: skip
     summary = next((line.strip("= ") for line in reversed(lines) if " in " in line), "")
     failed = [line.split(" - ")[0].removeprefix("FAILED ") for line in lines
               if line.startswith("FAILED ")]  # fmt: skip
-    return {
-        "seconds": seconds,
-        "cpu_seconds": usage.ru_utime + usage.ru_stime,
-        "returncode": process.returncode,
-        "summary": summary + (f" ({'; '.join(failed)})" if failed else ""),
-    }
+    return {**run, "summary": summary + (f" ({'; '.join(failed)})" if failed else "")}
 
 
 def _load() -> float:
@@ -292,6 +289,7 @@ def main() -> None:
     import numpy
     import pandas
 
+    from marketlib import sources
     from marketlib.files import atomic_write_bytes
 
     machine = {
@@ -303,6 +301,8 @@ def main() -> None:
         "numpy": numpy.__version__,
         "load": {"at the start": _load()},
         "commit": _commit(),
+        "batch_mb": sources._BATCH_BYTES / 2**20,  # as the library sets them on this machine
+        "parsers": sources._PARSERS,
     }
     suite = None
     if not args.quick:  # first: the suite's timed tests are the most sensitive to a hot machine

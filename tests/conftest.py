@@ -1,5 +1,4 @@
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -70,11 +69,6 @@ def _when_idle() -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
-def _in_the_background() -> None:
-    """Run a session build (and its kernels) below the tests that time a real process."""
-    _when_idle()
-
-
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory) -> Installed:
     """A plain `pip install` of this checkout's wheel. The venv borrows the test environment's
@@ -87,7 +81,7 @@ def installed(tmp_path_factory) -> Installed:
     # (`pip --python`), as the venv's own pip would.
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(venv)],
-        check=True, preexec_fn=_in_the_background,
+        check=True, preexec_fn=_when_idle,
     )  # fmt: skip
     python = venv / "bin" / "python"
     purelib = Path(
@@ -107,13 +101,13 @@ def installed(tmp_path_factory) -> Installed:
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "-w", str(root / "wheel"), str(source)],
-        capture_output=True, text=True, preexec_fn=_in_the_background,
+        capture_output=True, text=True, preexec_fn=_when_idle,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr[-2000:]
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
          str(next((root / "wheel").glob("*.whl")))],
-        capture_output=True, text=True, preexec_fn=_in_the_background,
+        capture_output=True, text=True, preexec_fn=_when_idle,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-2000:]
     jupyter = root / "jupyter"
@@ -134,25 +128,9 @@ def run_marketlib(*args: str, cwd: Path | None = None) -> subprocess.CompletedPr
 
     For tests of what a command says and does; the tests of a real process (exit codes of
     the interpreter, signals, ``-W error``, deadlines from process start, a fresh install) run
-    one. What ``main`` sets for its own process (the root logger's handler on stderr, the
-    yfinance logger's level, ``MARKETLIB_TIMEOUT``, the working folder) is put back after.
+    one. The process state ``main`` sets is put back after (:func:`strict_commands.run`).
     """
-    root, yfinance = logging.getLogger(), logging.getLogger("yfinance")
-    saved = (root.handlers[:], root.level, yfinance.level, os.environ.get("MARKETLIB_TIMEOUT"))
-    here = os.getcwd()
-    try:
-        if cwd is not None:
-            os.chdir(cwd)
-        result = strict_commands.run(list(args))
-    finally:
-        os.chdir(here)
-        root.handlers, _, _, timeout = saved
-        root.setLevel(saved[1])
-        yfinance.setLevel(saved[2])
-        if timeout is None:
-            os.environ.pop("MARKETLIB_TIMEOUT", None)
-        else:
-            os.environ["MARKETLIB_TIMEOUT"] = timeout
+    result = strict_commands.run(list(args), cwd)
     return subprocess.CompletedProcess(["marketlib", *args], **result)
 
 
@@ -188,7 +166,7 @@ def reports(installed, tmp_path_factory):
     # with one kernel each: five kernels at most. (Three reports of three kernels each, nine
     # starting at once on two cores, missed the kernel start-up deadline in CI; one report after
     # another leaves a core idle while a report waits on its longest notebook.)
-    jobs = {"deepseek": [], "tariffs-2025": ["--jobs", "1"], "regrouped": ["--jobs", "1"]}
+    jobs = {name: [] if name == "deepseek" else ["--jobs", "1"] for name in studies}
     logs = tmp_path_factory.mktemp("report-output")  # files, not pipes: no report waits on one
     started = {}
     try:
@@ -198,7 +176,7 @@ def reports(installed, tmp_path_factory):
                     [str(installed.venv / "bin" / "marketlib"), "report", "--study", study,
                      "--out", str(out), *jobs[name]],
                     stdout=stdout, stderr=err, cwd=installed.elsewhere, env=installed.env,
-                    preexec_fn=_in_the_background,  # its kernels too
+                    preexec_fn=_when_idle,  # its kernels too
                 )  # fmt: skip
         runs = {
             name: subprocess.CompletedProcess(
@@ -398,7 +376,15 @@ def pytest_runtest_setup(item):
 
 def pytest_collection_modifyitems(config, items):
     """A test that reads the install or the reports outside those files would build them on a
-    second worker: say so at collection, naming the file to add."""
+    second worker, and a renamed test would fall out of its unit (a timed test run at the idle
+    priority): say so at collection, naming what to change."""
+    ids = [item.nodeid for item in items]
+    files = {nodeid.split("::", 1)[0] for nodeid in ids}
+    for prefix in (*TIMED, TIMED_COMMANDS, *NOT_SHARED):
+        if prefix.split("::", 1)[0] in files and not any(i.startswith(prefix) for i in ids):
+            raise pytest.UsageError(
+                f"tests/conftest.py names {prefix!r}, which is no test: rename it there too"
+            )
     for item in items:
         path = item.nodeid.split("::", 1)[0]
         if SHARED_BUILDS & set(item.fixturenames) and _unit(item.nodeid) != "shared builds":

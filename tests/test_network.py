@@ -158,9 +158,8 @@ def test_the_yfinance_logger_is_left_as_the_user_configured_it(stalled):
 
 def _ahead_of_the_run() -> None:
     """The timed command runs ahead of the rest of the test run where the system lets a
-    process raise its priority (as root, as CI runs), else at the normal one. At the normal
-    priority, beside the run's other timed tests, `prices named --source yahoo` took 6.2-8.0 s
-    against its 8 s bound (3 of 11 runs over it; alone 4.0-4.7 s); ahead, 5.2-6.7 s in 7."""
+    process raise its priority (as root, as CI runs), else at the normal one: beside the run's
+    other timed tests, at the normal priority, it came within a rounding of its bound."""
     with contextlib.suppress(OSError):
         os.nice(-10)
 
