@@ -29,7 +29,7 @@ install: $(STAMP)
 STUDIES ?= deepseek tariffs-2025
 
 report: $(STAMP)
-	@for study in $(STUDIES); do $(BIN)/marketlib report --study $$study --out . || exit 1; done
+	@$(BIN)/marketlib report $(addprefix --study ,$(STUDIES)) --out .
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

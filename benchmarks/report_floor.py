@@ -1,12 +1,13 @@
 """Benchmark: `marketlib report --study deepseek` against its floor, measured in the same run.
 
 The floor is what no notebook report can avoid, with the report's own parallelism: the same
-number of Jupyter kernels (one per notebook, python3, as papermill starts them), at most as
-many at a time as the report runs (one more than the CPUs, capped at the notebooks), each
+number of Jupyter kernels as the report starts (python3; `report.kernel_count`: one per CPU,
+capped at the notebooks, each running notebook after notebook), all at once, each
 importing what the notebooks import (``marketlib.notebook``, ``marketlib.tables``,
 ``marketlib.plots``, pandas and matplotlib) and shutting down. Everything above the floor is
 the report's own work: opening the study, reading the data, computing, drawing, writing
-figures, executed notebooks and HTML.
+figures, executed notebooks and HTML. Also timed: one run for every bundled study, as `make
+report` runs them.
 
 One untimed run of each first (warm disk caches, and the report's longest-first order needs
 the durations of a previous run), then rounds of (floor, report) interleaved, because a single
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,7 +28,8 @@ from pathlib import Path
 
 from jupyter_client.manager import start_new_kernel
 
-from marketlib.report import notebook_paths
+from marketlib.paths import bundled_studies
+from marketlib.report import kernel_count, notebook_paths
 
 IMPORTS = (
     "import pandas, matplotlib\n"
@@ -51,22 +52,18 @@ def one_kernel() -> float:
     return time.perf_counter() - started
 
 
-def jobs(notebooks: int) -> int:
-    """How many notebooks `marketlib report` runs at once (its default)."""
-    return max(1, min((os.cpu_count() or 1) + 1, notebooks))
-
-
-def floor(notebooks: int) -> float:
+def floor(kernels: int) -> float:
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=jobs(notebooks)) as pool:
-        list(pool.map(lambda _: one_kernel(), range(notebooks)))
+    with ThreadPoolExecutor(max_workers=kernels) as pool:
+        list(pool.map(lambda _: one_kernel(), range(kernels)))
     return time.perf_counter() - started
 
 
-def report(study: str, out: Path) -> float:
+def report(studies: list[str], out: Path) -> float:
     started = time.perf_counter()
+    given = [f"--study={study}" for study in studies]
     result = subprocess.run(
-        [sys.executable, "-m", "marketlib", "report", "--study", study, "--out", str(out)],
+        [sys.executable, "-m", "marketlib", "report", *given, "--out", str(out)],
         capture_output=True,
         text=True,
         check=False,
@@ -79,23 +76,30 @@ def report(study: str, out: Path) -> float:
 
 def measure(study: str = "deepseek", rounds: int = 3) -> dict:
     notebooks = len(notebook_paths())
-    floors, reports = [], []
+    kernels = kernel_count(notebooks)
+    every = sorted(bundled_studies())
+    floors, reports, everyone = [], [], []
     with tempfile.TemporaryDirectory(prefix="marketlib-report-bench-") as folder:
         out = Path(folder)
-        floor(notebooks), report(study, out)  # untimed: warm caches, notebook durations known
+        # untimed: warm caches, notebook durations known
+        floor(kernels), report([study], out), report(every, out)
         for _ in range(rounds):
-            floors.append(floor(notebooks))
-            reports.append(report(study, out))
+            floors.append(floor(kernels))
+            reports.append(report([study], out))
+            everyone.append(report(every, out))
     median_floor, median_report = statistics.median(floors), statistics.median(reports)
     return {
         "study": study,
         "notebooks": notebooks,
-        "jobs": jobs(notebooks),
+        "kernels": kernels,
         "floor_seconds": floors,
         "report_seconds": reports,
         "median_floor_seconds": median_floor,
         "median_report_seconds": median_report,
         "ratio": median_report / median_floor,
+        "every_study": every,
+        "every_study_seconds": everyone,
+        "median_every_study_seconds": statistics.median(everyone),
     }
 
 

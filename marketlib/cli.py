@@ -311,11 +311,13 @@ def _event_study(args: argparse.Namespace) -> int:
 
 @command("report")
 def _report(args: argparse.Namespace) -> int:
-    from marketlib.report import build_report
+    from marketlib.report import build_reports
 
-    written = build_report(args.study, args.out, source=args.source or "snapshot", jobs=args.jobs)
-    print(written["summary"].strip())
-    print(f"\nreport: {written['index']}")
+    source = args.source or "snapshot"
+    written = build_reports(args.study or [None], args.out, source=source, jobs=args.jobs)
+    for number, report in enumerate(written):
+        print(("\n" if number else "") + report["summary"].strip())
+        print(f"\nreport: {report['index']}")
     return 0
 
 
@@ -359,13 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser = add_parser  # type: ignore[method-assign]
 
-    def with_study(name: str, help: str) -> argparse.ArgumentParser:
+    def with_study(name: str, help: str, many: bool = False) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help)
         command.add_argument(
             "--study",
             default=None,
+            action="append" if many else "store",
             help="study file or bundled study id (default: the first bundled study; "
-            "`marketlib studies` lists them)",
+            "`marketlib studies` lists them)"
+            + ("; give it again for more studies" if many else ""),
         )
         command.add_argument(
             "--source", choices=SOURCES, default=None, help="default: the study's (snapshot)"
@@ -384,12 +388,17 @@ def build_parser() -> argparse.ArgumentParser:
     studies.add_argument("--format", choices=("table", "csv", "json"), default="table")
     universe = with_study("universe", help="firms, listings, private firms and groups of a study")
     universe.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    report = with_study("report", help="run every notebook for a study, print the verdict")
+    report = with_study(
+        "report", help="run every notebook for each study, print each verdict", many=True
+    )
     report.add_argument(
         "--out", type=Path, default=Path.cwd(), help="where figures/ and reports/ go"
     )
     report.add_argument(
-        "--jobs", type=int, default=None, help="notebooks run at once (default: CPUs + 1)"
+        "--jobs",
+        type=int,
+        default=None,
+        help="kernels, each running one notebook at a time (default: one per CPU)",
     )
 
     prices = with_study("prices", help="daily prices of symbols or groups")

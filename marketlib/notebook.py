@@ -113,18 +113,29 @@ def show_figure(fig: Figure, name: str, folder: Path) -> Image:
 def _route_logging() -> None:
     """Under `marketlib report`, send marketlib's log records to the report's log file, not
     into cells as stderr boxes; what a reader must know is in the tables (coverage, skipped
-    listings). Run by hand, a notebook shows warnings as usual."""
+    listings). Run by hand, a notebook shows warnings as usual.
+
+    A report's kernel runs notebook after notebook, of one study or several: records go to
+    the log of the study being run, and no handler of an earlier one is left behind."""
     target = os.environ.get("MARKETLIB_LOG_FILE")
-    if not target:
-        return
     logger = logging.getLogger("marketlib")
-    if any(getattr(h, "baseFilename", None) == target for h in logger.handlers):
+    for handler in [h for h in logger.handlers if getattr(h, _ROUTED, False)]:
+        if handler.baseFilename == target:
+            return
+        logger.removeHandler(handler)
+        handler.close()
+    if not target:
+        logger.propagate = True
         return
     handler = logging.FileHandler(target, encoding="utf-8")
     handler.setFormatter(logging.Formatter("marketlib: %(levelname)s: %(name)s: %(message)s"))
+    setattr(handler, _ROUTED, True)
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+
+
+_ROUTED = "_marketlib_report_log"
 
 
 def show(frame: pd.DataFrame) -> HTML:

@@ -157,42 +157,29 @@ def regrouped_study(folder: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def reports(installed, tmp_path_factory):
-    """`marketlib report` once per test run, from the plain install, for both bundled studies
-    and a study whose groups differ."""
+    """One `marketlib report` per test run, from the plain install, for both bundled studies
+    and a study whose groups differ (given in that order), as `make report` runs it: one
+    process, its default kernels running the three studies' notebooks."""
     out = tmp_path_factory.mktemp("report")
-    studies = {name: name for name in STUDIES}
-    studies["regrouped"] = str(regrouped_study(out))
-    # At once, the DeepSeek report as `make report` runs it (CPUs + 1 kernels) and the other two
-    # with one kernel each: five kernels at most. (Three reports of three kernels each, nine
-    # starting at once on two cores, missed the kernel start-up deadline in CI; one report after
-    # another leaves a core idle while a report waits on its longest notebook.)
-    jobs = {name: [] if name == "deepseek" else ["--jobs", "1"] for name in studies}
-    logs = tmp_path_factory.mktemp("report-output")  # files, not pipes: no report waits on one
-    started = {}
-    try:
-        for name, study in studies.items():
-            with open(logs / f"{name}.out", "w") as stdout, open(logs / f"{name}.err", "w") as err:
-                started[name] = subprocess.Popen(
-                    [str(installed.venv / "bin" / "marketlib"), "report", "--study", study,
-                     "--out", str(out), *jobs[name]],
-                    stdout=stdout, stderr=err, cwd=installed.elsewhere, env=installed.env,
-                    preexec_fn=_when_idle,  # its kernels too
-                )  # fmt: skip
-        runs = {
-            name: subprocess.CompletedProcess(
-                process.args,
-                process.wait(timeout=900),
-                (logs / f"{name}.out").read_text(),
-                (logs / f"{name}.err").read_text(),
-            )
-            for name, process in started.items()
-        }
-    finally:
-        for process in started.values():
+    studies = [*STUDIES, str(regrouped_study(out))]
+    logs = tmp_path_factory.mktemp("report-output")  # files, not pipes: the report waits on none
+    with open(logs / "out", "w") as stdout, open(logs / "err", "w") as stderr:
+        process = subprocess.Popen(
+            [str(installed.venv / "bin" / "marketlib"), "report",
+             *(f"--study={study}" for study in studies), "--out", str(out)],
+            stdout=stdout, stderr=stderr, cwd=installed.elsewhere, env=installed.env,
+            preexec_fn=_when_idle,  # its kernels too
+        )  # fmt: skip
+        try:
+            code = process.wait(timeout=900)
+        finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    return out, runs
+    run = subprocess.CompletedProcess(
+        process.args, code, (logs / "out").read_text(), (logs / "err").read_text()
+    )
+    return out, run
 
 
 @pytest.fixture(scope="session")
@@ -293,7 +280,7 @@ SHARED_BUILD_FILES = ("tests/test_notebooks.py", "tests/test_packaging.py", "tes
 # worker, whose chain of builds and the tests that read them is the longest of the run.
 NOT_SHARED = (
     "tests/test_notebooks.py::test_a_parameter_the_notebooks_do_not_take_is_refused_in_the_kernel",
-    "tests/test_notebooks.py::test_a_failing_notebook_is_a_typed_error_naming_the_notebook_and",
+    "tests/test_notebooks.py::test_a_failing_notebook_is_a_typed_error_and_its_kernel_starts",
 )
 # The tests that assert how long something took (a deadline's bound): whole files or tests.
 TIMED = (

@@ -291,11 +291,11 @@ def publish_executed_notebook(ctx):
     report._publish(folder / ".running.01_x.ipynb", folder / "01_x.ipynb")
 
 
-def build_report_into(relative):
+def build_reports_of(*studies, into="out"):
     def call(ctx):
-        from marketlib.report import build_report
+        from marketlib.report import build_reports
 
-        return build_report("deepseek", ctx.tmp / relative)
+        return build_reports(list(studies), ctx.tmp / into)
 
     return call
 
@@ -559,11 +559,15 @@ CASES = [
     ("an executed notebook on a full disk", both(previous_executed_notebook, disk_full),
      publish_executed_notebook,
      OutputError, ["01_x.ipynb", "the disk is full"]),
-    ("report --out that is a file", a_file("out.txt"), build_report_into("out.txt"),
+    ("report --out that is a file", a_file("out.txt"),
+     build_reports_of("deepseek", into="out.txt"),
      OutputError, ["out.txt", "a file stands where a folder should be"]),
     ("report --out in a place that cannot hold folders", a_file("blocker"),
-     build_report_into("blocker/out"),
+     build_reports_of("deepseek", into="blocker/out"),
      OutputError, ["blocker", "a file stands where a folder should be"]),
+    ("report of one study given twice", None,
+     build_reports_of("deepseek", "tariffs-2025", "deepseek"),
+     InvalidInputError, ["'deepseek'", "reports/deepseek/", "give each study once"]),
     # windows around day 0 and past the calendar
     ("event window past the calendar", None,
      lambda c: deepseek().event_study("NVDA", windows=[(0, 99999)]),

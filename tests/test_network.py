@@ -26,7 +26,7 @@ from marketlib import load_prices, yahoo
 from marketlib.errors import SourceUnavailableError
 from marketlib.study import open_study
 
-DEADLINE = 3.0  # seconds; what the tests give every online operation
+DEADLINE = 1.5  # seconds; what the tests give every online operation (each waits it out)
 SLACK = 5.0  # what the issue allows beyond the deadline (start-up, the offline fallback)
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY")
 
@@ -221,7 +221,7 @@ def test_the_timeout_option_sets_the_deadline(stalled, monkeypatch):
     monkeypatch.setenv("MARKETLIB_TIMEOUT", "60")  # the option must win over the setting
     result, elapsed = run_cli(
         "prices", "NVDA", "--start", "2025-01-21", "--end", "2025-01-31", "--source", "yahoo",
-        "--timeout", "2",
+        "--timeout", "1",
     )  # fmt: skip
-    assert result.returncode == 1 and "2 s deadline" in result.stderr
-    assert elapsed <= 2 + SLACK
+    assert result.returncode == 1 and "1 s deadline" in result.stderr
+    assert elapsed <= 1 + SLACK

@@ -3,6 +3,7 @@ for both bundled studies, and by papermill with a study whose groups differ."""
 
 import nbformat
 import papermill
+import psutil
 import pytest
 from conftest import REPO, STUDIES
 
@@ -65,8 +66,7 @@ def test_notebook_cells_stay_short_and_define_no_functions():
 @pytest.mark.notebook
 @pytest.mark.parametrize("study", STUDIES)
 def test_report_executes_every_notebook_and_writes_every_figure(reports, study):
-    out, runs = reports
-    result = runs[study]
+    out, result = reports
     assert result.returncode == 0, result.stderr[-3000:]
     for path in NOTEBOOKS:
         executed = nbformat.read(out / "reports" / study / "executed" / path.name, as_version=4)
@@ -108,8 +108,8 @@ def test_committed_figures_match_a_fresh_run(reports, study):
 
 @pytest.mark.notebook
 def test_a_study_with_other_groups_changes_what_every_notebook_shows(reports):
-    out, runs = reports
-    assert runs["regrouped"].returncode == 0, runs["regrouped"].stderr[-3000:]
+    out, run = reports
+    assert run.returncode == 0, run.stderr[-3000:]
 
     def shown(study, name):
         book = nbformat.read(out / "reports" / study / "executed" / f"{name}.ipynb", 4)
@@ -157,21 +157,86 @@ def test_a_wrong_notebook_parameter_is_a_typed_error(override, needle, tmp_path)
 
 
 @pytest.mark.notebook
-def test_a_failing_notebook_is_a_typed_error_naming_the_notebook_and_cell(tmp_path):
-    failing = nbformat.v4.new_notebook(
-        cells=[
-            nbformat.v4.new_code_cell("x = 1"),
-            nbformat.v4.new_code_cell("from marketlib import load_prices\nload_prices('NOPE')"),
-        ],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+def test_a_failing_notebook_is_a_typed_error_and_its_kernel_starts_the_next_one_afresh(tmp_path):
+    def book(*sources):
+        return nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(source) for source in sources],
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        )
+
+    nbformat.write(
+        book(
+            "import os\nx = 1\nprint(os.getpid())",
+            "from marketlib import load_prices\nload_prices('NOPE')",
+        ),
+        tmp_path / "99_failing.ipynb",
     )
-    path = tmp_path / "99_failing.ipynb"
-    nbformat.write(failing, path)
-    (tmp_path / "executed").mkdir()
-    with pytest.raises(NotebookError, match=r"99_failing\.ipynb failed in cell 2: Unknown"):
-        report._execute(path, tmp_path / "executed", {})
-    assert (tmp_path / "executed" / "99_failing.ipynb").exists()  # kept, with its traceback
-    assert not list((tmp_path / "executed").glob(".running.*"))  # no temporary left behind
+    nbformat.write(
+        book(
+            "import os\nprint(os.getpid())",
+            "print('x' in globals(), os.getcwd(), os.environ['MARKETLIB_LOG_FILE'])",
+        ),
+        tmp_path / "98_next.ipynb",
+    )
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    with report._Kernels(tmp_path) as kernels:
+        with pytest.raises(NotebookError, match=r"99_failing\.ipynb failed in cell 2: Unknown"):
+            report._execute(tmp_path / "99_failing.ipynb", first, {}, kernels, first / "log")
+        after = report._execute(tmp_path / "98_next.ipynb", second, {}, kernels, second / "log")
+        assert len(kernels.managers) == 1
+    assert (first / "99_failing.ipynb").exists()  # kept, with its traceback
+    assert not list(first.glob(".running.*"))  # no temporary left behind
+    failed = nbformat.read(first / "99_failing.ipynb", as_version=4)
+    pid = next(c for c in failed.cells if c.cell_type == "code").outputs[0].text.strip()
+    # the same kernel, in a new session: no variable of the failed notebook, counts from 1,
+    # this notebook's folder and log
+    assert after.cells[0].outputs[0].text.strip() == pid
+    assert after.cells[1].outputs[0].text.split() == ["False", str(second), str(second / "log")]
+    assert [c.execution_count for c in after.cells] == [1, 2]
+    assert kernels.managers == [] and not psutil.pid_exists(int(pid))
+
+
+@pytest.mark.notebook
+def test_a_notebook_run_after_others_in_its_kernel_shows_what_a_fresh_kernel_shows(
+    reports, tmp_path
+):
+    out, _ = reports
+    books = {
+        (study, path): nbformat.read(out / "reports" / study / "executed" / path.name, 4)
+        for study in [*STUDIES, "regrouped"]
+        for path in NOTEBOOKS
+    }
+    started = sorted(books, key=lambda key: books[key].metadata.papermill.start_time)
+    study, path = started[-1]  # after every other notebook: in a kernel that ran some
+    assert len(books) > report.kernel_count(len(books))
+    fresh = papermill.execute_notebook(
+        str(path),
+        str(tmp_path / path.name),
+        parameters={
+            "study": str(out / "regrouped.toml") if study == "regrouped" else study,
+            "source": "snapshot",
+            "figures_dir": str(tmp_path / "figures"),
+        },
+        kernel_name="python3",
+        progress_bar=False,
+    )
+
+    def shown(book):
+        return [
+            [{k: v for k, v in o.items() if k in ("output_type", "name", "text", "data")}
+             for o in c.outputs]
+            for c in book.cells
+            if c.cell_type == "code" and not {"parameters", "injected-parameters"} & set(
+                c.metadata.get("tags", [])
+            )
+        ]  # fmt: skip
+
+    assert shown(fresh) == shown(books[study, path]), (study, path.name)
+    drawn = sorted((tmp_path / "figures").iterdir())
+    assert drawn, path.name
+    for png in drawn:
+        assert png.read_bytes() == (out / "figures" / study / png.name).read_bytes(), png.name
 
 
 def test_every_notebook_has_a_text_twin_in_sync():

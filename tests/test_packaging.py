@@ -62,8 +62,8 @@ def test_a_plain_install_runs_claims_event_study_and_report_from_another_folder(
     assert "market_value_erased" in claims.stdout
     studies = installed.run("event-study", "--study", "tariffs-2025", "--format", "csv")
     assert studies.returncode == 0 and "AAPL" in studies.stdout, studies.stderr[-2000:]
-    out, runs = reports  # the session's reports ran from this install
-    assert runs["deepseek"].returncode == 0, runs["deepseek"].stderr[-3000:]
+    out, run = reports  # the session's reports ran from this install
+    assert run.returncode == 0, run.stderr[-3000:]
     assert len(list((out / "figures" / "deepseek").glob("*.png"))) == 9
     for notebook in (out / "reports" / "deepseek" / "executed").glob("*.ipynb"):
         assert str(REPO) not in notebook.read_text()  # the kernels used the wheel, not the repo

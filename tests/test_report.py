@@ -10,6 +10,8 @@ import pytest
 from browser import Page, chromium
 from conftest import REPO, STUDIES
 
+from marketlib.report import summary
+
 ARTIFACTS = REPO / "test-artifacts"  # screenshots for a human to look at; not committed
 
 needs_chromium = pytest.mark.skipif(
@@ -26,8 +28,8 @@ def test_ci_installs_chromium_and_requires_it():
 @pytest.mark.notebook
 @pytest.mark.parametrize("study", STUDIES)
 def test_the_report_folder_is_one_page_with_nothing_private_in_it(reports, study):
-    out, runs = reports
-    assert runs[study].returncode == 0, runs[study].stderr[-3000:]
+    out, run = reports
+    assert run.returncode == 0, run.stderr[-3000:]
     folder = out / "reports" / study
     page = (folder / "index.html").read_text("utf-8")
     assert page.count("<title>") == 1
@@ -47,7 +49,7 @@ def test_the_report_folder_is_one_page_with_nothing_private_in_it(reports, study
 
 @pytest.mark.notebook
 def test_the_report_leads_with_the_verdict_and_says_what_it_was_run_on(reports, deepseek):
-    out, runs = reports
+    out, run = reports
     page = (out / "reports" / "deepseek" / "index.html").read_text("utf-8")
     verdict_at = page.index('id="verdict"')
     assert verdict_at < page.index('id="nb-01"') < page.index('id="nb-05"')
@@ -57,10 +59,16 @@ def test_the_report_leads_with_the_verdict_and_says_what_it_was_run_on(reports, 
     verdict = page[verdict_at : page.index('id="nb-01"')]
     assert "<p>The strictest reading" in verdict
     assert f"Of {len(deepseek.verdict())} definitions, " in verdict
-    # quiet front door: the verdict and where the report is, nothing else
-    lines = [line for line in runs["deepseek"].stdout.splitlines() if line.strip()]
-    assert lines[-1].startswith("report: ") and lines[-1].endswith("index.html")
-    assert runs["deepseek"].stderr.strip() == ""
+    # quiet front door: per study in the order given, its verdict and where its report is
+    blocks = run.stdout.strip().split("\n\n")
+    studies = ["deepseek", "tariffs-2025", "regrouped"]
+    wheres = [b for b in blocks if b.startswith("report: ")]
+    assert wheres == [f"report: {out / 'reports' / s / 'index.html'}" for s in studies]
+    verdicts = "\n\n".join(b for b in blocks if not b.startswith("report: "))
+    for study in studies:
+        paragraph = summary(out / "reports" / study / "executed" / "03_the_claims.ipynb")
+        assert paragraph.strip() in verdicts
+    assert run.stderr.strip() == ""
     assert re.search(r"<td>[^<]*(\.\.\.|…)</td>", page) is None  # no cell cut short
     quote = "DeepSeek has erased nearly $1.5 trillion from the valuations of US tech giants"
     assert f"<td>{quote}</td>" in page  # the claim being checked, whole
