@@ -89,6 +89,11 @@ def test_the_report_renders_in_chromium_from_a_copied_folder(reports, study, tmp
         images = page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth, i.alt])")
         assert len(images) == 9
         assert all(done and width > 100 and alt for done, width, alt in images), images
+        # every input and output area takes the keyboard's focus (a wide table scrolls)
+        areas = ".jp-OutputArea-output, .jp-Cell-inputWrapper"
+        assert page.evaluate(f"document.querySelectorAll('{areas}').length") > 40
+        unfocusable = ", ".join(f"{area}:not([tabindex='0'])" for area in areas.split(", "))
+        assert page.evaluate(f'document.querySelectorAll("{unfocusable}").length') == 0
         assert "give a loss whose whole band lies in the tolerance" in page.evaluate(
             "document.querySelector('#verdict').innerText"
         )
