@@ -140,15 +140,18 @@ def test_ctrl_c_stops_the_kernels_exits_130_and_keeps_the_previous_report(report
             if "ipykernel" in " ".join(k.cmdline())
         ]
     assert kernels, "the report started its kernels"
-    time.sleep(1.0)  # let them get to work
+    staging = target / "reports" / "deepseek" / ".executing"
+    while not list(staging.glob(".running.*")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until papermill has a notebook under way
+    assert list(staging.glob(".running.*")), "a notebook was executing"
     report.send_signal(signal.SIGINT)
     started = time.monotonic()
     _, stderr = report.communicate(timeout=30)
     assert report.returncode == 130 and time.monotonic() - started < 15
     assert stderr.strip().splitlines()[-1] == "marketlib: interrupted"
     assert "Traceback" not in stderr
-    time.sleep(0.5)
-    assert not [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+    _, alive = psutil.wait_procs(kernels, timeout=5)
+    assert not [k for k in alive if k.status() != psutil.STATUS_ZOMBIE]
     after = {p: p.read_bytes() for p in (target / "reports" / "deepseek").rglob("*") if p.is_file()}
     assert {p: b for p, b in after.items() if p.name != "report.log"} == {
         p: b for p, b in before.items() if p.name != "report.log"
