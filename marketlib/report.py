@@ -105,7 +105,10 @@ class _Kernels:
                 return
             self.managers.remove(manager)
         self.local.manager = None
-        manager.shutdown_kernel(now=False)
+        try:
+            manager.shutdown_kernel(now=False)
+        except Exception:  # a kernel already gone; the run's end cleans up what is left
+            log.debug("stopping an idle kernel failed", exc_info=True)
 
     def ready(self, workdir: Path, logfile: Path):
         """This thread's kernel, in a new session for a notebook run in ``workdir``."""
@@ -180,7 +183,8 @@ def _kernel_manager():
             status broadcast reaches the IOPub channel (so no output of the notebook's first
             cell is missed). jupyter_client's own check then also waits out 0.2 s of
             silence, once per notebook, for messages nbclient would ignore anyway."""
-            deadline = time.monotonic() + (timeout or _KERNEL_START_SECONDS)
+            seconds = timeout or _KERNEL_START_SECONDS
+            deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
                 asked = self.kernel_info()
                 try:
@@ -193,7 +197,7 @@ def _kernel_manager():
                 if reply["parent_header"].get("msg_id") == asked:
                     self._handle_kernel_info_reply(reply)
                     return
-            raise RuntimeError(f"the kernel did not answer within {timeout} s")
+            raise RuntimeError(f"the kernel did not answer within {seconds:g} s")
 
     class Manager(KernelManager):
         def client(self, **kwargs):
@@ -312,7 +316,8 @@ def _execute(
             os.replace(workdir / path.name, executed / path.name)
         raise NotebookError(
             f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; the "
-            f"executed copy with the full traceback is {executed / path.name}"
+            f"executed copy with the full traceback is {executed / path.name} (the report of "
+            f"{executed.parent.name} was not written)"
         ) from None
     finally:
         kernel.close_clients()
@@ -566,19 +571,19 @@ def _start(study_file: Path, out: Path, source: str) -> _StudyRun:
 
 def _build(files: list[Path], out: Path, source: str, jobs: int | None) -> list[dict]:
     out = Path(out).resolve()  # absolute: kernels change their working directory
-    runs = [_start(file, out, source) for file in files]
     paths = notebook_paths()
-    tasks = sorted(
-        ((run, path) for run in runs for path in paths),
-        key=lambda task: -_previous_seconds(task[0].executed / task[1].name),
-    )
-    jobs = kernel_count(len(tasks), jobs)
-    pool = ThreadPoolExecutor(max_workers=jobs)
+    runs: list[_StudyRun] = []
     written: dict[str, dict] = {}
+    pool = ThreadPoolExecutor(max_workers=kernel_count(len(files) * len(paths), jobs))
     # Unwound in reverse: no queued notebook starts, the kernels stop (at once if the run
     # failed), their threads end, stderr is back, and then the staging folders go.
     with tempfile.TemporaryFile() as chatter, contextlib.ExitStack() as stack:
         stack.callback(_clean_up, runs, written, chatter)
+        runs += [_start(file, out, source) for file in files]
+        tasks = sorted(
+            ((run, path) for run in runs for path in paths),
+            key=lambda task: -_previous_seconds(task[0].executed / task[1].name),
+        )
         stack.enter_context(_stderr_to(chatter))
         stack.callback(pool.shutdown, wait=True)
         kernels = stack.enter_context(_Kernels(out / "reports"))
@@ -610,7 +615,7 @@ def _clean_up(runs: list[_StudyRun], written: dict, chatter: BinaryIO) -> None:
         return
     for run in runs:
         with contextlib.suppress(OSError), open(run.logfile, "a", encoding="utf-8") as log_file:
-            log_file.write(f"-- the run's kernels (shared by its {len(runs)} studies):\n{text}")
+            log_file.write(f"-- the run's kernels (shared by every study of the run):\n{text}")
 
 
 def _collect(futures: dict, paths: list[Path], source: str, written: dict) -> None:

@@ -281,6 +281,7 @@ SHARED_BUILD_FILES = ("tests/test_notebooks.py", "tests/test_packaging.py", "tes
 NOT_SHARED = (
     "tests/test_notebooks.py::test_a_parameter_the_notebooks_do_not_take_is_refused_in_the_kernel",
     "tests/test_notebooks.py::test_a_failing_notebook_is_a_typed_error_and_its_kernel_starts",
+    "tests/test_notebooks.py::test_a_study_whose_notebook_fails_stops_the_run_and_the_other",
 )
 # The tests that assert how long something took (a deadline's bound): whole files or tests.
 TIMED = (

@@ -198,6 +198,29 @@ def test_a_failing_notebook_is_a_typed_error_and_its_kernel_starts_the_next_one_
 
 
 @pytest.mark.notebook
+def test_a_study_whose_notebook_fails_stops_the_run_and_the_other_studies_keep_their_reports(
+    tmp_path,
+):
+    text = (REPO / "seeds" / "deepseek.toml").read_text("utf-8")
+    text = text.replace('article = "deepseek-article.txt"\n', "")
+    broken = tmp_path / "broken.toml"  # it fails in the kernel, when a notebook opens it
+    broken.write_text(text.replace('event_date = "2025-01-27"', 'event_date = "27 Jan"'))
+    out = tmp_path / "out"
+    previous = out / "reports" / "tariffs-2025" / "index.html"
+    previous.parent.mkdir(parents=True)
+    previous.write_text("the previous report")
+    with pytest.raises(NotebookError, match=r"01_universe_and_data\.ipynb failed in cell \d+: "):
+        report.build_reports([str(broken), "tariffs-2025"], out, jobs=1)
+    assert previous.read_text() == "the previous report"
+    assert not (out / "reports" / "broken" / "index.html").exists()
+    assert not list(out.glob("reports/*/.executing"))  # no staging folder left
+    kernels = [
+        p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())
+    ]
+    assert kernels == []
+
+
+@pytest.mark.notebook
 def test_a_notebook_run_after_others_in_its_kernel_shows_what_a_fresh_kernel_shows(
     reports, tmp_path
 ):
