@@ -89,7 +89,8 @@ class _Kernels:
         else:  # a failed notebook, Ctrl-C: no kernel outlives the run, none waits its turn
             with self.lock:
                 self.closed = True
-            _stop_kernels()
+                pids = [m.provisioner.pid for m in self.managers if m.has_kernel]
+            _stop_processes(pids)
             self.shutdown()
 
     def queued(self, notebooks: int) -> None:
@@ -117,10 +118,12 @@ class _Kernels:
         manager = getattr(self.local, "manager", None)
         started = manager is None or not manager.is_alive()
         if started:
-            manager = _kernel_manager()
+            dead, manager = manager, _kernel_manager()
             with self.lock:  # no kernel starts once the run is stopping
                 if self.closed:
                     raise NotebookError("the report stopped before this notebook started")
+                if dead in self.managers:
+                    self.managers.remove(dead)
                 manager.start_kernel(cwd=str(self.folder))
                 self.managers.append(manager)
             self.local.manager = manager
@@ -131,12 +134,17 @@ class _Kernels:
                 client.wait_for_ready(timeout=_KERNEL_START_SECONDS)
             code = _NEW_SESSION.format(workdir=str(workdir), env=LOG_ENV, logfile=str(logfile))
             asked = client.execute(code, silent=True, store_history=False)
+            waited_until = time.monotonic() + _KERNEL_START_SECONDS
             while True:  # a kernel stopped meanwhile (Ctrl-C) never replies
                 try:
                     reply = client.get_shell_msg(timeout=0.5)
                 except queue.Empty:
                     if self.closed or not manager.is_alive():
                         raise NotebookError("the Jupyter kernel stopped") from None
+                    if time.monotonic() > waited_until:
+                        raise NotebookError(
+                            f"a Jupyter kernel did not answer within {_KERNEL_START_SECONDS} s"
+                        ) from None
                     continue
                 if reply["parent_header"].get("msg_id") == asked:
                     break
@@ -186,17 +194,18 @@ def _kernel_manager():
             seconds = timeout or _KERNEL_START_SECONDS
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
-                asked = self.kernel_info()
+                # Any kernel_info reply will do (one asked for in an earlier pass may come
+                # late), as in jupyter_client's own check.
+                self.kernel_info()
                 try:
                     reply = await self.shell_channel.get_msg(timeout=1)
-                    await self.iopub_channel.get_msg(timeout=0.2)
+                    if reply["msg_type"] == "kernel_info_reply":
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                        self._handle_kernel_info_reply(reply)
+                        return
                 except queue.Empty:
                     if not await self._async_is_alive():
                         raise RuntimeError("the kernel died before it answered") from None
-                    continue
-                if reply["parent_header"].get("msg_id") == asked:
-                    self._handle_kernel_info_reply(reply)
-                    return
             raise RuntimeError(f"the kernel did not answer within {seconds:g} s")
 
     class Manager(KernelManager):
@@ -221,16 +230,23 @@ def _kernel_manager():
 # Run in a kernel before each notebook (silently: no output, no execution count). The folder
 # first: the previous notebook's may be gone, and a new session reads the working directory.
 # `reset(new_session=True)` empties the namespace and the history and restarts execution
-# counts; figures an earlier notebook left open are closed.
+# counts; figures an earlier notebook left open are closed; warnings filters are put back as the
+# kernel started with them, and no warning counts as already shown (a fresh kernel shows each
+# once, so a used one must too).
 _NEW_SESSION = """\
 import os as _os
 _os.chdir({workdir!r})
 get_ipython().reset(new_session=True)
-import os as _os, sys as _sys
+import os as _os, sys as _sys, warnings as _warnings
 _os.environ[{env!r}] = {logfile!r}
 if "matplotlib.pyplot" in _sys.modules:
     _sys.modules["matplotlib.pyplot"].close("all")
-del _os, _sys
+_warnings.__dict__.setdefault("_marketlib_filters", list(_warnings.filters))
+_warnings.filters[:] = _warnings._marketlib_filters
+for _module in list(_sys.modules.values()):
+    if isinstance(_module, type(_os)):
+        _module.__dict__.pop("__warningregistry__", None)
+del _os, _sys, _warnings, _module
 """
 
 
@@ -316,9 +332,10 @@ def _execute(
             os.replace(workdir / path.name, executed / path.name)
         raise NotebookError(
             f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; the "
-            f"executed copy with the full traceback is {executed / path.name} (the report of "
-            f"{executed.parent.name} was not written)"
+            f"executed copy with the full traceback is {executed / path.name}"
         ) from None
+    except RuntimeError as exc:  # nbclient's DeadKernelError among them
+        raise NotebookError(f"{path.name}: its Jupyter kernel failed: {exc}") from None
     finally:
         kernel.close_clients()
 
@@ -341,18 +358,23 @@ def _stderr_to(sink: BinaryIO) -> Iterator[None]:
         os.close(saved)
 
 
-def _stop_kernels() -> None:
-    """Terminate every child process (the kernels) at once, then kill what is left."""
-    import psutil  # a dependency of ipykernel; only needed when interrupted
+def _stop_processes(pids: list[int]) -> None:
+    """Terminate these processes (the run's kernels) and theirs at once, then kill what is
+    left: nothing else the caller runs (a notebook server, a test runner's other children)."""
+    import psutil  # a dependency of ipykernel; only needed when a run is stopped
 
-    children = psutil.Process().children(recursive=True)
-    for child in children:
+    processes = []
+    for pid in pids:
         with contextlib.suppress(psutil.Error):
-            child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=3)
-    for child in alive:
+            kernel = psutil.Process(pid)
+            processes += [kernel, *kernel.children(recursive=True)]
+    for process in processes:
         with contextlib.suppress(psutil.Error):
-            child.kill()
+            process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=3)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
 
 
 # ---------------------------------------------------------------------------- the page
@@ -519,7 +541,7 @@ def build_reports(
         )
         raise OutputError(
             f"cannot write the report under {out}: {why}; choose a folder you can write with "
-            "--out DIR; nothing there was replaced"
+            "--out DIR; no report there was left half-written"
         ) from None
 
 
@@ -549,7 +571,9 @@ class _StudyRun:
 
     @property
     def logfile(self) -> Path:
-        return self.folder / "report.log"
+        # Written in the staging folder and published with the notebooks: a run that fails
+        # leaves the previous log beside the previous report.
+        return self.workdir / "report.log"
 
 
 def _start(study_file: Path, out: Path, source: str) -> _StudyRun:
@@ -574,12 +598,14 @@ def _build(files: list[Path], out: Path, source: str, jobs: int | None) -> list[
     paths = notebook_paths()
     runs: list[_StudyRun] = []
     written: dict[str, dict] = {}
+    failed: list[_StudyRun] = []
     pool = ThreadPoolExecutor(max_workers=kernel_count(len(files) * len(paths), jobs))
     # Unwound in reverse: no queued notebook starts, the kernels stop (at once if the run
     # failed), their threads end, stderr is back, and then the staging folders go.
     with tempfile.TemporaryFile() as chatter, contextlib.ExitStack() as stack:
-        stack.callback(_clean_up, runs, written, chatter)
-        runs += [_start(file, out, source) for file in files]
+        stack.callback(_clean_up, runs, written, failed, chatter)
+        for file in files:  # one by one: a study that cannot start leaves none behind
+            runs.append(_start(file, out, source))
         tasks = sorted(
             ((run, path) for run in runs for path in paths),
             key=lambda task: -_previous_seconds(task[0].executed / task[1].name),
@@ -598,14 +624,19 @@ def _build(files: list[Path], out: Path, source: str, jobs: int | None) -> list[
         for future in futures:  # run by the worker thread, once the notebook's result is out
             future.add_done_callback(lambda _: kernels.retire())
         _warm(paths[0])
-        _collect(futures, paths, source, written)
+        _collect(futures, paths, source, runs, written, failed)
     return [written[run.id] for run in runs]
 
 
-def _clean_up(runs: list[_StudyRun], written: dict, chatter: BinaryIO) -> None:
-    """Remove the staging folder of every study not written; add what the kernels printed to
-    the run's stderr (start-up and shutdown notices, shared by every study of the run) to
-    each study's log."""
+def _clean_up(
+    runs: list[_StudyRun], written: dict, failed: list[_StudyRun], chatter: BinaryIO
+) -> None:
+    """Remove the staging folder of every study not written, keeping the log of the one that
+    failed (beside its failed notebook); add what the kernels printed to the run's stderr
+    (start-up and shutdown notices, shared by every study of the run) to each log kept."""
+    for run in failed:
+        with contextlib.suppress(OSError):
+            os.replace(run.logfile, run.folder / "report.log")
     for run in runs:
         if run.id not in written:
             shutil.rmtree(run.workdir, ignore_errors=True)
@@ -614,18 +645,33 @@ def _clean_up(runs: list[_StudyRun], written: dict, chatter: BinaryIO) -> None:
     if not text:
         return
     for run in runs:
-        with contextlib.suppress(OSError), open(run.logfile, "a", encoding="utf-8") as log_file:
-            log_file.write(f"-- the run's kernels (shared by every study of the run):\n{text}")
+        if run.id in written or run in failed:
+            with contextlib.suppress(OSError), open(run.folder / "report.log", "a") as kept:
+                kept.write(f"-- the run's kernels (shared by every study of the run):\n{text}")
 
 
-def _collect(futures: dict, paths: list[Path], source: str, written: dict) -> None:
+def _collect(
+    futures: dict, paths: list[Path], source: str, runs: list[_StudyRun], written: dict,
+    failed: list[_StudyRun],
+) -> None:  # fmt: skip
     """Take each notebook as it ends; write each study's report when its last one has."""
     pending = set(futures)
     while pending:
         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
         for future in finished:
             run, path = futures[future]
-            run.done[path.stem] = future.result()
+            try:
+                run.done[path.stem] = future.result()
+            except NotebookError as exc:
+                failed.append(run)
+                with contextlib.suppress(OSError), open(run.logfile, "a") as log_file:
+                    log_file.write(f"marketlib: the run stopped: {exc}\n")
+                kept = [other.id for other in runs if other.id not in written and other != run]
+                raise NotebookError(
+                    f"study {run.id}: {exc}. The run stopped; reports written: "
+                    f"{', '.join(written) or 'none'}; the previous reports of "
+                    f"{', '.join([run.id, *kept])} are as they were"
+                ) from None
             if len(run.done) == len(paths):
                 written[run.id] = _write(run, paths, source)
 
@@ -647,6 +693,7 @@ def _write(run: _StudyRun, paths: list[Path], source: str) -> dict:
     run.executed.mkdir(exist_ok=True)
     for path in paths:
         os.replace(run.workdir / path.name, run.executed / path.name)
+    os.replace(run.logfile, run.folder / "report.log")
     shutil.rmtree(run.workdir, ignore_errors=True)
     notebooks = [(path.stem, run.done[path.stem]) for path in paths]
     claims_book = run.done[SUMMARY_NOTEBOOK]

@@ -164,9 +164,12 @@ def test_a_failing_notebook_is_a_typed_error_and_its_kernel_starts_the_next_one_
             metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
         )
 
+    said = "from marketlib import notebook\nnotebook._route_logging()\n"
+    said += "import logging\nlogging.getLogger('marketlib.test').warning('said by %s', {!r})"
     nbformat.write(
         book(
             "import os\nx = 1\nprint(os.getpid())",
+            said.format("the failing one"),
             "from marketlib import load_prices\nload_prices('NOPE')",
         ),
         tmp_path / "99_failing.ipynb",
@@ -175,16 +178,17 @@ def test_a_failing_notebook_is_a_typed_error_and_its_kernel_starts_the_next_one_
         book(
             "import os\nprint(os.getpid())",
             "print('x' in globals(), os.getcwd(), os.environ['MARKETLIB_LOG_FILE'])",
+            said.format("the next one"),
         ),
         tmp_path / "98_next.ipynb",
     )
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir(), second.mkdir()
     with report._Kernels(tmp_path) as kernels:
-        with pytest.raises(NotebookError, match=r"99_failing\.ipynb failed in cell 2: Unknown"):
+        with pytest.raises(NotebookError, match=r"99_failing\.ipynb failed in cell 3: Unknown"):
             report._execute(tmp_path / "99_failing.ipynb", first, {}, kernels, first / "log")
         after = report._execute(tmp_path / "98_next.ipynb", second, {}, kernels, second / "log")
-        assert len(kernels.managers) == 1
+        assert len(kernels.managers) == 1  # one kernel ran both
     assert (first / "99_failing.ipynb").exists()  # kept, with its traceback
     assert not list(first.glob(".running.*"))  # no temporary left behind
     failed = nbformat.read(first / "99_failing.ipynb", as_version=4)
@@ -193,8 +197,13 @@ def test_a_failing_notebook_is_a_typed_error_and_its_kernel_starts_the_next_one_
     # this notebook's folder and log
     assert after.cells[0].outputs[0].text.strip() == pid
     assert after.cells[1].outputs[0].text.split() == ["False", str(second), str(second / "log")]
-    assert [c.execution_count for c in after.cells] == [1, 2]
-    assert kernels.managers == [] and not psutil.pid_exists(int(pid))
+    assert [c.execution_count for c in after.cells] == [1, 2, 3]
+    # marketlib's records go to the log of the notebook being run, and only there
+    assert "said by the failing one" in (first / "log").read_text()
+    assert "said by the next one" in (second / "log").read_text()
+    assert "the next one" not in (first / "log").read_text()
+    assert "the failing one" not in (second / "log").read_text()
+    assert not psutil.pid_exists(int(pid))  # stopped with the run
 
 
 @pytest.mark.notebook
@@ -206,13 +215,25 @@ def test_a_study_whose_notebook_fails_stops_the_run_and_the_other_studies_keep_t
     broken = tmp_path / "broken.toml"  # it fails in the kernel, when a notebook opens it
     broken.write_text(text.replace('event_date = "2025-01-27"', 'event_date = "27 Jan"'))
     out = tmp_path / "out"
-    previous = out / "reports" / "tariffs-2025" / "index.html"
-    previous.parent.mkdir(parents=True)
-    previous.write_text("the previous report")
-    with pytest.raises(NotebookError, match=r"01_universe_and_data\.ipynb failed in cell \d+: "):
-        report.build_reports([str(broken), "tariffs-2025"], out, jobs=1)
-    assert previous.read_text() == "the previous report"
-    assert not (out / "reports" / "broken" / "index.html").exists()
+    # Previous runs of both studies, timed so that the queue alternates between them: the
+    # tariff study's first notebook starts beside the broken one's, which fails.
+    for study, seconds in (("tariffs-2025", 99), ("broken", 98)):
+        folder = out / "reports" / study
+        (folder / "executed").mkdir(parents=True)
+        for path in NOTEBOOKS:
+            book = nbformat.v4.new_notebook(metadata={"papermill": {"duration": seconds}})
+            nbformat.write(book, folder / "executed" / path.name)
+            seconds -= 2
+        (folder / "report.log").write_text(f"the previous log of {study}")
+        (folder / "index.html").write_text(f"the previous report of {study}")
+    kept = out / "reports" / "tariffs-2025"
+    before = {p: p.read_bytes() for p in kept.rglob("*") if p.is_file()}
+    with pytest.raises(NotebookError, match=r"^study broken: 01_universe_and_data\.ipynb fail"):
+        report.build_reports([str(broken), "tariffs-2025"], out, jobs=2)
+    assert {p: p.read_bytes() for p in kept.rglob("*") if p.is_file()} == before
+    failed = out / "reports" / "broken"
+    assert (failed / "index.html").read_text() == "the previous report of broken"
+    assert "event_date must be a date" in (failed / "report.log").read_text()  # this run's
     assert not list(out.glob("reports/*/.executing"))  # no staging folder left
     kernels = [
         p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())
@@ -247,8 +268,9 @@ def test_a_notebook_run_after_others_in_its_kernel_shows_what_a_fresh_kernel_sho
 
     def shown(book):
         return [
-            [{k: v for k, v in o.items() if k in ("output_type", "name", "text", "data")}
-             for o in c.outputs]
+            (c.execution_count,
+             [{k: v for k, v in o.items() if k in ("output_type", "name", "text", "data")}
+              for o in c.outputs])
             for c in book.cells
             if c.cell_type == "code" and not {"parameters", "injected-parameters"} & set(
                 c.metadata.get("tags", [])
