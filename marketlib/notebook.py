@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from marketlib.errors import InvalidInputError
-from marketlib.plots import save_figure
 from marketlib.sources import SOURCES
 from marketlib.study import Study, open_study
 from marketlib.tables import readable
@@ -102,6 +101,8 @@ def show_figure(fig: Figure, name: str, folder: Path) -> Image:
     once: not again to display it, nor once more per extra format.
     """
     from IPython.display import Image
+
+    from marketlib.plots import save_figure  # here: the parameter check needs no drawing engine
 
     titles = [fig._suptitle.get_text()] if fig._suptitle else []
     titles += [ax.get_title() for ax in fig.axes if ax.get_title()]

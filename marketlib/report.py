@@ -42,7 +42,6 @@ from typing import BinaryIO
 sys.modules.setdefault("rfc3987_syntax", None)
 
 import nbformat  # noqa: E402
-import papermill  # noqa: E402
 
 from marketlib import __version__  # noqa: E402
 from marketlib.errors import InvalidInputError, NotebookError, OutputError  # noqa: E402
@@ -254,11 +253,13 @@ def run_notebook(path: Path, executed: Path, parameters: dict, kernel) -> nbform
     """Execute one notebook with papermill in ``kernel`` (a started Jupyter kernel's manager,
     from :class:`_Kernels`).
 
-    papermill writes its output as it goes; it writes to a temporary name beside the final
-    one, which is renamed only when the run ends (passed or failed), so the previous executed
-    copy is never left half-written. The copy is saved once, at the end: saving after every
-    cell would re-validate and rewrite the whole notebook a dozen times.
+    papermill writes to a temporary name beside the final one, which is renamed only when the
+    run ends (passed or failed), so the previous executed copy is never left half-written. The
+    copy is saved once, at the end: saving after every cell would re-validate and rewrite the
+    whole notebook a dozen times.
     """
+    import papermill  # here: importing marketlib.report (tests, the page) needs no papermill
+
     final = executed / path.name
     running = executed / f".running.{path.name}"
     try:
@@ -323,10 +324,12 @@ def _execute(
     ``executed`` (default: the same folder), where the error message says it is."""
     executed = executed or workdir
     log.info("executing %s", path.name)
+    from papermill import PapermillExecutionError
+
     kernel = kernels.ready(workdir, logfile)
     try:
         return run_notebook(path, workdir, parameters, kernel)
-    except papermill.PapermillExecutionError as exc:
+    except PapermillExecutionError as exc:
         if workdir != executed and (workdir / path.name).exists():
             executed.mkdir(parents=True, exist_ok=True)
             os.replace(workdir / path.name, executed / path.name)

@@ -2,7 +2,6 @@
 for both bundled studies, and by papermill with a study whose groups differ."""
 
 import nbformat
-import papermill
 import psutil
 import pytest
 from conftest import REPO, STUDIES
@@ -131,6 +130,8 @@ def test_a_study_with_other_groups_changes_what_every_notebook_shows(reports):
 
 @pytest.mark.notebook
 def test_a_parameter_the_notebooks_do_not_take_is_refused_in_the_kernel(tmp_path):
+    import papermill  # in the test: collection on every worker would import it
+
     with pytest.raises(papermill.PapermillExecutionError, match="'universe' is not one"):
         papermill.execute_notebook(
             str(REPO / "notebooks" / "01_universe_and_data.ipynb"),
@@ -254,6 +255,8 @@ def test_a_notebook_run_after_others_in_its_kernel_shows_what_a_fresh_kernel_sho
     started = sorted(books, key=lambda key: books[key].metadata.papermill.start_time)
     study, path = started[-1]  # after every other notebook: in a kernel that ran some
     assert len(books) > report.kernel_count(len(books))
+    import papermill
+
     fresh = papermill.execute_notebook(
         str(path),
         str(tmp_path / path.name),

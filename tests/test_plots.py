@@ -1,12 +1,19 @@
 """Each chart on a small SYNTHETIC frame: a Figure with the expected marks and labelled axes."""
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
 
-from marketlib import plots
 from marketlib.errors import InvalidInputError
+
+
+@pytest.fixture(scope="module")
+def plots():
+    """marketlib.plots, imported by the worker that runs these tests: at collection, every
+    worker would import matplotlib (0.45 s of CPU each) for one worker's tests."""
+    from marketlib import plots
+
+    return plots
+
 
 DATES = pd.to_datetime(["2025-01-23", "2025-01-24", "2025-01-27", "2025-01-28"])
 SYNTHETIC = pd.DataFrame(
@@ -44,7 +51,9 @@ def recovery_table():
     )
 
 
-def test_price_paths_draws_one_line_per_column():
+def test_price_paths_draws_one_line_per_column(plots):
+    from matplotlib.figure import Figure
+
     fig = plots.price_paths(SYNTHETIC, "2025-01-24", EVENT, "synthetic", NOTE)
     ax = fig.axes[0]
     assert (
@@ -55,7 +64,7 @@ def test_price_paths_draws_one_line_per_column():
     assert event_marked(ax) and NOTE in footnotes(fig)
 
 
-def test_waterfall_has_a_bar_per_firm_plus_total_and_the_claim_line():
+def test_waterfall_has_a_bar_per_firm_plus_total_and_the_claim_line(plots):
     changes = pd.Series({"Firm A": -500e9, "Firm B": 20e9, "Firm C": -100e9})
     fig = plots.waterfall(changes, "synthetic", NOTE, 1.5e12)
     ax = fig.axes[0]
@@ -67,7 +76,7 @@ def test_waterfall_has_a_bar_per_firm_plus_total_and_the_claim_line():
     assert NOTE in footnotes(fig)
 
 
-def test_verdict_heatmap_labels_each_cell_with_dollars():
+def test_verdict_heatmap_labels_each_cell_with_dollars(plots):
     matrix = pd.DataFrame(
         {
             "group": ["u1", "u1", "u2", "u2", "u2"],
@@ -96,7 +105,7 @@ def test_verdict_heatmap_labels_each_cell_with_dollars():
     assert NOTE in footnotes(fig)
 
 
-def test_cumulative_change_has_one_line_per_group():
+def test_cumulative_change_has_one_line_per_group(plots):
     totals = pd.DataFrame({"u1": [0.0, -1e12], "u2": [0.0, -2e12]}, index=DATES[1:3])
     fig = plots.cumulative_change(totals, EVENT, 1.5e12, "XNYS", NOTE)
     ax = fig.axes[0]
@@ -106,7 +115,7 @@ def test_cumulative_change_has_one_line_per_group():
     assert event_marked(ax) and NOTE in footnotes(fig)
 
 
-def test_venue_timing_has_a_panel_per_venue():
+def test_venue_timing_has_a_panel_per_venue(plots):
     fig = plots.venue_timing(
         {"New York": SYNTHETIC, "Tokyo": SYNTHETIC[["AAA"]]}, "2025-01-24", EVENT, NOTE
     )
@@ -115,7 +124,7 @@ def test_venue_timing_has_a_panel_per_venue():
     assert all(event_marked(ax) for ax in fig.axes) and NOTE in footnotes(fig)
 
 
-def test_recovery_marks_firms_that_did_not_recover():
+def test_recovery_marks_firms_that_did_not_recover(plots):
     fig = plots.recovery(recovery_table(), "2025-01-24", NOTE)
     ax = fig.axes[0]
     assert len(ax.patches) == 2
@@ -124,7 +133,7 @@ def test_recovery_marks_firms_that_did_not_recover():
     assert NOTE in footnotes(fig)
 
 
-def test_save_figure_writes_one_png_unless_asked_for_svg_and_no_dates(tmp_path):
+def test_save_figure_writes_one_png_unless_asked_for_svg_and_no_dates(plots, tmp_path):
     fig = plots.price_paths(SYNTHETIC, "2025-01-24", EVENT, "synthetic", NOTE)
     (png,) = plots.save_figure(fig, "synthetic", tmp_path)
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
@@ -135,7 +144,9 @@ def test_save_figure_writes_one_png_unless_asked_for_svg_and_no_dates(tmp_path):
     assert b"<dc:date>" not in svg.read_bytes()
 
 
-def test_save_figure_refuses_a_format_it_does_not_write(tmp_path):
+def test_save_figure_refuses_a_format_it_does_not_write(plots, tmp_path):
+    import matplotlib.pyplot as plt
+
     fig = plots.price_paths(SYNTHETIC, "2025-01-24", EVENT, "synthetic", NOTE)
     with pytest.raises(InvalidInputError, match="'pdf' is not one marketlib writes: use png"):
         plots.save_figure(fig, "synthetic", tmp_path, formats=("pdf",))
@@ -145,7 +156,7 @@ def test_save_figure_refuses_a_format_it_does_not_write(tmp_path):
     assert svg.name == "alone.svg"
 
 
-def test_series_on_different_calendars_are_drawn_as_continuous_lines():
+def test_series_on_different_calendars_are_drawn_as_continuous_lines(plots):
     mixed = SYNTHETIC.copy()
     mixed.loc[DATES[1], "AAA"] = float("nan")  # AAA has no session that day
     fig = plots.price_paths(mixed, "2025-01-24", EVENT, "synthetic", NOTE)
@@ -153,7 +164,7 @@ def test_series_on_different_calendars_are_drawn_as_continuous_lines():
     assert len(aaa.get_ydata()) == 3 and not pd.isna(aaa.get_ydata()).any()
 
 
-def test_car_paths_draws_one_banded_panel_per_listing():
+def test_car_paths_draws_one_banded_panel_per_listing(plots):
     from scipy import stats  # seconds to import: only in the tests that use it
 
     paths = pd.DataFrame(
@@ -187,7 +198,7 @@ def test_car_paths_draws_one_banded_panel_per_listing():
     assert any(text.startswith(NOTE) and "95% interval" in text for text in footnotes(fig))
 
 
-def test_group_significance_stars_cells_by_bmp_p_value():
+def test_group_significance_stars_cells_by_bmp_p_value(plots):
     tests = pd.DataFrame(
         {
             "group": ["g1", "g1", "g2", "g2"],
@@ -201,7 +212,9 @@ def test_group_significance_stars_cells_by_bmp_p_value():
     assert any(text.startswith(NOTE) for text in footnotes(fig))
 
 
-def test_a_chart_given_an_axes_draws_on_it_and_returns_its_figure():
+def test_a_chart_given_an_axes_draws_on_it_and_returns_its_figure(plots):
+    import matplotlib.pyplot as plt
+
     fig, (left, right) = plt.subplots(1, 2)
     try:
         drawn = plots.recovery(recovery_table(), "2025-01-24", NOTE, ax=right)
