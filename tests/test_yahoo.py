@@ -10,7 +10,6 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-import yfinance
 from conftest import empty_yfinance_frame, synthetic_prices, yfinance_frame
 
 from marketlib import cache, load_prices, yahoo
@@ -46,7 +45,7 @@ def two_symbols():
 
 def test_a_normal_answer_is_normalised_and_cached(monkeypatch, two_symbols):
     fake = FakeDownload(yfinance_frame(two_symbols))
-    monkeypatch.setattr(yfinance, "download", fake)
+    monkeypatch.setattr("yfinance.download", fake)
     frame = load_prices(["NVDA", "MSFT"], "2025-01-21", "2025-01-27", source="yahoo")
     assert set(frame["source"]) == {"yahoo"}
     nvda = frame[frame.symbol == "NVDA"].set_index("date")
@@ -63,13 +62,13 @@ def test_a_normal_answer_is_normalised_and_cached(monkeypatch, two_symbols):
 
 
 def test_the_empty_offline_answer_is_an_error_in_yahoo_mode(monkeypatch):
-    monkeypatch.setattr(yfinance, "download", FakeDownload(empty_yfinance_frame(["NVDA", "MSFT"])))
+    monkeypatch.setattr("yfinance.download", FakeDownload(empty_yfinance_frame(["NVDA", "MSFT"])))
     with pytest.raises(SourceUnavailableError, match=r"MSFT, NVDA|NVDA, MSFT"):
         load_prices(["NVDA", "MSFT"], "2025-01-21", "2025-01-27", source="yahoo")
 
 
 def test_the_empty_answer_falls_back_to_the_snapshot_in_auto_mode(monkeypatch, caplog):
-    monkeypatch.setattr(yfinance, "download", FakeDownload(empty_yfinance_frame(["NVDA"])))
+    monkeypatch.setattr("yfinance.download", FakeDownload(empty_yfinance_frame(["NVDA"])))
     frame = load_prices("NVDA", "2025-01-21", "2025-01-27", source="auto")
     assert set(frame["source"]) == {"snapshot"}
     assert "yahoo did not serve NVDA" in caplog.text
@@ -78,7 +77,7 @@ def test_the_empty_answer_falls_back_to_the_snapshot_in_auto_mode(monkeypatch, c
 
 def test_a_missing_symbol_is_named_and_the_others_are_kept(monkeypatch, two_symbols):
     answer = yfinance_frame({"NVDA": two_symbols["NVDA"]})
-    monkeypatch.setattr(yfinance, "download", FakeDownload(answer))
+    monkeypatch.setattr("yfinance.download", FakeDownload(answer))
     with pytest.raises(SourceUnavailableError, match="no prices for MSFT") as info:
         load_prices(["NVDA", "MSFT"], "2025-01-21", "2025-01-27", source="yahoo")
     assert set(info.value.partial) == {"NVDA"}
@@ -548,6 +547,6 @@ def test_the_users_yfinance_session_is_put_back_after_a_download(monkeypatch):
         assert holder._session is session and session is not users
         return yfinance_frame({"NVDA": synthetic_prices(SESSIONS)})
 
-    monkeypatch.setattr(yfinance, "download", like_yfinance)
+    monkeypatch.setattr("yfinance.download", like_yfinance)
     yahoo.download(["NVDA"], START, END)
     assert holder._session is users
