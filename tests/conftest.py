@@ -24,6 +24,7 @@ from marketlib.study import open_study  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MARKETDATA = REPO.parent / "shared" / "marketdata"
 STUDIES = ["deepseek", "tariffs-2025"]
+REPORT_KERNELS = 2  # the session's report run (the `reports` fixture)
 
 
 @dataclass(frozen=True)
@@ -158,15 +159,17 @@ def regrouped_study(folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def reports(installed, tmp_path_factory):
     """One `marketlib report` per test run, from the plain install, for both bundled studies
-    and a study whose groups differ (given in that order), as `make report` runs it: one
-    process, its default kernels running the three studies' notebooks."""
+    and a study whose groups differ (given in that order), as `make report` runs it on these
+    2-CPU machines: one process, two kernels running the three studies' notebooks (pinned, so
+    that on any machine most notebooks run in a used kernel)."""
     out = tmp_path_factory.mktemp("report")
     studies = [*STUDIES, str(regrouped_study(out))]
     logs = tmp_path_factory.mktemp("report-output")  # files, not pipes: the report waits on none
     with open(logs / "out", "w") as stdout, open(logs / "err", "w") as stderr:
         process = subprocess.Popen(
             [str(installed.venv / "bin" / "marketlib"), "report",
-             *(f"--study={study}" for study in studies), "--out", str(out)],
+             *(f"--study={study}" for study in studies), "--out", str(out),
+             "--jobs", str(REPORT_KERNELS)],
             stdout=stdout, stderr=stderr, cwd=installed.elsewhere, env=installed.env,
             preexec_fn=_when_idle,  # its kernels too
         )  # fmt: skip
