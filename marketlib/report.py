@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
+import functools
 import hashlib
 import html
 import json
@@ -117,7 +118,7 @@ class _Kernels:
         manager = getattr(self.local, "manager", None)
         started = manager is None or not manager.is_alive()
         if started:
-            dead, manager = manager, _kernel_manager()
+            dead, manager = manager, _kernel_manager()(kernel_name="python3")
             with self.lock:  # no kernel starts once the run is stopping
                 if self.closed:
                     raise NotebookError("the report stopped before this notebook started")
@@ -173,8 +174,10 @@ class _Kernels:
 _KERNEL_START_SECONDS = 60
 
 
-def _kernel_manager():
-    """A python3 kernel manager for a kernel that runs notebook after notebook.
+@functools.cache
+def _kernel_manager() -> type:
+    """The kernel manager class of a kernel that runs notebook after notebook (defined on
+    first use: importing marketlib.report needs no jupyter_client).
 
     Its clients are asynchronous, as nbclient awaits them (a blocking one stalls its event
     loop, so a dead kernel is never noticed), and it closes the clients it handed out once a
@@ -188,8 +191,8 @@ def _kernel_manager():
         async def wait_for_ready(self, timeout: float | None = None) -> None:
             """Ready once a kernel_info request is answered on the shell channel and its
             status broadcast reaches the IOPub channel (so no output of the notebook's first
-            cell is missed). jupyter_client's own check then also waits out 0.2 s of
-            silence, once per notebook, for messages nbclient would ignore anyway."""
+            cell is missed). jupyter_client's own check then also waits for the IOPub
+            channel to fall silent, once per notebook, for messages nbclient would ignore."""
             seconds = timeout or _KERNEL_START_SECONDS
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
@@ -208,9 +211,13 @@ def _kernel_manager():
             raise RuntimeError(f"the kernel did not answer within {seconds:g} s")
 
     class Manager(KernelManager):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(client_factory=Client, **kwargs)
+            self.handed_out: list = []
+
         def client(self, **kwargs):
             client = super().client(**kwargs)
-            self.handed_out = [*getattr(self, "handed_out", []), client]
+            self.handed_out.append(client)
             return client
 
         def blocking_client(self):
@@ -219,11 +226,11 @@ def _kernel_manager():
             return BlockingKernelClient(**self.get_connection_info(session=True), parent=self)
 
         def close_clients(self) -> None:
-            for client in getattr(self, "handed_out", []):
+            for client in self.handed_out:
                 client.stop_channels()
-            self.handed_out = []
+            self.handed_out.clear()
 
-    return Manager(kernel_name="python3", client_factory=Client)
+    return Manager
 
 
 # Run in a kernel before each notebook (silently: no output, no execution count). The folder
@@ -295,9 +302,12 @@ def _publish(running: Path, final: Path) -> None:
     running.unlink(missing_ok=True)
 
 
-def summary(executed_notebook: Path) -> str:
-    """What the cells tagged ``summary`` printed (the verdict paragraph of notebook 03)."""
-    cells = nbformat.read(executed_notebook, as_version=4).cells
+def summary(executed_notebook: Path | nbformat.NotebookNode) -> str:
+    """What the cells tagged ``summary`` printed (the verdict paragraph of notebook 03), from
+    an executed notebook's file or the notebook itself."""
+    if isinstance(executed_notebook, Path):
+        executed_notebook = nbformat.read(executed_notebook, as_version=4)
+    cells = executed_notebook.cells
     return "".join(
         output.get("text", "")
         for cell in cells
@@ -481,12 +491,14 @@ def render(
 _FOCUSABLE = re.compile(r'<div class="([^"]*\bjp-(?:Cell-inputWrapper|OutputArea-output)\b[^"]*)"')
 
 
-def _page_exporter():
+@functools.cache
+def _page_exporter() -> type:
     """nbconvert's HTML exporter without its last pass, which parses the whole page again with
-    BeautifulSoup (pure Python: 0.35 s of a 0.55 s render of a report) to give images without
-    alternative text a placeholder and make input and output areas focusable. Every figure of
-    a report has its own alternative text (the template) and :data:`_FOCUSABLE` does the rest.
-    Imported here, once the kernels are started: they start sooner without it."""
+    BeautifulSoup, in pure Python (most of a render: it costs by the page's elements, and a
+    report has thousands), to give images without alternative text a placeholder and make
+    input and output areas focusable. Every figure of a report has its own alternative text
+    (the template) and :data:`_FOCUSABLE` does the rest. Defined on first use, once the
+    kernels are started: they start sooner without nbconvert imported."""
     from nbconvert import HTMLExporter
     from nbconvert.exporters.templateexporter import TemplateExporter
     from nbconvert.filters.highlight import Highlight2HTML
@@ -504,10 +516,8 @@ def _page_exporter():
 
 def kernel_count(notebooks: int, jobs: int | None = None) -> int:
     """How many kernels a run of ``notebooks`` notebooks starts: ``jobs``, by default one per
-    CPU, and never more than there are notebooks. (With a kernel per notebook, one more than
-    the CPUs paid, as a starting kernel waits part of the time; a kernel that runs notebook
-    after notebook hardly waits: one report took 5.8-6.5 s with 2 kernels on 2 CPUs, 6.0-7.2 s
-    with 3, and more CPU time.)"""
+    CPU, and never more than there are notebooks. (A kernel that runs notebook after notebook
+    hardly waits, so a kernel more than the CPUs only adds the CPU time of its start-up.)"""
     return max(1, min(jobs or os.cpu_count() or 1, notebooks))
 
 
@@ -548,19 +558,26 @@ def build_reports(
         ) from None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _StudyRun:
     """One study's part of a run: where its notebooks run, publish and log."""
 
     file: Path
-    figures: Path  # OUT/figures/<study>
-    folder: Path  # OUT/reports/<study>
-    parameters: dict
+    out: Path
+    source: str
     done: dict[str, nbformat.NotebookNode] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return self.file.stem
+
+    @property
+    def figures(self) -> Path:
+        return self.out / "figures" / self.id
+
+    @property
+    def folder(self) -> Path:
+        return self.out / "reports" / self.id
 
     @property
     def executed(self) -> Path:
@@ -574,25 +591,32 @@ class _StudyRun:
 
     @property
     def logfile(self) -> Path:
-        # Written in the staging folder and published with the notebooks: a run that fails
-        # leaves the previous log beside the previous report.
+        # Written in the staging folder and published (to ``published_log``) with the
+        # notebooks: a run that fails leaves the previous log beside the previous report.
         return self.workdir / "report.log"
+
+    @property
+    def published_log(self) -> Path:
+        return self.folder / "report.log"
+
+    @functools.cached_property
+    def parameters(self) -> dict:
+        """The notebooks' papermill parameters, paths relative to the kernels' working
+        directory, so that no notebook records where on this machine the run happened."""
+        return {
+            "study": self.id
+            if _is_bundled(self.file)
+            else os.path.relpath(self.file, self.workdir),
+            "source": self.source,
+            "figures_dir": os.path.relpath(self.figures, self.workdir),
+        }
 
 
 def _start(study_file: Path, out: Path, source: str) -> _StudyRun:
-    study_id = study_file.stem
-    folder = out / "reports" / study_id
-    run = _StudyRun(study_file, out / "figures" / study_id, folder, {})
+    run = _StudyRun(study_file, out, source)
     shutil.rmtree(run.workdir, ignore_errors=True)
     run.workdir.mkdir(parents=True)
-    # Relative to the kernels' working directory, so that no notebook records where on this
-    # machine the run happened.
-    run.parameters = {
-        "study": study_id if _is_bundled(study_file) else os.path.relpath(study_file, run.workdir),
-        "source": source,
-        "figures_dir": os.path.relpath(run.figures, run.workdir),
-    }
-    run.logfile.write_text(f"marketlib {__version__} report of {study_id}, source {source}\n")
+    run.logfile.write_text(f"marketlib {__version__} report of {run.id}, source {source}\n")
     return run
 
 
@@ -627,7 +651,7 @@ def _build(files: list[Path], out: Path, source: str, jobs: int | None) -> list[
         for future in futures:  # run by the worker thread, once the notebook's result is out
             future.add_done_callback(lambda _: kernels.retire())
         _warm(paths[0])
-        _collect(futures, paths, source, runs, written, failed)
+        _collect(futures, paths, runs, written, failed)
     return [written[run.id] for run in runs]
 
 
@@ -639,7 +663,7 @@ def _clean_up(
     (start-up and shutdown notices, shared by every study of the run) to each log kept."""
     for run in failed:
         with contextlib.suppress(OSError):
-            os.replace(run.logfile, run.folder / "report.log")
+            os.replace(run.logfile, run.published_log)
     for run in runs:
         if run.id not in written:
             shutil.rmtree(run.workdir, ignore_errors=True)
@@ -649,12 +673,12 @@ def _clean_up(
         return
     for run in runs:
         if run.id in written or run in failed:
-            with contextlib.suppress(OSError), open(run.folder / "report.log", "a") as kept:
+            with contextlib.suppress(OSError), open(run.published_log, "a") as kept:
                 kept.write(f"-- the run's kernels (shared by every study of the run):\n{text}")
 
 
 def _collect(
-    futures: dict, paths: list[Path], source: str, runs: list[_StudyRun], written: dict,
+    futures: dict, paths: list[Path], runs: list[_StudyRun], written: dict,
     failed: list[_StudyRun],
 ) -> None:  # fmt: skip
     """Take each notebook as it ends; write each study's report when its last one has."""
@@ -676,14 +700,14 @@ def _collect(
                     f"{', '.join([run.id, *kept])} are as they were"
                 ) from None
             if len(run.done) == len(paths):
-                written[run.id] = _write(run, paths, source)
+                written[run.id] = _write(run, paths)
 
 
 def _warm(notebook: Path) -> None:
     """Render a notebook as it is (no outputs) while the kernels start, so that the first
     report's render finds nbconvert imported and its templates, regular expressions and lexers
-    compiled: that first-time work (0.4 s, measured) would otherwise come after the last
-    notebook, with the machine idle but for it."""
+    compiled: that first-time work would otherwise come after the last notebook, with the
+    machine idle but for it."""
     try:
         combined, toc = compose([("00_sample", nbformat.read(notebook, as_version=4))], "", [])
         render(combined, toc, "", {})
@@ -691,21 +715,21 @@ def _warm(notebook: Path) -> None:
         log.debug("warming the renderer failed", exc_info=True)
 
 
-def _write(run: _StudyRun, paths: list[Path], source: str) -> dict:
+def _write(run: _StudyRun, paths: list[Path]) -> dict:
     """Publish one study's executed notebooks and write its page."""
     run.executed.mkdir(exist_ok=True)
     for path in paths:
         os.replace(run.workdir / path.name, run.executed / path.name)
-    os.replace(run.logfile, run.folder / "report.log")
+    os.replace(run.logfile, run.published_log)
     shutil.rmtree(run.workdir, ignore_errors=True)
     notebooks = [(path.stem, run.done[path.stem]) for path in paths]
     claims_book = run.done[SUMMARY_NOTEBOOK]
-    verdict = summary(run.executed / f"{SUMMARY_NOTEBOOK}.ipynb")
+    verdict = summary(claims_book)
     table = [c for c in claims_book.cells if "verdict-table" in c.metadata.get("tags", [])]
     combined, toc = compose(notebooks, verdict, copy.deepcopy(table))
     title, facts = _study_facts(run.file)
     facts |= {
-        "Source": source,
+        "Source": run.source,
         "Run": f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
         "marketlib": __version__,
         "Snapshot manifest sha256": _manifest_hash(),
