@@ -281,6 +281,8 @@ def _days(stamps: np.ndarray) -> str:
 # says how many more there are: a whole market read from a folder has thousands of such gaps
 # (trading halts, late files), and a line per listing would bury every other message.
 GAP_LINES = 10
+# Dates named per line, and listings named in the summary line: enough to find them, no more.
+_NAMED = 10
 
 
 def _say_gaps(served: dict[str, Series]) -> None:
@@ -296,7 +298,7 @@ def _say_gaps(served: dict[str, Series]) -> None:
             symbol,
             source,
             len(missing),
-            _days(missing[:10]),
+            _days(missing[:_NAMED]),
         )
     if len(gaps) > GAP_LINES:
         rest = gaps[GAP_LINES:]
@@ -305,8 +307,8 @@ def _say_gaps(served: dict[str, Series]) -> None:
             "not filled): %s%s; Study.coverage_table() (notebook 01) gives each one's count",
             len(rest),
             sum(len(missing) for _, _, missing in rest),
-            ", ".join(symbol for symbol, _, _ in rest[:GAP_LINES]),
-            ", ..." if len(rest) > GAP_LINES else "",
+            ", ".join(symbol for symbol, _, _ in rest[:_NAMED]),
+            ", ..." if len(rest) > _NAMED else "",
         )
 
 
