@@ -3,8 +3,7 @@
 The floor is what no notebook report can avoid, with the report's own parallelism: the same
 number of Jupyter kernels as the report starts (python3; `report.kernel_count`: one per CPU,
 capped at the notebooks, each running notebook after notebook), all at once, each
-importing what the notebooks import (``marketlib.notebook``, ``marketlib.tables``,
-``marketlib.plots``, pandas and matplotlib) and shutting down. Everything above the floor is
+importing what the notebooks import (``IMPORTS``) and shutting down. Everything above the floor is
 the report's own work: opening the study, reading the data, computing, drawing, writing
 figures, executed notebooks and HTML. Also timed: one run for every bundled study, as `make
 report` runs them.
@@ -32,9 +31,9 @@ from marketlib.paths import bundled_studies
 from marketlib.report import kernel_count, notebook_paths
 
 IMPORTS = (
-    "import pandas, matplotlib\n"
-    "import matplotlib.pyplot\n"
-    "from marketlib import notebook, tables, plots\n"
+    "import pandas, matplotlib",
+    "import matplotlib.pyplot",
+    "from marketlib import notebook, tables, plots",
 )
 
 
@@ -43,7 +42,7 @@ def one_kernel() -> float:
     started = time.perf_counter()
     manager, client = start_new_kernel(kernel_name="python3")
     try:
-        reply = client.execute_interactive(IMPORTS, store_history=False, timeout=300)
+        reply = client.execute_interactive("\n".join(IMPORTS), store_history=False, timeout=300)
         if reply["content"]["status"] != "ok":
             raise RuntimeError(f"the floor kernel failed: {reply['content']}")
     finally:
@@ -92,6 +91,7 @@ def measure(study: str = "deepseek", rounds: int = 3) -> dict:
         "study": study,
         "notebooks": notebooks,
         "kernels": kernels,
+        "imports": list(IMPORTS),
         "floor_seconds": floors,
         "report_seconds": reports,
         "median_floor_seconds": median_floor,

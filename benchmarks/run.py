@@ -219,10 +219,11 @@ def render(machine: dict, snapshot: dict, runs: dict, report: dict, suite: dict 
         "",
         f"Floor: {report['kernels']} Jupyter kernels (python3) started at once, as many as the "
         "report starts (one per CPU, capped at the notebooks; each of the report's "
-        "runs notebook after notebook), each importing what the notebooks import "
-        "(`marketlib.notebook`, `marketlib.tables`, `marketlib.plots`, pandas, matplotlib) and "
-        f"shutting down. Report: `marketlib report --study {report['study']} --out TMP`, one "
-        f"study's {report['notebooks']} notebooks. One untimed run of each first, then rounds "
+        "runs notebook after notebook), each importing what the notebooks import ("
+        + "; ".join(f"`{line}`" for line in report["imports"])
+        + ") and shutting down. Report: "
+        f"`marketlib report --study {report['study']} --out TMP`, one study's "
+        f"{report['notebooks']} notebooks. One untimed run of each first, then rounds "
         "of (floor, report). Floors (s): "
         + _rounded(report["floor_seconds"])
         + "; report (s): "
