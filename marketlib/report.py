@@ -26,6 +26,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -256,14 +257,17 @@ del _os, _sys, _warnings, _module
 """
 
 
-def run_notebook(path: Path, executed: Path, parameters: dict, kernel) -> nbformat.NotebookNode:
+def run_notebook(
+    path: Path, executed: Path, parameters: dict, kernel, recorded: dict | None = None
+) -> nbformat.NotebookNode:
     """Execute one notebook with papermill in ``kernel`` (a started Jupyter kernel's manager,
     from :class:`_Kernels`).
 
     papermill writes to a temporary name beside the final one, which is renamed only when the
     run ends (passed or failed), so the previous executed copy is never left half-written. The
     copy is saved once, at the end: saving after every cell would re-validate and rewrite the
-    whole notebook a dozen times.
+    whole notebook a dozen times. ``recorded``: the parameters the saved copy states, where
+    they differ from those it ran with (a staged run states where its figures are published).
     """
     import papermill  # here: importing marketlib.report (tests, the page) needs no papermill
 
@@ -281,23 +285,31 @@ def run_notebook(path: Path, executed: Path, parameters: dict, kernel) -> nbform
             km=kernel,
         )
     except papermill.PapermillExecutionError:
-        _publish(running, final)
+        _publish(running, final, recorded)
         raise
     except BaseException:
         running.unlink(missing_ok=True)
         raise
-    _publish(running, final)
+    _publish(running, final, recorded)
     return notebook
 
 
-def _publish(running: Path, final: Path) -> None:
-    """Rename papermill's output into place, without the absolute paths papermill records."""
+def _publish(running: Path, final: Path, recorded: dict | None = None) -> None:
+    """Rename papermill's output into place, without the absolute paths papermill records,
+    stating ``recorded`` as its parameters (in papermill's metadata and its injected cell)."""
     if not running.exists():
         return
     notebook = nbformat.read(running, as_version=4)
     record = notebook.metadata.get("papermill", {})
     record["input_path"] = final.name
     record["output_path"] = final.name
+    if recorded is not None:
+        from papermill.translators import translate_parameters
+
+        record["parameters"] = recorded
+        for cell in notebook.cells:
+            if "injected-parameters" in cell.metadata.get("tags", []):
+                cell.source = translate_parameters("python3", "python", recorded, "Parameters")
     atomic_write_bytes(final, nbformat.writes(notebook).encode())
     running.unlink(missing_ok=True)
 
@@ -328,17 +340,18 @@ def _previous_seconds(executed_notebook: Path) -> float:
 
 def _execute(
     path: Path, workdir: Path, parameters: dict, kernels: _Kernels, logfile: Path,
-    executed: Path | None = None,
+    executed: Path | None = None, recorded: dict | None = None,
 ) -> nbformat.NotebookNode:  # fmt: skip
     """Run one notebook in ``workdir`` in one of ``kernels``; a failed copy is moved to
-    ``executed`` (default: the same folder), where the error message says it is."""
+    ``executed`` (default: the same folder), where the error message says it is. ``recorded``:
+    the parameters the executed copy states (:func:`run_notebook`)."""
     executed = executed or workdir
     log.info("executing %s", path.name)
     from papermill import PapermillExecutionError
 
     kernel = kernels.ready(workdir, logfile)
     try:
-        return run_notebook(path, workdir, parameters, kernel)
+        return run_notebook(path, workdir, parameters, kernel, recorded)
     except PapermillExecutionError as exc:
         if workdir != executed and (workdir / path.name).exists():
             executed.mkdir(parents=True, exist_ok=True)
@@ -585,9 +598,14 @@ class _StudyRun:
 
     @property
     def workdir(self) -> Path:
-        # Notebooks run in a staging folder beside ``executed``; only a complete run replaces
-        # the previous executed copies, so a failed or interrupted run leaves them as they were.
+        # Notebooks run in a staging folder beside ``executed`` (so relative paths are the same
+        # from both) and draw into it; only a complete run replaces the previous executed
+        # copies and figures, so a failed or interrupted run leaves them as they were.
         return self.folder / ".executing"
+
+    @property
+    def drawn(self) -> Path:
+        return self.workdir / "figures"
 
     @property
     def logfile(self) -> Path:
@@ -601,14 +619,21 @@ class _StudyRun:
 
     @functools.cached_property
     def parameters(self) -> dict:
-        """The notebooks' papermill parameters, paths relative to the kernels' working
-        directory, so that no notebook records where on this machine the run happened."""
+        """The papermill parameters the notebooks run with, paths relative to the kernels'
+        working directory, so that no notebook records where on this machine the run happened;
+        figures go to the staging folder."""
+        return self.recorded | {"figures_dir": os.path.relpath(self.drawn, self.workdir)}
+
+    @functools.cached_property
+    def recorded(self) -> dict:
+        """The parameters the published notebooks state: run again from ``executed/``, a
+        notebook draws into the published figures folder."""
         return {
             "study": self.id
             if _is_bundled(self.file)
-            else os.path.relpath(self.file, self.workdir),
+            else os.path.relpath(self.file, self.executed),
             "source": self.source,
-            "figures_dir": os.path.relpath(self.figures, self.workdir),
+            "figures_dir": os.path.relpath(self.figures, self.executed),
         }
 
 
@@ -642,12 +667,12 @@ def _build(files: list[Path], out: Path, source: str, jobs: int | None) -> list[
         kernels = stack.enter_context(_Kernels(out / "reports"))
         stack.callback(pool.shutdown, wait=False, cancel_futures=True)
         kernels.queued(len(tasks))
-        futures = {
-            pool.submit(
-                _execute, path, run.workdir, run.parameters, kernels, run.logfile, run.executed
-            ): (run, path)
-            for run, path in tasks
-        }
+        futures = {}
+        for run, path in tasks:
+            futures[pool.submit(
+                _execute, path, run.workdir, run.parameters, kernels, run.logfile,
+                executed=run.executed, recorded=run.recorded,
+            )] = (run, path)  # fmt: skip
         for future in futures:  # run by the worker thread, once the notebook's result is out
             future.add_done_callback(lambda _: kernels.retire())
         _warm(paths[0])
@@ -716,12 +741,9 @@ def _warm(notebook: Path) -> None:
 
 
 def _write(run: _StudyRun, paths: list[Path]) -> dict:
-    """Publish one study's executed notebooks and write its page."""
-    run.executed.mkdir(exist_ok=True)
-    for path in paths:
-        os.replace(run.workdir / path.name, run.executed / path.name)
-    os.replace(run.logfile, run.published_log)
-    shutil.rmtree(run.workdir, ignore_errors=True)
+    """Write one study's page in its staging folder, then publish it with the executed
+    notebooks, the figures and the log: renames only, with Ctrl-C held until they are done, so
+    the study's files are all of this run or all of the previous one."""
     notebooks = [(path.stem, run.done[path.stem]) for path in paths]
     claims_book = run.done[SUMMARY_NOTEBOOK]
     verdict = summary(claims_book)
@@ -735,11 +757,39 @@ def _write(run: _StudyRun, paths: list[Path]) -> dict:
         "Snapshot manifest sha256": _manifest_hash(),
     }
     index = run.folder / "index.html"
-    atomic_write_bytes(index, render(combined, toc, title, facts).encode())
+    atomic_write_bytes(run.workdir / index.name, render(combined, toc, title, facts).encode())
+    drawn = sorted(run.drawn.glob("*.png"))
+    run.figures.mkdir(parents=True, exist_ok=True)
+    run.executed.mkdir(exist_ok=True)
+    with _uninterrupted():
+        for png in drawn:
+            os.replace(png, run.figures / png.name)
+        for path in paths:
+            os.replace(run.workdir / path.name, run.executed / path.name)
+        os.replace(run.logfile, run.published_log)
+        os.replace(run.workdir / index.name, index)
+    shutil.rmtree(run.workdir, ignore_errors=True)
     return {
         "study": run.id,
         "notebooks": [name for name, _ in notebooks],
-        "figures": sorted(run.figures.glob("*.png")),  # not what an older version left there
+        "figures": [run.figures / png.name for png in drawn],  # this run's, not older leftovers
         "index": index,
         "summary": verdict,
     }
+
+
+@contextlib.contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block ends, then deliver it. Python runs signal handlers
+    in the main thread only, so elsewhere (a caller's thread) there is nothing to hold."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)

@@ -85,6 +85,22 @@ def test_report_executes_every_notebook_and_writes_every_figure(reports, study):
 
 
 @pytest.mark.notebook
+@pytest.mark.parametrize("study", STUDIES)
+def test_executed_notebooks_state_the_published_folders_not_the_staging_one(reports, study):
+    out, _ = reports
+    executed = out / "reports" / study / "executed"
+    for path in NOTEBOOKS:
+        book = nbformat.read(executed / path.name, as_version=4)
+        stated = book.metadata.papermill.parameters
+        # run again from executed/, the notebook draws where the report published its figures
+        assert (executed / stated["figures_dir"]).resolve() == (out / "figures" / study).resolve()
+        (injected,) = [c for c in book.cells if "injected-parameters" in c.metadata.tags]
+        assert f'figures_dir = "{stated["figures_dir"]}"' in injected.source, path.name
+        assert ".executing" not in nbformat.writes(book), path.name
+    assert not (out / "reports" / study / ".executing").exists()
+
+
+@pytest.mark.notebook
 def test_the_two_studies_give_different_outputs(reports):
     out, _ = reports
     deepseek = summary(out / "reports" / "deepseek" / "executed" / "03_the_claims.ipynb")
@@ -216,22 +232,31 @@ def test_a_study_whose_notebook_fails_stops_the_run_and_the_other_studies_keep_t
     broken = tmp_path / "broken.toml"  # it fails in the kernel, when a notebook opens it
     broken.write_text(text.replace('event_date = "2025-01-27"', 'event_date = "27 Jan"'))
     out = tmp_path / "out"
-    # Previous runs of both studies, timed so that the queue alternates between them: the
-    # tariff study's first notebook starts beside the broken one's, which fails.
-    for study, seconds in (("tariffs-2025", 99), ("broken", 98)):
+    # Previous runs of both studies, timed so that the tariff study's first two notebooks run
+    # first, one per kernel, and a broken one starts when either ends: it has drawn by then.
+    order = ("tariffs-2025/01", "tariffs-2025/02", "broken/01")
+    for study in ("tariffs-2025", "broken"):
         folder = out / "reports" / study
         (folder / "executed").mkdir(parents=True)
         for path in NOTEBOOKS:
+            task = f"{study}/{path.name[:2]}"
+            seconds = 99 - order.index(task) if task in order else 1
             book = nbformat.v4.new_notebook(metadata={"papermill": {"duration": seconds}})
             nbformat.write(book, folder / "executed" / path.name)
-            seconds -= 2
         (folder / "report.log").write_text(f"the previous log of {study}")
         (folder / "index.html").write_text(f"the previous report of {study}")
-    kept = out / "reports" / "tariffs-2025"
-    before = {p: p.read_bytes() for p in kept.rglob("*") if p.is_file()}
+        figures = out / "figures" / study
+        figures.mkdir(parents=True)
+        for name in PROMISED:
+            (figures / f"{name}.png").write_text(f"the previous {name} of {study}")
+    kept = [out / "reports" / "tariffs-2025", out / "figures"]
+    before = {p: p.read_bytes() for folder in kept for p in folder.rglob("*") if p.is_file()}
     with pytest.raises(NotebookError, match=r"^study broken: 01_universe_and_data\.ipynb fail"):
         report.build_reports([str(broken), "tariffs-2025"], out, jobs=2)
-    assert {p: p.read_bytes() for p in kept.rglob("*") if p.is_file()} == before
+    # what the tariff study's notebooks drew stayed in staging: no figure of either changed
+    assert {p: p.read_bytes() for folder in kept for p in folder.rglob("*") if p.is_file()} == (
+        before
+    )
     failed = out / "reports" / "broken"
     assert (failed / "index.html").read_text() == "the previous report of broken"
     assert "event_date must be a date" in (failed / "report.log").read_text()  # this run's

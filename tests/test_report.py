@@ -124,9 +124,9 @@ def test_ctrl_c_stops_the_kernels_exits_130_and_keeps_the_previous_report(report
     out, _ = reports
     target = tmp_path / "out"
     shutil.copytree(out / "reports" / "deepseek", target / "reports" / "deepseek")
-    before = {
-        p: p.read_bytes() for p in (target / "reports" / "deepseek").rglob("*") if p.is_file()
-    }
+    shutil.copytree(out / "figures" / "deepseek", target / "figures" / "deepseek")
+    (target / "figures" / "deepseek" / "04_recovery.png").write_text("a previous run's")
+    before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
     report = subprocess.Popen(
         [sys.executable, "-m", "marketlib", "report", "--out", str(target)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -158,5 +158,24 @@ def test_ctrl_c_stops_the_kernels_exits_130_and_keeps_the_previous_report(report
     assert "Traceback" not in stderr
     _, alive = psutil.wait_procs(kernels, timeout=5)
     assert not [k for k in alive if k.status() != psutil.STATUS_ZOMBIE]
-    after = {p: p.read_bytes() for p in (target / "reports" / "deepseek").rglob("*") if p.is_file()}
-    assert after == before  # the log too: this run's stayed in its staging folder
+    after = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert after == before  # the log and figures too: this run's stayed in its staging folder
+
+
+def test_a_ctrl_c_while_a_study_is_published_comes_after_the_last_rename():
+    import signal
+
+    from marketlib import report
+
+    heard = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: heard.append(signum))
+    try:
+        with report._uninterrupted():
+            signal.raise_signal(signal.SIGINT)
+            held = list(heard)
+        assert held == [] and heard == [signal.SIGINT]  # held, then delivered once
+        with report._uninterrupted():
+            pass
+        assert heard == [signal.SIGINT]  # nothing delivered when nothing came
+    finally:
+        signal.signal(signal.SIGINT, previous)
