@@ -10,25 +10,32 @@ report` runs them.
 
 One untimed run of each first (warm disk caches, and the report's longest-first order needs
 the durations of a previous run), then rounds of (floor, report) interleaved, because a single
-pair moves by 20% on a busy 2-core machine; medians are compared. Prints one JSON line.
+pair moves by 20% on a busy 2-core machine; medians are compared. Each also gives its CPU
+seconds (the floor's kernels; the report's process and its kernels), and each timed report its
+executed notebooks' own account of where the time went (papermill's durations per notebook and
+per cell). Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
+from end_to_end import timed_process
 from jupyter_client.manager import start_new_kernel
 
 from marketlib.paths import bundled_studies
 from marketlib.report import kernel_count, notebook_paths
+
+TIMEOUT = 600.0  # seconds: a report run that takes longer is a failure, not a figure
 
 IMPORTS = (
     "import pandas, matplotlib",
@@ -51,33 +58,56 @@ def one_kernel() -> float:
     return time.perf_counter() - started
 
 
-def floor(kernels: int) -> float:
-    started = time.perf_counter()
+def floor(kernels: int) -> tuple[float, float]:
+    """Wall and CPU seconds of ``kernels`` kernels started at once (:func:`one_kernel`)."""
+    started, cpu = time.perf_counter(), _children_cpu()
     with ThreadPoolExecutor(max_workers=kernels) as pool:
         list(pool.map(lambda _: one_kernel(), range(kernels)))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - cpu
 
 
-def report(studies: list[str], out: Path) -> float:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernels, once they have ended
+    return usage.ru_utime + usage.ru_stime
+
+
+def report(studies: list[str], out: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one `marketlib report` process (its kernels included)."""
     given = [f"--study={study}" for study in studies]
-    result = subprocess.run(
-        [sys.executable, "-m", "marketlib", "report", *given, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"marketlib report failed:\n{result.stderr[-3000:]}")
-    return seconds
+    argv = [sys.executable, "-m", "marketlib", "report", *given, "--out", str(out)]
+    run = timed_process(argv, out, out / "report.stdout", TIMEOUT)
+    return run["seconds"], run["cpu_seconds"]
+
+
+def account(executed: Path) -> dict:
+    """Where one study's report spent its time, by its executed notebooks' papermill records:
+    each notebook's duration, its cells' durations summed, and of those the cells that draw a
+    chart (their code calls ``plots.``; they also compute what they draw)."""
+    books = {
+        path.stem: nbformat.read(path, as_version=4) for path in sorted(executed.glob("*.ipynb"))
+    }
+
+    def cells(book, drawing: bool | None = None) -> float:
+        return sum(
+            cell.metadata.get("papermill", {}).get("duration") or 0.0
+            for cell in book.cells
+            if cell.cell_type == "code" and drawing in (None, "plots." in cell.source)
+        )
+
+    return {
+        "notebook_seconds": {
+            name: book.metadata.papermill.duration for name, book in books.items()
+        },
+        "cell_seconds": sum(cells(book) for book in books.values()),
+        "drawing_cell_seconds": sum(cells(book, True) for book in books.values()),
+    }
 
 
 def measure(study: str = "deepseek", rounds: int = 3) -> dict:
     notebooks = len(notebook_paths())
     kernels = kernel_count(notebooks)
     every = sorted(bundled_studies())
-    floors, reports, everyone = [], [], []
+    floors, reports, everyone, accounts = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="marketlib-report-bench-") as folder:
         out = Path(folder)
         # untimed: warm caches, notebook durations known
@@ -85,21 +115,27 @@ def measure(study: str = "deepseek", rounds: int = 3) -> dict:
         for _ in range(rounds):
             floors.append(floor(kernels))
             reports.append(report([study], out))
+            accounts.append(account(out / "reports" / study / "executed"))
             everyone.append(report(every, out))
-    median_floor, median_report = statistics.median(floors), statistics.median(reports)
+    median_floor = statistics.median(wall for wall, _ in floors)
+    median_report = statistics.median(wall for wall, _ in reports)
+    middle = sorted(range(rounds), key=lambda i: reports[i][0])[rounds // 2]
     return {
         "study": study,
         "notebooks": notebooks,
         "kernels": kernels,
         "imports": list(IMPORTS),
-        "floor_seconds": floors,
-        "report_seconds": reports,
+        "floor_seconds": [wall for wall, _ in floors],
+        "floor_cpu_seconds": [cpu for _, cpu in floors],
+        "report_seconds": [wall for wall, _ in reports],
+        "report_cpu_seconds": [cpu for _, cpu in reports],
         "median_floor_seconds": median_floor,
         "median_report_seconds": median_report,
         "ratio": median_report / median_floor,
+        "median_report_account": accounts[middle],  # of the report run with the median time
         "every_study": every,
-        "every_study_seconds": everyone,
-        "median_every_study_seconds": statistics.median(everyone),
+        "every_study_seconds": [wall for wall, _ in everyone],
+        "median_every_study_seconds": statistics.median(wall for wall, _ in everyone),
     }
 
 
