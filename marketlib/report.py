@@ -108,7 +108,7 @@ class _Kernels:
             self.managers.remove(manager)
         self.local.manager = None
         try:
-            manager.shutdown_kernel(now=False)
+            _stop_kernel(manager)
         except Exception:  # a kernel already gone; the run's end cleans up what is left
             log.debug("stopping an idle kernel failed", exc_info=True)
 
@@ -163,9 +163,7 @@ class _Kernels:
         """Stop every kernel at once (each waits for its kernel to exit)."""
         with self.lock:
             managers, self.managers, self.closed = self.managers, [], True
-        stoppers = [
-            threading.Thread(target=m.shutdown_kernel, kwargs={"now": False}) for m in managers
-        ]
+        stoppers = [threading.Thread(target=_stop_kernel, args=(m,)) for m in managers]
         for stopper in stoppers:
             stopper.start()
         for stopper in stoppers:
@@ -173,6 +171,14 @@ class _Kernels:
 
 
 _KERNEL_START_SECONDS = 60
+
+
+def _stop_kernel(manager) -> None:
+    """Ask a kernel to stop and wait for it, on this thread's event loop, then close that."""
+    try:
+        manager.shutdown_kernel(now=False)
+    finally:
+        _close_event_loop()
 
 
 @functools.cache
@@ -349,7 +355,11 @@ def _execute(
     log.info("executing %s", path.name)
     from papermill import PapermillExecutionError
 
-    kernel = kernels.ready(workdir, logfile)
+    try:
+        kernel = kernels.ready(workdir, logfile)
+    except BaseException:
+        _close_event_loop()
+        raise
     try:
         return run_notebook(path, workdir, parameters, kernel, recorded)
     except PapermillExecutionError as exc:
@@ -364,6 +374,25 @@ def _execute(
         raise NotebookError(f"{path.name}: its Jupyter kernel failed: {exc}") from None
     finally:
         kernel.close_clients()
+        _close_event_loop()
+
+
+def _close_event_loop() -> None:
+    """Close this thread's asyncio loop, the one jupyter_client and nbclient run on (the next
+    call on the thread gets a new one). Left open, a loop of a run stopped midway (Ctrl-C) may
+    be collected at exit in a reference cycle with its own sockets, and when a socket happens
+    to be finalised first, the loop's finaliser prints a traceback after "interrupted"."""
+    import asyncio
+
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop()
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.close()
 
 
 @contextlib.contextmanager
@@ -599,13 +628,20 @@ class _StudyRun:
     @property
     def workdir(self) -> Path:
         # Notebooks run in a staging folder beside ``executed`` (so relative paths are the same
-        # from both) and draw into it; only a complete run replaces the previous executed
-        # copies and figures, so a failed or interrupted run leaves them as they were.
+        # from both) and draw into one inside ``figures``; only a complete run replaces the
+        # previous executed copies and figures, so a failed or interrupted run leaves them as
+        # they were.
         return self.folder / ".executing"
 
     @property
     def drawn(self) -> Path:
-        return self.workdir / "figures"
+        # Inside the figures folder, so each figure is published by a rename even when that
+        # folder is a link to another file system (a paper's figures, say).
+        return self.figures / ".executing"
+
+    @property
+    def staging(self) -> tuple[Path, Path]:
+        return self.workdir, self.drawn
 
     @property
     def logfile(self) -> Path:
@@ -639,7 +675,7 @@ class _StudyRun:
 
 def _start(study_file: Path, out: Path, source: str) -> _StudyRun:
     run = _StudyRun(study_file, out, source)
-    shutil.rmtree(run.workdir, ignore_errors=True)
+    _remove_staging(run)  # what a run killed outright left
     run.workdir.mkdir(parents=True)
     run.logfile.write_text(f"marketlib {__version__} report of {run.id}, source {source}\n")
     return run
@@ -683,15 +719,15 @@ def _build(files: list[Path], out: Path, source: str, jobs: int | None) -> list[
 def _clean_up(
     runs: list[_StudyRun], written: dict, failed: list[_StudyRun], chatter: BinaryIO
 ) -> None:
-    """Remove the staging folder of every study not written, keeping the log of the one that
-    failed (beside its failed notebook); add what the kernels printed to the run's stderr
+    """Remove every study's staging folders, keeping the log of the one that failed (beside its
+    failed notebook); add what the kernels printed to the run's stderr
     (start-up and shutdown notices, shared by every study of the run) to each log kept."""
     for run in failed:
         with contextlib.suppress(OSError):
             os.replace(run.logfile, run.published_log)
-    for run in runs:
-        if run.id not in written:
-            shutil.rmtree(run.workdir, ignore_errors=True)
+    with _uninterrupted():  # a second Ctrl-C leaves no staging folder in a figures folder
+        for run in runs:
+            _remove_staging(run)
     chatter.seek(0)
     text = chatter.read().decode("utf-8", "replace")
     if not text:
@@ -725,7 +761,18 @@ def _collect(
                     f"{', '.join([run.id, *kept])} are as they were"
                 ) from None
             if len(run.done) == len(paths):
-                written[run.id] = _write(run, paths)
+                _complete(run, paths, written)
+
+
+def _complete(run: _StudyRun, paths: list[Path], written: dict) -> None:
+    """Write the page of a study whose notebooks have all ended, then publish its files with
+    Ctrl-C held: they are all of this run or all of the previous one, and a study published
+    is one the run says it wrote."""
+    result = _write(run, paths)
+    with _uninterrupted():
+        _replace_all(_moves(run, paths))
+        written[run.id] = result
+    _remove_staging(run)
 
 
 def _warm(notebook: Path) -> None:
@@ -741,9 +788,7 @@ def _warm(notebook: Path) -> None:
 
 
 def _write(run: _StudyRun, paths: list[Path]) -> dict:
-    """Write one study's page in its staging folder, then publish it with the executed
-    notebooks, the figures and the log: renames only, with Ctrl-C held until they are done, so
-    the study's files are all of this run or all of the previous one."""
+    """Render one study's page into its staging folder; what :func:`_moves` publishes."""
     notebooks = [(path.stem, run.done[path.stem]) for path in paths]
     claims_book = run.done[SUMMARY_NOTEBOOK]
     verdict = summary(claims_book)
@@ -758,31 +803,63 @@ def _write(run: _StudyRun, paths: list[Path]) -> dict:
     }
     index = run.folder / "index.html"
     atomic_write_bytes(run.workdir / index.name, render(combined, toc, title, facts).encode())
-    drawn = sorted(run.drawn.glob("*.png"))
-    run.figures.mkdir(parents=True, exist_ok=True)
-    run.executed.mkdir(exist_ok=True)
-    with _uninterrupted():
-        for png in drawn:
-            os.replace(png, run.figures / png.name)
-        for path in paths:
-            os.replace(run.workdir / path.name, run.executed / path.name)
-        os.replace(run.logfile, run.published_log)
-        os.replace(run.workdir / index.name, index)
-    shutil.rmtree(run.workdir, ignore_errors=True)
     return {
         "study": run.id,
         "notebooks": [name for name, _ in notebooks],
-        "figures": [run.figures / png.name for png in drawn],  # this run's, not older leftovers
+        "figures": [run.figures / png.name for png in sorted(run.drawn.glob("*.png"))],
         "index": index,
         "summary": verdict,
     }
 
 
+def _moves(run: _StudyRun, paths: list[Path]) -> list[tuple[Path, Path]]:
+    """(staged, published) for every file of a study's run: figures, executed notebooks, log,
+    and the page last."""
+    run.figures.mkdir(parents=True, exist_ok=True)
+    run.executed.mkdir(exist_ok=True)
+    return [
+        *((png, run.figures / png.name) for png in sorted(run.drawn.glob("*.png"))),
+        *((run.workdir / path.name, run.executed / path.name) for path in paths),
+        (run.logfile, run.published_log),
+        (run.workdir / "index.html", run.folder / "index.html"),
+    ]
+
+
+def _replace_all(moves: list[tuple[Path, Path]]) -> None:
+    """Rename each staged file over its published one, all or none: each published file is
+    first set aside beside its staged one (the same file system, as a rename needs), and if a
+    rename fails, those done are undone and every file set aside is put back."""
+    done: list[tuple[Path, Path, Path | None]] = []
+    try:
+        for staged, published in moves:
+            aside = staged.with_name(f".previous.{staged.name}") if published.exists() else None
+            if aside is not None:
+                os.replace(published, aside)
+            done.append((staged, published, aside))
+            os.replace(staged, published)
+    except BaseException:
+        for staged, published, aside in reversed(done):
+            with contextlib.suppress(FileNotFoundError):  # the one whose rename failed
+                os.replace(published, staged)
+            if aside is not None:
+                os.replace(aside, published)
+        raise
+
+
+def _remove_staging(run: _StudyRun) -> None:
+    for folder in run.staging:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _uninterrupted() -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) until the block ends, then deliver it. Python runs signal handlers
-    in the main thread only, so elsewhere (a caller's thread) there is nothing to hold."""
-    if threading.current_thread() is not threading.main_thread():
+    in the main thread only, so elsewhere (a caller's thread) there is nothing to hold, nor
+    where a handler was set outside Python (it could not be put back)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is None
+    ):
         yield
         return
     held: list[int] = []

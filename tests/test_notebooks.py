@@ -233,7 +233,7 @@ def test_a_study_whose_notebook_fails_stops_the_run_and_the_other_studies_keep_t
     broken.write_text(text.replace('event_date = "2025-01-27"', 'event_date = "27 Jan"'))
     out = tmp_path / "out"
     # Previous runs of both studies, timed so that the tariff study's first two notebooks run
-    # first, one per kernel, and a broken one starts when either ends: it has drawn by then.
+    # first, one per kernel, and the broken study's (01, then 02 beside it) as they end.
     order = ("tariffs-2025/01", "tariffs-2025/02", "broken/01")
     for study in ("tariffs-2025", "broken"):
         folder = out / "reports" / study
@@ -251,7 +251,7 @@ def test_a_study_whose_notebook_fails_stops_the_run_and_the_other_studies_keep_t
             (figures / f"{name}.png").write_text(f"the previous {name} of {study}")
     kept = [out / "reports" / "tariffs-2025", out / "figures"]
     before = {p: p.read_bytes() for folder in kept for p in folder.rglob("*") if p.is_file()}
-    with pytest.raises(NotebookError, match=r"^study broken: 01_universe_and_data\.ipynb fail"):
+    with pytest.raises(NotebookError, match=r"^study broken: 0[12]_\w+\.ipynb failed in cell"):
         report.build_reports([str(broken), "tariffs-2025"], out, jobs=2)
     # what the tariff study's notebooks drew stayed in staging: no figure of either changed
     assert {p: p.read_bytes() for folder in kept for p in folder.rglob("*") if p.is_file()} == (

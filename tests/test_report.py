@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import stat
+from pathlib import Path
 
 import pytest
 from browser import Page, chromium
@@ -162,20 +163,119 @@ def test_ctrl_c_stops_the_kernels_exits_130_and_keeps_the_previous_report(report
     assert after == before  # the log and figures too: this run's stayed in its staging folder
 
 
-def test_a_ctrl_c_while_a_study_is_published_comes_after_the_last_rename():
+def _staged(reports, out, figures=None):
+    """The DeepSeek study's run as it stands when its last notebook has ended: the executed
+    notebooks, figures and log of the session's report, staged under ``out``, whose figures
+    folder is ``figures`` (a link to it) if given."""
+    import nbformat
+
+    from marketlib import report
+    from marketlib.paths import study_path
+
+    done, _ = reports
+    (out / "figures").mkdir(parents=True)
+    if figures is not None:
+        (out / "figures" / "deepseek").symlink_to(figures)
+    run = report._StudyRun(study_path("deepseek").resolve(), out, "snapshot")
+    run.workdir.mkdir(parents=True)
+    run.drawn.mkdir(parents=True)
+    for path in report.notebook_paths():
+        shutil.copy(done / "reports" / "deepseek" / "executed" / path.name, run.workdir)
+        run.done[path.stem] = nbformat.read(run.workdir / path.name, as_version=4)
+    for png in (done / "figures" / "deepseek").glob("*.png"):
+        shutil.copy(png, run.drawn)
+    run.logfile.write_text("this run's log")
+    return run
+
+
+def _published(out):
+    return {
+        p.relative_to(out): p.read_bytes()
+        for p in out.rglob("*")
+        if p.is_file() and ".executing" not in p.parts
+    }
+
+
+@pytest.mark.notebook
+def test_a_figures_folder_linked_to_another_file_system_gets_its_figures(reports, tmp_path):
+    import tempfile
+
+    from marketlib import report
+
+    other = Path("/dev/shm")  # tmpfs where the machine has it: not the file system of tmp_path
+    if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("this machine has no second file system to link to")
+    out, _ = reports
+    drawn = sorted((out / "figures" / "deepseek").glob("*.png"))
+    with tempfile.TemporaryDirectory(dir=other) as elsewhere:  # a paper's figures folder
+        run = _staged(reports, tmp_path / "out", figures=elsewhere)
+        written = {}
+        report._complete(run, report.notebook_paths(), written)
+        assert sorted(Path(elsewhere).iterdir()) == [Path(elsewhere) / p.name for p in drawn]
+        for png in drawn:
+            assert (Path(elsewhere) / png.name).read_bytes() == png.read_bytes(), png.name
+    assert written["deepseek"]["figures"] == [run.figures / p.name for p in drawn]
+    assert not run.workdir.exists()
+    assert run.published_log.read_text() == "this run's log"
+    assert "The strictest reading" in (run.folder / "index.html").read_text()
+
+
+@pytest.mark.notebook
+def test_a_rename_that_fails_while_a_study_is_published_puts_every_previous_file_back(
+    reports, tmp_path
+):
+    from marketlib import report
+
+    out = tmp_path / "out"
+    run = _staged(reports, out)
+    for name in ("04_recovery.png", "01_price_paths.png"):
+        (run.figures / name).write_text(f"the previous {name}")
+    run.executed.mkdir()
+    for path in report.notebook_paths():
+        (run.executed / path.name).write_text(f"the previous {path.name}")
+    run.published_log.write_text("the previous log")
+    (run.folder / "index.html").write_text("the previous page")
+    before = _published(out)
+    report._write(run, report.notebook_paths())
+    (run.workdir / "04_recovery.ipynb").unlink()  # its rename fails, after the figures' and 01-03
+    with pytest.raises(FileNotFoundError):
+        report._replace_all(report._moves(run, report.notebook_paths()))
+    assert _published(out) == before
+    assert len(list(run.drawn.glob("*.png"))) == 9  # this run's, still staged
+    assert not list(out.rglob(".previous.*"))
+
+
+@pytest.mark.notebook
+def test_a_ctrl_c_while_a_study_is_published_comes_after_its_last_rename(
+    reports, tmp_path, monkeypatch
+):
     import signal
 
     from marketlib import report
 
-    heard = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: heard.append(signum))
-    try:
-        with report._uninterrupted():
+    out = tmp_path / "out"
+    run = _staged(reports, out)
+    (run.figures / "04_recovery.png").write_text("the previous figure")
+    renames, rename = [], os.replace
+
+    def rename_after_a_ctrl_c(source, target):
+        if Path(target).parent == run.figures and not renames:  # the first published file
             signal.raise_signal(signal.SIGINT)
-            held = list(heard)
-        assert held == [] and heard == [signal.SIGINT]  # held, then delivered once
-        with report._uninterrupted():
-            pass
-        assert heard == [signal.SIGINT]  # nothing delivered when nothing came
+            renames.append(target)
+        elif renames:
+            renames.append(target)
+        rename(source, target)
+
+    monkeypatch.setattr(report.os, "replace", rename_after_a_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    written = {}
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            report._complete(run, report.notebook_paths(), written)
     finally:
         signal.signal(signal.SIGINT, previous)
+    assert run.folder / "index.html" in renames  # the page, published last, was renamed
+    assert written["deepseek"]["study"] == "deepseek"  # and the study counts as written
+    done, _ = reports
+    for png in (done / "figures" / "deepseek").glob("*.png"):
+        assert (run.figures / png.name).read_bytes() == png.read_bytes(), png.name
