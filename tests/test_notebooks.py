@@ -85,14 +85,19 @@ def test_report_executes_every_notebook_and_writes_every_figure(reports, study):
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("study", STUDIES)
+@pytest.mark.parametrize("study", [*STUDIES, "regrouped"])
 def test_executed_notebooks_state_the_published_folders_not_the_staging_one(reports, study):
     out, _ = reports
     executed = out / "reports" / study / "executed"
     for path in NOTEBOOKS:
         book = nbformat.read(executed / path.name, as_version=4)
         stated = book.metadata.papermill.parameters
-        # run again from executed/, the notebook draws where the report published its figures
+        # run again from executed/, the notebook opens the same study and draws where the
+        # report published its figures
+        if study == "regrouped":  # a user's study file, beside the report folders
+            assert (executed / stated["study"]).resolve() == (out / "regrouped.toml").resolve()
+        else:
+            assert stated["study"] == study
         assert (executed / stated["figures_dir"]).resolve() == (out / "figures" / study).resolve()
         (injected,) = [c for c in book.cells if "injected-parameters" in c.metadata.tags]
         assert f'figures_dir = "{stated["figures_dir"]}"' in injected.source, path.name
