@@ -614,6 +614,12 @@ class _StudyRun:
         return self.file.stem
 
     @property
+    def name(self) -> str:
+        """The study as a message names it: a study file's path too, as the user gave it
+        (the kernels know it by its path from the staging folder)."""
+        return self.id if _is_bundled(self.file) else f"{self.id} ({self.file})"
+
+    @property
     def figures(self) -> Path:
         return self.out / "figures" / self.id
 
@@ -756,7 +762,7 @@ def _collect(
                     log_file.write(f"marketlib: the run stopped: {exc}\n")
                 kept = [other.id for other in runs if other.id not in written and other != run]
                 raise NotebookError(
-                    f"study {run.id}: {exc}. The run stopped; reports written: "
+                    f"study {run.name}: {exc}. The run stopped; reports written: "
                     f"{', '.join(written) or 'none'}; the previous reports of "
                     f"{', '.join([run.id, *kept])} are as they were"
                 ) from None
