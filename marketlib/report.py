@@ -19,6 +19,7 @@ import datetime
 import functools
 import hashlib
 import html
+import importlib
 import json
 import logging
 import math
@@ -709,6 +710,7 @@ def _build(files: list[Path], out: Path, source: str, jobs: int | None) -> list[
         kernels = stack.enter_context(_Kernels(out / "reports"))
         stack.callback(pool.shutdown, wait=False, cancel_futures=True)
         kernels.queued(len(tasks))
+        _import_runners()
         futures = {}
         for run, path in tasks:
             futures[pool.submit(
@@ -720,6 +722,28 @@ def _build(files: list[Path], out: Path, source: str, jobs: int | None) -> list[
         _warm(paths[0])
         _collect(futures, paths, runs, written, failed)
     return [written[run.id] for run in runs]
+
+
+def _import_runners() -> None:
+    """Import what the worker threads run notebooks with, here, before they start. Threads
+    that first import one package tree from different ends (papermill, jupyter_client's
+    clients and managers, nbconvert for the warm-up) can each wait for a module the other is
+    importing; Python then hands one of them the half-imported module, and the run ends in an
+    ImportError (seen in a benchmark's run; three such threads in a bare script fail most
+    times)."""
+    for name in _RUNNERS:
+        importlib.import_module(name)
+    _kernel_manager()
+
+
+_RUNNERS = (
+    "jupyter_client.asynchronous",
+    "jupyter_client.blocking",
+    "jupyter_client.manager",
+    "jupyter_core.utils",
+    "papermill",
+    "papermill.translators",
+)
 
 
 def _clean_up(

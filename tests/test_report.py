@@ -279,3 +279,45 @@ def test_a_ctrl_c_while_a_study_is_published_comes_after_its_last_rename(
     done, _ = reports
     for png in (done / "figures" / "deepseek").glob("*.png"):
         assert (run.figures / png.name).read_bytes() == png.read_bytes(), png.name
+
+
+RACE = """
+import sys, threading
+from marketlib import report
+if sys.argv[1] == "imported":
+    report._import_runners()
+failed = []
+
+def first(*names):
+    def run():
+        try:
+            for name in names:
+                __import__(name)
+        except ImportError as exc:
+            failed.append(str(exc))
+    return threading.Thread(target=run)
+
+threads = [
+    first("papermill", "jupyter_client.asynchronous"),  # a worker thread's order
+    first("jupyter_client.asynchronous", "jupyter_client.manager", "papermill"),
+    first("nbconvert"),  # the warm-up's, in the main thread
+]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(failed[0] if failed else "imported")
+"""
+
+
+def test_the_report_imports_what_its_threads_run_before_they_start():
+    import subprocess
+    import sys
+
+    # Three threads importing one package tree from different ends at once: each may wait for
+    # a module another holds, and Python hands one of them the half-imported module (without
+    # `_import_runners` first, 5 of 5 such runs here failed with an ImportError).
+    after = subprocess.run(
+        [sys.executable, "-c", RACE, "imported"], capture_output=True, text=True, check=True
+    )
+    assert after.stdout.strip() == "imported", after.stdout
