@@ -656,12 +656,13 @@ def inputs_quality(labels: Labels, changes: pd.DataFrame, after: pd.Timestamp) -
     firm_of = labels.firms[labels.firm_of_row[rows]]
 
     def firms_by(column: str) -> dict[str, set[str]]:
-        """Each distinct label read, with the firms it was read for."""
+        """Each distinct label read, with the firms it was read for (the rows sorted by label
+        once: a market's valuation reads hundreds of distinct share-count dates)."""
         codes, words = labels.words[column]
-        found: dict[str, set[str]] = {}
-        for code in np.unique(codes[rows]):
-            found[words[code]] = set(firm_of[codes[rows] == code])
-        return found
+        distinct, inverse = np.unique(codes[rows], return_inverse=True)
+        ends = np.cumsum(np.bincount(inverse, minlength=len(distinct)))[:-1]
+        owners = np.split(firm_of[np.argsort(inverse, kind="stable")], ends)
+        return {words[code]: set(group) for code, group in zip(distinct, owners, strict=True)}
 
     quality: dict[str, set[str]] = {}
     for joined, owners in firms_by("shares_quality").items():

@@ -12,7 +12,7 @@ Inputs are handed in (prices as :class:`marketlib.prices.Prices`, reference tabl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import NamedTuple
 
@@ -59,6 +59,15 @@ class Reference:
         a study's valuations and their alternatives read one table many times. The tables
         of a Reference are read, never changed (:func:`dataclasses.replace` makes another)."""
         return _ShareFacts(self.shares[self.shares["role"] == "PRIMARY"])
+
+    def with_anchors(self, anchors: pd.DataFrame) -> Reference:
+        """These tables with other raw-close anchors. The share facts come from the same
+        shares table, so those already built are shared, not built again (valuations copy
+        what they add to them)."""
+        other = replace(self, anchors=anchors)
+        if "primary_facts" in self.__dict__:
+            other.__dict__["primary_facts"] = self.__dict__["primary_facts"]
+        return other
 
 
 def fx_symbols(listings: list[Listing], fx: dict[str, tuple[str, str]] = FX_TO_USD) -> list[str]:

@@ -389,7 +389,7 @@ class Study:
         anchored = set(reference.anchors["symbol"]) & symbols if len(reference.anchors) else set()
         if anchored:
             alternatives["price_basis"] = [
-                valuation(anchored, replace(reference, anchors=reference.anchors.iloc[:0]))
+                valuation(anchored, reference.with_anchors(reference.anchors.iloc[:0]))
             ]
         return base, alternatives, labels
 

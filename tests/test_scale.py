@@ -386,6 +386,24 @@ def test_firm_values_are_the_wide_firm_caps_without_the_long_frames(market, span
         assert outcomes[0] == outcomes[1]
 
 
+def test_a_reference_with_other_anchors_shares_its_share_facts_and_values_the_same(market):
+    from dataclasses import replace
+
+    universe, prices, reference, _, _ = market
+    listings = universe.valued_listings(universe.resolve("all"))
+    assert len(reference.anchors)  # the market rebuilds some raw closes from anchors
+    built = reference.primary_facts
+    shared = reference.with_anchors(reference.anchors.iloc[:0])
+    assert shared.primary_facts is built and len(shared.anchors) == 0
+    # Valued with the shared facts, and with facts built afresh: the same caps, labels too;
+    # and the facts the reference had stay as they were built.
+    codes = {name: list(words.names) for name, words in built.words.items()}
+    ours = marketcap.listing_caps(prices, listings, shared)
+    fresh = marketcap.listing_caps(prices, listings, replace(reference, anchors=shared.anchors))
+    pd.testing.assert_frame_equal(_as_text(ours), _as_text(fresh), check_exact=True)
+    assert {name: list(words.names) for name, words in built.words.items()} == codes
+
+
 def test_window_changes_keep_their_labels(market):
     universe, prices, reference, _, dates = market
     listings = universe.valued_listings(universe.resolve("all"))
