@@ -358,23 +358,21 @@ def _execute(
 
     try:
         kernel = kernels.ready(workdir, logfile)
-    except BaseException:
-        _close_event_loop()
-        raise
-    try:
-        return run_notebook(path, workdir, parameters, kernel, recorded)
-    except PapermillExecutionError as exc:
-        if workdir != executed and (workdir / path.name).exists():
-            executed.mkdir(parents=True, exist_ok=True)
-            os.replace(workdir / path.name, executed / path.name)
-        raise NotebookError(
-            f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; the "
-            f"executed copy with the full traceback is {executed / path.name}"
-        ) from None
-    except RuntimeError as exc:  # nbclient's DeadKernelError among them
-        raise NotebookError(f"{path.name}: its Jupyter kernel failed: {exc}") from None
+        try:
+            return run_notebook(path, workdir, parameters, kernel, recorded)
+        except PapermillExecutionError as exc:
+            if workdir != executed and (workdir / path.name).exists():
+                executed.mkdir(parents=True, exist_ok=True)
+                os.replace(workdir / path.name, executed / path.name)
+            raise NotebookError(
+                f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; the "
+                f"executed copy with the full traceback is {executed / path.name}"
+            ) from None
+        except RuntimeError as exc:  # nbclient's DeadKernelError among them
+            raise NotebookError(f"{path.name}: its Jupyter kernel failed: {exc}") from None
+        finally:
+            kernel.close_clients()
     finally:
-        kernel.close_clients()
         _close_event_loop()
 
 
@@ -660,6 +658,10 @@ class _StudyRun:
     def published_log(self) -> Path:
         return self.folder / "report.log"
 
+    @property
+    def page(self) -> Path:
+        return self.folder / "index.html"
+
     @functools.cached_property
     def parameters(self) -> dict:
         """The papermill parameters the notebooks run with, paths relative to the kernels'
@@ -750,8 +752,8 @@ def _clean_up(
     runs: list[_StudyRun], written: dict, failed: list[_StudyRun], chatter: BinaryIO
 ) -> None:
     """Remove every study's staging folders, keeping the log of the one that failed (beside its
-    failed notebook); add what the kernels printed to the run's stderr
-    (start-up and shutdown notices, shared by every study of the run) to each log kept."""
+    failed notebook); add what the kernels printed to the run's stderr (start-up and shutdown
+    notices, shared by every study of the run) to each log kept."""
     for run in failed:
         with contextlib.suppress(OSError):
             os.replace(run.logfile, run.published_log)
@@ -798,7 +800,7 @@ def _complete(run: _StudyRun, paths: list[Path], written: dict) -> None:
     """Write the page of a study whose notebooks have all ended, then publish its files with
     Ctrl-C held: they are all of this run or all of the previous one, and a study published
     is one the run says it wrote."""
-    result = _write(run, paths)
+    result = _stage_page(run, paths)
     with _uninterrupted():
         _replace_all(_moves(run, paths))
         written[run.id] = result
@@ -817,7 +819,7 @@ def _warm(notebook: Path) -> None:
         log.debug("warming the renderer failed", exc_info=True)
 
 
-def _write(run: _StudyRun, paths: list[Path]) -> dict:
+def _stage_page(run: _StudyRun, paths: list[Path]) -> dict:
     """Render one study's page into its staging folder; what :func:`_moves` publishes."""
     notebooks = [(path.stem, run.done[path.stem]) for path in paths]
     claims_book = run.done[SUMMARY_NOTEBOOK]
@@ -831,13 +833,12 @@ def _write(run: _StudyRun, paths: list[Path]) -> dict:
         "marketlib": __version__,
         "Snapshot manifest sha256": _manifest_hash(),
     }
-    index = run.folder / "index.html"
-    atomic_write_bytes(run.workdir / index.name, render(combined, toc, title, facts).encode())
+    atomic_write_bytes(run.workdir / run.page.name, render(combined, toc, title, facts).encode())
     return {
         "study": run.id,
         "notebooks": [name for name, _ in notebooks],
         "figures": [run.figures / png.name for png in sorted(run.drawn.glob("*.png"))],
-        "index": index,
+        "index": run.page,
         "summary": verdict,
     }
 
@@ -851,7 +852,7 @@ def _moves(run: _StudyRun, paths: list[Path]) -> list[tuple[Path, Path]]:
         *((png, run.figures / png.name) for png in sorted(run.drawn.glob("*.png"))),
         *((run.workdir / path.name, run.executed / path.name) for path in paths),
         (run.logfile, run.published_log),
-        (run.workdir / "index.html", run.folder / "index.html"),
+        (run.workdir / run.page.name, run.page),
     ]
 
 

@@ -236,12 +236,14 @@ def test_a_rename_that_fails_while_a_study_is_published_puts_every_previous_file
     run.published_log.write_text("the previous log")
     (run.folder / "index.html").write_text("the previous page")
     before = _published(out)
-    report._write(run, report.notebook_paths())
+    report._stage_page(run, report.notebook_paths())
     (run.workdir / "04_recovery.ipynb").unlink()  # its rename fails, after the figures' and 01-03
     with pytest.raises(FileNotFoundError):
         report._replace_all(report._moves(run, report.notebook_paths()))
     assert _published(out) == before
-    assert len(list(run.drawn.glob("*.png"))) == 9  # this run's, still staged
+    done, _ = reports
+    staged = sorted(p.name for p in run.drawn.glob("*.png"))  # this run's, still staged
+    assert staged == sorted(p.name for p in (done / "figures" / "deepseek").glob("*.png"))
     assert not list(out.rglob(".previous.*"))
 
 
