@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 # jsonschema (under nbformat) imports rfc3987_syntax, when installed, only to check "iri"
 # strings, which notebook schemas never use; building its grammar costs over a second per
@@ -50,6 +50,9 @@ from marketlib import __version__  # noqa: E402
 from marketlib.errors import InvalidInputError, NotebookError, OutputError  # noqa: E402
 from marketlib.files import atomic_write_bytes  # noqa: E402
 from marketlib.paths import bundled, bundled_studies, package_data, study_path  # noqa: E402
+
+if TYPE_CHECKING:
+    from nbconvert import HTMLExporter
 
 log = logging.getLogger(__name__)
 SUMMARY_NOTEBOOK = "03_the_claims"
@@ -509,9 +512,7 @@ def render(
     combined: nbformat.NotebookNode, toc: list[tuple[str, str]], title: str, facts: dict
 ) -> str:
     combined.metadata["title"] = f"{title}: marketlib report"
-    exporter = _page_exporter()(
-        template_name="marketlib", extra_template_basedirs=[str(package_data("report"))]
-    )
+    exporter = _page_exporter()
     resources = {
         "marketlib": {
             "title": title,
@@ -533,13 +534,18 @@ _FOCUSABLE = re.compile(r'<div class="([^"]*\bjp-(?:Cell-inputWrapper|OutputArea
 
 
 @functools.cache
-def _page_exporter() -> type:
-    """nbconvert's HTML exporter without its last pass, which parses the whole page again with
-    BeautifulSoup, in pure Python (most of a render: it costs by the page's elements, and a
-    report has thousands), to give images without alternative text a placeholder and make
-    input and output areas focusable. Every figure of a report has its own alternative text
-    (the template) and :data:`_FOCUSABLE` does the rest. Defined on first use, once the
-    kernels are started: they start sooner without nbconvert imported."""
+def _page_exporter() -> HTMLExporter:
+    """The one exporter of a process's pages: nbconvert's HTML exporter with marketlib's
+    template, without its last pass, which parses the whole page again with BeautifulSoup, in
+    pure Python (most of a render: it costs by the page's elements, and a report has
+    thousands), to give images without alternative text a placeholder and make input and
+    output areas focusable. Every figure of a report has its own alternative text (the
+    template) and :data:`_FOCUSABLE` does the rest.
+
+    One instance, because an exporter compiles its templates into its own Jinja environment:
+    a new one per page compiled them again (about 0.15 s a page). Made on first use, once the
+    kernels are started: they start sooner without nbconvert imported. Pages are rendered on
+    the run's main thread only."""
     from nbconvert import HTMLExporter
     from nbconvert.exporters.templateexporter import TemplateExporter
     from nbconvert.filters.highlight import Highlight2HTML
@@ -552,7 +558,9 @@ def _page_exporter() -> type:
             self.register_filter("highlight_code", highlight)
             return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
 
-    return PageExporter
+    return PageExporter(
+        template_name="marketlib", extra_template_basedirs=[str(package_data("report"))]
+    )
 
 
 def kernel_count(notebooks: int, jobs: int | None = None) -> int:

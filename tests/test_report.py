@@ -11,7 +11,7 @@ import pytest
 from browser import Page, chromium
 from conftest import REPO, STUDIES
 
-from marketlib.report import summary
+from marketlib.report import compose, render, summary
 
 ARTIFACTS = REPO / "test-artifacts"  # screenshots for a human to look at; not committed
 
@@ -46,6 +46,29 @@ def test_the_report_folder_is_one_page_with_nothing_private_in_it(reports, study
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask  # a colleague or a web server can read it
+
+
+def test_a_code_cell_holding_markup_is_shown_as_text_and_each_page_has_its_own_facts():
+    """A page's code is Pygments' escaped markup, passed through as it is; and the pages of one
+    run, rendered by one exporter, each state their own study."""
+    import nbformat
+
+    source = 'note = "<script>alert(1)</script><img src=x onerror=alert(2)>"'
+    book = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# 1. A notebook"), nbformat.v4.new_code_cell(source)],
+        metadata={"language_info": {"name": "python", "pygments_lexer": "ipython3"}},
+    )
+    pages = {}
+    for title in ("First study", "Second study"):
+        combined, toc = compose([("01_a_notebook", nbformat.from_dict(book))], "A verdict.", [])
+        pages[title] = render(combined, toc, title, {"Study": f"{title} facts"})
+    for title, page in pages.items():
+        assert "<script" not in page and "<img src=x" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in page
+        assert '<details class="report-code">' in page and 'highlight hl-ipython3"' in page
+        other = next(name for name in pages if name != title)
+        assert f"<title>{title}: marketlib report</title>" in page and f"{title} facts" in page
+        assert other not in page
 
 
 @pytest.mark.notebook
