@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime
 import functools
 import hashlib
@@ -615,6 +616,7 @@ class _StudyRun:
     out: Path
     source: str
     done: dict[str, nbformat.NotebookNode] = field(default_factory=dict)
+    made: tuple[Path, ...] = ()  # its folders that no earlier run left
 
     @property
     def id(self) -> str:
@@ -692,6 +694,8 @@ class _StudyRun:
 
 def _start(study_file: Path, out: Path, source: str) -> _StudyRun:
     run = _StudyRun(study_file, out, source)
+    made = tuple(folder for folder in (run.folder, run.figures) if not os.path.lexists(folder))
+    run = dataclasses.replace(run, made=made)
     _remove_staging(run)  # what a run killed outright left
     run.workdir.mkdir(parents=True)
     run.logfile.write_text(f"marketlib {__version__} report of {run.id}, source {source}\n")
@@ -760,7 +764,8 @@ def _clean_up(
     runs: list[_StudyRun], written: dict, failed: list[_StudyRun], chatter: BinaryIO
 ) -> None:
     """Remove every study's staging folders, keeping the log of the one that failed (beside its
-    failed notebook); add what the kernels printed to the run's stderr (start-up and shutdown
+    failed notebook), and the folders made for a study that was not written if nothing is left
+    in them; add what the kernels printed to the run's stderr (start-up and shutdown
     notices, shared by every study of the run) to each log kept."""
     for run in failed:
         with contextlib.suppress(OSError):
@@ -768,6 +773,9 @@ def _clean_up(
     with _uninterrupted():  # a second Ctrl-C leaves no staging folder in a figures folder
         for run in runs:
             _remove_staging(run)
+            for folder in run.made if run.id not in written else ():
+                with contextlib.suppress(OSError):  # not empty: a failed study's log is in it
+                    folder.rmdir()
     chatter.seek(0)
     text = chatter.read().decode("utf-8", "replace")
     if not text:
@@ -867,7 +875,15 @@ def _moves(run: _StudyRun, paths: list[Path]) -> list[tuple[Path, Path]]:
 def _replace_all(moves: list[tuple[Path, Path]]) -> None:
     """Rename each staged file over its published one, all or none: each published file is
     first set aside beside its staged one (the same file system, as a rename needs), and if a
-    rename fails, those done are undone and every file set aside is put back."""
+    rename fails, those done are undone and every file set aside is put back. A folder where
+    a file is to be published is refused before anything is renamed: set aside, it would be
+    removed with the staging."""
+    for _, published in moves:
+        if published.is_dir():
+            raise OutputError(
+                f"{published} is a folder where the report publishes a file: move it elsewhere "
+                "and run the report again (nothing of this study was replaced)"
+            )
     done: list[tuple[Path, Path, Path | None]] = []
     try:
         for staged, published in moves:

@@ -271,6 +271,55 @@ def test_a_rename_that_fails_while_a_study_is_published_puts_every_previous_file
 
 
 @pytest.mark.notebook
+def test_a_folder_where_a_file_is_published_is_refused_and_kept(reports, tmp_path):
+    from marketlib import report
+    from marketlib.errors import OutputError
+
+    out = tmp_path / "out"
+    run = _staged(reports, out)
+    (run.figures / "01_price_paths.png").write_text("the previous figure")
+    mistaken = run.figures / "04_recovery.png"  # a user's folder, named like a figure
+    mistaken.mkdir()
+    (mistaken / "notes.txt").write_text("a user's notes")
+    before = _published(out)
+    with pytest.raises(OutputError, match=r"04_recovery\.png is a folder where the report"):
+        report._complete(run, report.notebook_paths(), {})
+    assert _published(out) == before
+    assert (mistaken / "notes.txt").read_text() == "a user's notes"
+
+
+def test_a_first_run_that_is_not_written_leaves_no_empty_folder(tmp_path):
+    """A study's first run that fails leaves its log in its reports folder and no figures
+    folder; one interrupted leaves neither; folders that were there before stay, empty."""
+    import tempfile
+
+    from marketlib import report
+    from marketlib.paths import study_path
+
+    def run_ended(out, failed):
+        run = report._start(study_path("deepseek").resolve(), out, "snapshot")
+        run.drawn.mkdir(parents=True)  # as a notebook's parameter check makes it
+        (run.drawn / "01_price_paths.png").write_bytes(b"drawn before the run ended")
+        with tempfile.TemporaryFile() as chatter:
+            report._clean_up([run], {}, [run] if failed else [], chatter)
+        return run
+
+    failed = run_ended(tmp_path / "failed", failed=True)
+    assert sorted(p.name for p in failed.folder.iterdir()) == ["report.log"]
+    assert not failed.figures.exists()
+    interrupted = run_ended(tmp_path / "interrupted", failed=False)
+    assert not interrupted.folder.exists() and not interrupted.figures.exists()
+    elsewhere = tmp_path / "a paper's figures"
+    elsewhere.mkdir()
+    (tmp_path / "linked" / "figures").mkdir(parents=True)
+    (tmp_path / "linked" / "figures" / "deepseek").symlink_to(elsewhere)
+    (tmp_path / "linked" / "reports" / "deepseek").mkdir(parents=True)
+    linked = run_ended(tmp_path / "linked", failed=False)
+    assert linked.figures.is_symlink() and list(elsewhere.iterdir()) == []
+    assert linked.folder.is_dir()
+
+
+@pytest.mark.notebook
 def test_a_ctrl_c_while_a_study_is_published_comes_after_its_last_rename(
     reports, tmp_path, monkeypatch
 ):
