@@ -694,6 +694,16 @@ class _StudyRun:
 
 def _start(study_file: Path, out: Path, source: str) -> _StudyRun:
     run = _StudyRun(study_file, out, source)
+    # Refused before any notebook runs (the publish checks again, figures included).
+    for folder in (run.folder, run.executed, run.figures):
+        if folder.is_file():
+            raise OutputError(
+                f"{folder} is a file where the report keeps a folder: move it elsewhere and "
+                "run the report again (nothing was run or replaced)"
+            )
+    _refuse_folders(
+        [run.page, run.published_log, *(run.executed / p.name for p in notebook_paths())]
+    )
     made = tuple(folder for folder in (run.folder, run.figures) if not os.path.lexists(folder))
     run = dataclasses.replace(run, made=made)
     _remove_staging(run)  # what a run killed outright left
@@ -878,12 +888,7 @@ def _replace_all(moves: list[tuple[Path, Path]]) -> None:
     rename fails, those done are undone and every file set aside is put back. A folder where
     a file is to be published is refused before anything is renamed: set aside, it would be
     removed with the staging."""
-    for _, published in moves:
-        if published.is_dir():
-            raise OutputError(
-                f"{published} is a folder where the report publishes a file: move it elsewhere "
-                "and run the report again (nothing of this study was replaced)"
-            )
+    _refuse_folders([published for _, published in moves])
     done: list[tuple[Path, Path, Path | None]] = []
     try:
         for staged, published in moves:
@@ -899,6 +904,16 @@ def _replace_all(moves: list[tuple[Path, Path]]) -> None:
             if aside is not None:
                 os.replace(aside, published)
         raise
+
+
+def _refuse_folders(files: list[Path]) -> None:
+    """A folder where the report publishes a file is the user's: refused, never replaced."""
+    for path in files:
+        if path.is_dir():
+            raise OutputError(
+                f"{path} is a folder where the report publishes a file: move it elsewhere and "
+                "run the report again (nothing of this study was replaced)"
+            )
 
 
 def _remove_staging(run: _StudyRun) -> None:

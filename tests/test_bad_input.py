@@ -248,6 +248,22 @@ def a_file(name):
     return setup
 
 
+def a_folder_at(name):
+    def setup(ctx):
+        (ctx.tmp / name).mkdir(parents=True)
+        (ctx.tmp / name / "notes.txt").write_text("a user's notes")
+
+    return setup
+
+
+def a_file_at(name):
+    def setup(ctx):
+        (ctx.tmp / name).parent.mkdir(parents=True)
+        (ctx.tmp / name).write_text("a file, not a folder")
+
+    return setup
+
+
 def a_built_snapshot(ctx):
     shutil.copytree(ctx.snapshot, ctx.tmp / "built")
 
@@ -565,6 +581,14 @@ CASES = [
     ("report --out in a place that cannot hold folders", a_file("blocker"),
      build_reports_of("deepseek", into="blocker/out"),
      OutputError, ["blocker", "a file stands where a folder should be"]),
+    ("report where a folder stands for its page", a_folder_at("out/reports/deepseek/index.html"),
+     build_reports_of("deepseek"),
+     OutputError, ["reports/deepseek/index.html", "is a folder where the report publishes a file",
+                   "move it elsewhere"]),
+    ("report where a file stands for its figures folder", a_file_at("out/figures/deepseek"),
+     build_reports_of("deepseek"),
+     OutputError, ["figures/deepseek", "is a file where the report keeps a folder",
+                   "nothing was run"]),
     ("report of one study given twice", None,
      build_reports_of("deepseek", "tariffs-2025", "deepseek"),
      InvalidInputError, ["'deepseek'", "reports/deepseek/", "give each study once"]),
