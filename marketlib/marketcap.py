@@ -12,6 +12,7 @@ Inputs are handed in (prices as :class:`marketlib.prices.Prices`, reference tabl
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import NamedTuple
@@ -67,6 +68,20 @@ class Reference:
         other = replace(self, anchors=anchors)
         if "primary_facts" in self.__dict__:
             other.__dict__["primary_facts"] = self.__dict__["primary_facts"]
+        return other
+
+    def with_counts(self, counts: np.ndarray) -> Reference:
+        """These tables with other counts for the PRIMARY share facts (one per fact, in table
+        order), as its only facts: the rounding alternatives of :func:`share_bounds`. The
+        facts are grouped as these are, so a grouping already built is shared, with the
+        other counts."""
+        primary = self.shares[self.shares["role"] == "PRIMARY"]
+        counts = np.asarray(counts, dtype=float)
+        if counts.shape != (len(primary),):
+            raise ValueError(f"{len(counts)} counts for {len(primary)} PRIMARY share facts")
+        other = replace(self, shares=primary.assign(shares=counts))
+        if "primary_facts" in self.__dict__:
+            other.__dict__["primary_facts"] = self.primary_facts.with_counts(other.shares)
         return other
 
 
@@ -987,6 +1002,13 @@ class _ShareFacts:
         self.ordered = rows[np.lexsort((rows, self.stamps[rows], key_of_row[rows]))]
         self.count = np.bincount(key_of_row[rows], minlength=n_keys).astype(np.int64)
         self.start = np.r_[0, np.cumsum(self.count)][:-1].astype(np.int64)
+
+    def with_counts(self, facts: pd.DataFrame) -> _ShareFacts:
+        """These facts with the counts of ``facts``, which are these rows with other counts:
+        the grouping and the coded labels are shared (read, never changed)."""
+        other = copy.copy(self)
+        other.facts, other.shares = facts, facts["shares"].to_numpy(dtype=float)
+        return other
 
     def key(self, symbol: str, share_class: str) -> int:
         found = self.index.get((symbol, share_class))

@@ -372,7 +372,7 @@ class Study:
         if moved and self.shares_within is None:
             # Only rounding: a value is linear in its share count, so half a unit down moves
             # it exactly as far as half a unit up, the other way.
-            up = valuation(moved, replace(reference, shares=high))
+            up = valuation(moved, reference.with_counts(high["shares"].to_numpy()))
             down = claims.Valuation(2 * base.values - up.values, base.calendar_of)
             alternatives["shares"] = [down, up]
         elif moved:

@@ -404,6 +404,26 @@ def test_a_reference_with_other_anchors_shares_its_share_facts_and_values_the_sa
     assert {name: list(words.names) for name, words in built.words.items()} == codes
 
 
+def test_other_counts_share_the_grouping_and_value_as_facts_built_afresh(market):
+    from dataclasses import replace
+
+    universe, prices, reference, _, _ = market
+    listings = universe.valued_listings(universe.resolve("all"))
+    built = reference.primary_facts
+    _, high, moved = marketcap.share_bounds(reference.shares, pd.Timestamp("2020-01-02"), None)
+    assert moved  # some counts are rounded: the alternative moves them
+    other = reference.with_counts(high["shares"].to_numpy())
+    assert other.primary_facts.ordered is built.ordered
+    assert other.primary_facts.shares is not built.shares
+    ours = marketcap.listing_caps(prices, listings, other)
+    fresh = marketcap.listing_caps(prices, listings, replace(reference, shares=high))
+    pd.testing.assert_frame_equal(_as_text(ours), _as_text(fresh), check_exact=True)
+    base = marketcap.listing_caps(prices, listings, reference)
+    assert (ours["cap_usd"] != base["cap_usd"]).any()  # the counts were not the base's
+    with pytest.raises(ValueError, match="3 counts for"):
+        reference.with_counts(np.ones(3))
+
+
 def test_window_changes_keep_their_labels(market):
     universe, prices, reference, _, dates = market
     listings = universe.valued_listings(universe.resolve("all"))
