@@ -617,15 +617,16 @@ class _Context:
         self.fx: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.ratios = splits["ratio"].to_numpy(dtype=float)
         self._slices: dict[int, tuple] = {}
+        self._checked: dict[Listing, tuple] = {}
 
     def check(self, item: Listing, first: int | None, last: int | None) -> _Step:
-        symbol = item.symbol
-        one = self.prices.series.get(symbol)
-        if one is None:
-            raise MarketCapError(
-                f"no prices were loaded for {symbol}, a valued listing of {item.firm}: add "
-                "the firm to the study's groups (or load every listing of the firm)"
-            )
+        """The listing's step over ``first``..``last``; what does not depend on the span (its
+        series, share classes and facts, FX series: each refused with its reason) is checked
+        once per listing, however many spans are valued."""
+        checked = self._checked.get(item)
+        if checked is None:
+            checked = self._checked[item] = self._check(item)
+        one, classes, codes = checked
         # Thousands of series share a few session indexes: each is sliced once, and the
         # steps on one slice hold the same array (see _same_sessions).
         key = (id(one.dates), first, last)
@@ -636,6 +637,16 @@ class _Context:
             hi = len(stamps) if last is None else int(np.searchsorted(stamps, last, side="right"))
             sliced = self._slices[key] = (one.dates, lo, hi, stamps[lo:hi])
         _, lo, hi, dates = sliced
+        return _Step(item, one, lo, hi, dates, classes, *codes)
+
+    def _check(self, item: Listing) -> tuple:
+        symbol = item.symbol
+        one = self.prices.series.get(symbol)
+        if one is None:
+            raise MarketCapError(
+                f"no prices were loaded for {symbol}, a valued listing of {item.firm}: add "
+                "the firm to the study's groups (or load every listing of the firm)"
+            )
         classes = item.cap_classes or tuple(self.facts.classes.get(symbol, ()))
         if not classes:
             raise MarketCapError(
@@ -653,10 +664,9 @@ class _Context:
                     "to USD: load the FX series with the listings"
                 )
         words = self.words
-        return _Step(
-            item, one, lo, hi, dates, classes, words["firm"].code(item.firm),
-            words["symbol"].code(symbol), words["currency"].code(item.currency),
-        )  # fmt: skip
+        codes = (words["firm"].code(item.firm), words["symbol"].code(symbol),
+                 words["currency"].code(item.currency))  # fmt: skip
+        return one, classes, codes
 
     def splits(self, symbol: str) -> _Splits:
         rows = self.splits_of.get(symbol)
@@ -799,8 +809,31 @@ def firm_values(
     ``fx`` says which rate series converts each currency (:data:`FX_ALTERNATIVE`: the other
     fixing).
     """
+    return firm_values_by_span(prices, listings, reference, universe, [(start, end)], fx)[0]
+
+
+def firm_values_by_span(
+    prices: Prices,
+    listings: list[Listing],
+    reference: Reference,
+    universe: Universe,
+    spans: list[tuple[pd.Timestamp | None, pd.Timestamp | None]],
+    fx: dict[str, tuple[str, str]] = FX_TO_USD,
+) -> list[tuple[pd.DataFrame, pd.Series, pd.DataFrame]]:
+    """:func:`firm_values` over each of ``spans`` (start, end), in order: the reference
+    tables are grouped by symbol, and each listing checked, once for all of them."""
     words = {name: _Words() for name in ("firm", "symbol", "currency", "as_of", "quality")}
     context = _Context(prices, listings, reference, words, fx)
+    return [_firm_values(context, listings, universe, start, end) for start, end in spans]
+
+
+def _firm_values(
+    context: _Context,
+    listings: list[Listing],
+    universe: Universe,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     first, last = (None if d is None else pd.Timestamp(d).as_unit("ns").value for d in (start, end))
     plan = [context.check(item, first, last) for item in listings]
     if not listings:

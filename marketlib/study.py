@@ -353,12 +353,12 @@ class Study:
             firms = {self.universe.listing(s).firm for s in symbols}
             chosen = [i for i in listings if i.firm in firms]
             values = base.values.copy()
-            for first, last in spans:
-                if not chosen:
-                    break
-                part, _, _ = marketcap.firm_values(
-                    self.prices, chosen, ref, self.universe, first, last, fx
-                )
+            if not chosen:
+                return claims.Valuation(values, base.calendar_of)
+            parts = marketcap.firm_values_by_span(
+                self.prices, chosen, ref, self.universe, spans, fx
+            )
+            for (first, last), (part, _, _) in zip(spans, parts, strict=True):
                 rows = values.index[(values.index >= first) & (values.index <= last)]
                 values.loc[rows, list(part.columns)] = part.reindex(rows).to_numpy()
             return claims.Valuation(values, base.calendar_of)

@@ -9,6 +9,8 @@ Nothing here times anything: `make bench` does (benchmarks/).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
@@ -386,8 +388,23 @@ def test_firm_values_are_the_wide_firm_caps_without_the_long_frames(market, span
         assert outcomes[0] == outcomes[1]
 
 
+def test_firm_values_over_several_spans_are_those_of_each_span_alone(market):
+    universe, prices, reference, _, dates = market
+    listings = universe.valued_listings(universe.resolve("all"))
+    spans = [(dates[10], dates[30]), (None, None), (dates[200], dates[260]), (dates[10], dates[30])]
+    together = marketcap.firm_values_by_span(prices, listings, reference, universe, spans)
+    assert len(together) == len(spans)
+    for (start, end), (values, calendar_of, span) in zip(spans, together, strict=True):
+        alone = marketcap.firm_values(prices, listings, reference, universe, start, end)
+        pd.testing.assert_frame_equal(values, alone[0], check_exact=True)
+        pd.testing.assert_series_equal(calendar_of, alone[1])
+        pd.testing.assert_frame_equal(span, alone[2])
+    without = replace(reference, shares=reference.shares[reference.shares["symbol"] != "SYN000"])
+    with pytest.raises(marketcap.MarketCapError, match="SYN000"):  # refused, as for one span
+        marketcap.firm_values_by_span(prices, listings, without, universe, spans)
+
+
 def test_a_reference_with_other_anchors_shares_its_share_facts_and_values_the_same(market):
-    from dataclasses import replace
 
     universe, prices, reference, _, _ = market
     listings = universe.valued_listings(universe.resolve("all"))
@@ -405,7 +422,6 @@ def test_a_reference_with_other_anchors_shares_its_share_facts_and_values_the_sa
 
 
 def test_other_counts_share_the_grouping_and_value_as_facts_built_afresh(market):
-    from dataclasses import replace
 
     universe, prices, reference, _, _ = market
     listings = universe.valued_listings(universe.resolve("all"))
