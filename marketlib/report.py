@@ -694,18 +694,22 @@ class _StudyRun:
 
 def _start(study_file: Path, out: Path, source: str) -> _StudyRun:
     run = _StudyRun(study_file, out, source)
-    # Refused before any notebook runs (the publish checks again, figures included).
-    for folder in (run.folder, run.executed, run.figures):
-        if folder.is_file():
-            raise OutputError(
-                f"{folder} is a file where the report keeps a folder: move it elsewhere and "
-                "run the report again (nothing was run or replaced)"
-            )
+    # Refused before any notebook runs (the publish checks again, figures included): the
+    # folders the kernels make would fail there, each notebook in its kernel.
+    for folder in (run.executed, run.figures):
+        for path in [folder, *(p for p in folder.parents if p.is_relative_to(out) and p != out)]:
+            if path.is_file() or (path.is_symlink() and not path.exists()):
+                what = "a file" if path.is_file() else "a link to nothing"
+                raise OutputError(
+                    f"{path} is {what} where the report keeps a folder: move it elsewhere "
+                    "and run the report again (nothing was run or replaced)"
+                )
     _refuse_folders(
         [run.page, run.published_log, *(run.executed / p.name for p in notebook_paths())]
     )
-    made = tuple(folder for folder in (run.folder, run.figures) if not os.path.lexists(folder))
-    run = dataclasses.replace(run, made=made)
+    # Deepest first, as they are removed again if nothing is written in them.
+    mine = (run.folder, run.figures, run.folder.parent, run.figures.parent, out)
+    run = dataclasses.replace(run, made=tuple(f for f in mine if not os.path.lexists(f)))
     _remove_staging(run)  # what a run killed outright left
     run.workdir.mkdir(parents=True)
     run.logfile.write_text(f"marketlib {__version__} report of {run.id}, source {source}\n")
@@ -783,6 +787,7 @@ def _clean_up(
     with _uninterrupted():  # a second Ctrl-C leaves no staging folder in a figures folder
         for run in runs:
             _remove_staging(run)
+        for run in reversed(runs):  # a later study's folders are inside one an earlier made
             for folder in run.made if run.id not in written else ():
                 with contextlib.suppress(OSError):  # not empty: a failed study's log is in it
                     folder.rmdir()

@@ -264,6 +264,14 @@ def a_file_at(name):
     return setup
 
 
+def a_dangling_link_at(name):
+    def setup(ctx):
+        (ctx.tmp / name).parent.mkdir(parents=True)
+        (ctx.tmp / name).symlink_to(ctx.tmp / "gone")
+
+    return setup
+
+
 def a_built_snapshot(ctx):
     shutil.copytree(ctx.snapshot, ctx.tmp / "built")
 
@@ -589,6 +597,12 @@ CASES = [
      build_reports_of("deepseek"),
      OutputError, ["figures/deepseek", "is a file where the report keeps a folder",
                    "nothing was run"]),
+    ("report where a file stands for the figures root", a_file_at("out/figures"),
+     build_reports_of("deepseek"),
+     OutputError, ["out/figures is a file where the report keeps a folder"]),
+    ("report where a link to nothing stands for its figures", a_dangling_link_at(
+        "out/figures/deepseek"), build_reports_of("deepseek"),
+     OutputError, ["figures/deepseek is a link to nothing", "move it elsewhere"]),
     ("report of one study given twice", None,
      build_reports_of("deepseek", "tariffs-2025", "deepseek"),
      InvalidInputError, ["'deepseek'", "reports/deepseek/", "give each study once"]),

@@ -306,9 +306,15 @@ def test_a_first_run_that_is_not_written_leaves_no_empty_folder(tmp_path):
 
     failed = run_ended(tmp_path / "failed", failed=True)
     assert sorted(p.name for p in failed.folder.iterdir()) == ["report.log"]
-    assert not failed.figures.exists()
-    interrupted = run_ended(tmp_path / "interrupted", failed=False)
-    assert not interrupted.folder.exists() and not interrupted.figures.exists()
+    assert [p.name for p in (tmp_path / "failed").iterdir()] == ["reports"]
+    run_ended(tmp_path / "interrupted", failed=False)
+    assert not (tmp_path / "interrupted").exists()  # --out too: the run made it
+    two = tmp_path / "two" / "out"
+    two.parent.mkdir()
+    runs = [report._start(study_path(s).resolve(), two, "snapshot") for s in STUDIES]
+    with tempfile.TemporaryFile() as chatter:
+        report._clean_up(runs, {}, [], chatter)
+    assert list(two.parent.iterdir()) == []
     elsewhere = tmp_path / "a paper's figures"
     elsewhere.mkdir()
     (tmp_path / "linked" / "figures").mkdir(parents=True)
