@@ -471,9 +471,10 @@ def download(
     ``deadline`` (a :class:`Deadline`, or seconds; None: :func:`timeout_setting`) bounds the
     whole download, every batch and retry together; ``timeout`` bounds one request.
 
-    Raises SourceUnavailableError naming every symbol Yahoo returned nothing for and why (its
-    ``reasons``), or the batch during which the download failed or the deadline passed; its
-    ``partial`` holds what had arrived.
+    Raises SourceUnavailableError naming every symbol not served and why (its ``reasons``:
+    what Yahoo returned nothing for, the batch during which the download failed or the
+    deadline passed, and the batches not asked for after it); its ``partial`` holds what had
+    arrived.
     """
     from tqdm.auto import tqdm  # in a notebook this pulls in ipywidgets: only when downloading
 
@@ -523,11 +524,21 @@ def download(
                 why = f"{type(exc).__name__}: {_excerpt(str(exc))}" + (
                     f"; {REASONS[kind]}" if kind != "no_reason" else ""
                 )
+                # Every symbol not served is named: those of earlier batches with their own
+                # reasons, and those of the batches not asked for.
+                earlier = [s for s in symbols[:offset] if s not in received]
+                rest = symbols[offset + len(batch) :]
+                also = ""
+                if earlier:  # one kind of reason is said without its symbols: name them
+                    said = describe_reasons({s: reasons[s] for s in earlier}, budget)
+                    one_kind = len({reasons[s][0] for s in earlier}) == 1
+                    also = f"; before it, {', '.join(earlier) + ': ' if one_kind else ''}{said}"
+                also += f"; not asked for: {', '.join(rest)}" if rest else ""
                 raise SourceUnavailableError(
-                    f"the Yahoo download of {', '.join(batch)} failed ({why}): "
+                    f"the Yahoo download of {', '.join(batch)} failed ({why}){also}: "
                     "try again later or use --source snapshot",
                     partial=received,
-                    reasons={s: kind for s in batch},
+                    reasons={s: reasons[s][0] for s in earlier} | {s: kind for s in batch},
                     why=why,
                 ) from exc
             got = normalise(answer, batch)

@@ -476,6 +476,35 @@ def test_the_deadline_bounds_every_batch_together(monkeypatch, hangs):
     assert all(call["timeout"] <= 0.5 for call in hangs.calls)  # each request cut to what is left
 
 
+def test_a_batch_that_fails_names_the_symbols_before_and_after_it_not_served(monkeypatch):
+    """ZZZQ's batch comes back empty (delisted), MSFT's raises: the error names MSFT's
+    failure, ZZZQ with its own reason, and AAPL, never asked for."""
+    monkeypatch.setattr(yahoo, "SYMBOLS_PER_CALL", 1)
+    asked = []
+
+    def answers(**kwargs):
+        symbol = kwargs["tickers"][0]
+        asked.append(symbol)
+        if symbol == "MSFT":
+            raise ConnectionError("connection reset by peer")
+        if symbol == "ZZZQ":
+            logging.getLogger("yfinance").error(
+                "['ZZZQ']: possibly delisted; no price data found  (1d 2025-01-21 -> 2025-01-28)"
+            )
+            return empty_yfinance_frame(["ZZZQ"])
+        return yfinance_frame({"NVDA": synthetic_prices(SESSIONS, 100.0)})
+
+    with pytest.raises(SourceUnavailableError) as failure:
+        yahoo.download(["NVDA", "ZZZQ", "MSFT", "AAPL"], START, END, downloader=answers)
+    message = str(failure.value)
+    assert asked == ["NVDA", "ZZZQ", "MSFT"]
+    assert message.startswith("the Yahoo download of MSFT failed (ConnectionError: connection")
+    assert "; before it, ZZZQ: Yahoo has no prices for it" in message and "delisted" in message
+    assert "not asked for: AAPL" in message and "\n" not in message
+    assert set(failure.value.partial) == {"NVDA"}
+    assert set(failure.value.reasons) == {"ZZZQ", "MSFT"}
+
+
 def test_a_deadline_after_empty_batches_names_every_symbol_not_served(monkeypatch):
     """NVDA's and MSFT's batches come back empty (a logged timeout), then AAPL's outlasts the
     deadline: the error names all three, each with its own reason (it named AAPL alone, a
