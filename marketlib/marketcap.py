@@ -276,15 +276,15 @@ def raw_closes(
     symbol = prices["symbol"].iloc[0]
     dates = pd.DatetimeIndex(prices["date"])
     mine = anchor_table[(anchor_table["symbol"] == symbol) & anchor_table["adj_close"].notna()]
+    own_splits = split_table[split_table["symbol"] == symbol]
     boundaries = np.sort(
         np.concatenate(
             [
                 _nanoseconds(dividend_table.loc[dividend_table["symbol"] == symbol, "ex_date"]),
-                _nanoseconds(split_table.loc[split_table["symbol"] == symbol, "effective_date"]),
+                _nanoseconds(own_splits["effective_date"]),
             ]
         )
     )
-    own_splits = split_table[split_table["symbol"] == symbol]
     price, basis = _raw_prices(
         _nanoseconds(dates),
         prices["close"].to_numpy(dtype=float),

@@ -325,14 +325,8 @@ def test_group_tests_on_synthetic_results_match_a_one_sample_t_test():
 
 
 @pytest.fixture(scope="module")
-def study(deepseek):
-    """The DeepSeek study on the bundled snapshot (conftest's: its prices load once a run)."""
-    return deepseek
-
-
-@pytest.fixture(scope="module")
-def named(study):
-    return study.event_study("named")
+def named(deepseek):
+    return deepseek.event_study("named")
 
 
 def run(study, selection, event_date, windows, estimation=events.DEFAULT_ESTIMATION, kind="simple"):
@@ -368,8 +362,8 @@ def test_nvidia_day0_abnormal_return_is_strongly_negative_and_significant(named)
     assert day0["benchmark"] == "^GSPC" and day0["n_estimation"] == 240
 
 
-def test_every_named_listing_has_every_default_window(study, named):
-    assert set(named.results["symbol"]) == set(study.universe.group("named").symbols)
+def test_every_named_listing_has_every_default_window(deepseek, named):
+    assert set(named.results["symbol"]) == set(deepseek.universe.group("named").symbols)
     assert named.skipped == {}
     for _, rows in named.results.groupby("symbol"):
         assert list(rows["window"]) == ["[0,0]", "[0,1]", "[-1,1]", "[0,5]", "[0,10]"]
@@ -385,20 +379,20 @@ def test_tokyo_listing_is_measured_on_tokyo_sessions_against_the_nikkei(named):
     assert softbank.loc["[0,10]", "last_date"] == tokyo[day0 + 10]
 
 
-def test_an_exchange_holiday_inside_a_window_is_skipped_not_filled(study):
+def test_an_exchange_holiday_inside_a_window_is_skipped_not_filled(deepseek):
     # 17 Feb 2025 (Presidents Day) closes New York; 11 Feb 2025 closes Tokyo.
-    new_york = paths_around(study, "NVDA", "2025-02-12", path=(0, 5))
+    new_york = paths_around(deepseek, "NVDA", "2025-02-12", path=(0, 5))
     assert pd.Timestamp("2025-02-17") not in set(new_york["date"])
     assert list(new_york["date"].dt.strftime("%m-%d")) == [
         "02-12", "02-13", "02-14", "02-18", "02-19", "02-20",
     ]  # fmt: skip
-    tokyo = paths_around(study, "9984.T", "2025-02-07", path=(0, 2))
+    tokyo = paths_around(deepseek, "9984.T", "2025-02-07", path=(0, 2))
     assert list(tokyo["date"].dt.strftime("%m-%d")) == ["02-07", "02-10", "02-12"]
 
 
-def test_the_studys_car_paths_cover_its_focus_over_its_path(study):
-    paths = study.car_paths()
-    assert list(dict.fromkeys(paths["symbol"])) == list(study.universe.group("named").symbols)
+def test_the_studys_car_paths_cover_its_focus_over_its_path(deepseek):
+    paths = deepseek.car_paths()
+    assert list(dict.fromkeys(paths["symbol"])) == list(deepseek.universe.group("named").symbols)
     nvda = paths[paths["symbol"] == "NVDA"]
     assert list(nvda["relative_day"]) == list(range(-5, 11))
     assert nvda.loc[nvda["relative_day"] == 0, "date"].iloc[0] == pd.Timestamp("2025-01-27")
@@ -406,25 +400,25 @@ def test_the_studys_car_paths_cover_its_focus_over_its_path(study):
     assert (paths["confidence"] == 0.95).all()
 
 
-def test_an_event_date_on_a_weekend_rolls_forward_to_the_next_session(study, caplog):
-    saturday = run(study, "NVDA", "2025-01-25", windows=[(0, 0)])
-    monday = study.event_study("NVDA", windows=[(0, 0)])  # the study's own date, 27 Jan
+def test_an_event_date_on_a_weekend_rolls_forward_to_the_next_session(deepseek, caplog):
+    saturday = run(deepseek, "NVDA", "2025-01-25", windows=[(0, 0)])
+    monday = deepseek.event_study("NVDA", windows=[(0, 0)])  # the study's own date, 27 Jan
     assert saturday.results["day0"].iloc[0] == pd.Timestamp("2025-01-27")
     pd.testing.assert_frame_equal(saturday.results, monday.results)
     assert "not a XNYS session: day 0 rolls forward to 2025-01-27" in caplog.text
 
 
-def test_a_listing_without_enough_history_is_skipped_with_its_reason(study):
-    results = study.event_study(["NVDA", "GEV"], windows=[(0, 0)])
+def test_a_listing_without_enough_history_is_skipped_with_its_reason(deepseek):
+    results = deepseek.event_study(["NVDA", "GEV"], windows=[(0, 0)])
     assert list(results.results["symbol"]) == ["NVDA"]
     assert "GEV" in results.skipped and "2024-03-27" in results.skipped["GEV"]
     with pytest.raises(DataUnavailableError, match="nothing to study: GEV"):
-        study.event_study("GEV")
+        deepseek.event_study("GEV")
 
 
-def test_group_tests_take_one_listing_per_firm_and_name_the_skipped(study):
-    results = study.event_study(["named", "ai_complex"], windows=[(0, 0)])
-    tests = study.group_tests(results, ["named", "ai_complex"]).set_index("group")
+def test_group_tests_take_one_listing_per_firm_and_name_the_skipped(deepseek):
+    results = deepseek.event_study(["named", "ai_complex"], windows=[(0, 0)])
+    tests = deepseek.group_tests(results, ["named", "ai_complex"]).set_index("group")
     assert tests.loc["named", "symbols"].split() == [
         "NVDA", "MSFT", "META", "GOOGL", "AMZN", "ORCL", "9984.T",
     ]  # fmt: skip
@@ -438,7 +432,7 @@ def test_group_tests_take_one_listing_per_firm_and_name_the_skipped(study):
     )
     with pytest.raises(InvalidInputError, match=r"japan.*9984\.T"):
         events.group_tests(
-            without_softbank, {"japan": study.universe.resolve("japan")}, study.universe
+            without_softbank, {"japan": deepseek.universe.resolve("japan")}, deepseek.universe
         )
 
 
@@ -450,18 +444,18 @@ def test_group_tests_take_one_listing_per_firm_and_name_the_skipped(study):
         ("NOPE", UnknownSymbolError, "unknown symbol 'NOPE'"),
     ],
 )
-def test_listings_that_cannot_be_studied_say_why(study, symbol, error, message):
+def test_listings_that_cannot_be_studied_say_why(deepseek, symbol, error, message):
     with pytest.raises(error, match=message):
-        study.event_study(symbol)
+        deepseek.event_study(symbol)
 
 
-def test_log_and_simple_returns_give_close_but_different_cars(study):
-    simple = run(study, "NVDA", "2025-01-27", windows=[(0, 0)])
-    logged = run(study, "NVDA", "2025-01-27", windows=[(0, 0)], kind="log")
+def test_log_and_simple_returns_give_close_but_different_cars(deepseek):
+    simple = run(deepseek, "NVDA", "2025-01-27", windows=[(0, 0)])
+    logged = run(deepseek, "NVDA", "2025-01-27", windows=[(0, 0)], kind="log")
     assert simple.results["car"].iloc[0] != logged.results["car"].iloc[0]
     assert logged.results["car"].iloc[0] == pytest.approx(simple.results["car"].iloc[0], abs=0.02)
     with pytest.raises(InvalidInputError, match="returns_kind 'pct'"):
-        run(study, "NVDA", "2025-01-27", windows=[(0, 0)], kind="pct")
+        run(deepseek, "NVDA", "2025-01-27", windows=[(0, 0)], kind="pct")
 
 
 # --- command line ---------------------------------------------------------------------------
@@ -472,12 +466,12 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return run_marketlib("event-study", *args)
 
 
-def test_cli_prints_cars_with_t_statistics_for_every_named_listing(study):
+def test_cli_prints_cars_with_t_statistics_for_every_named_listing(deepseek):
     result = cli("--study", "deepseek", "--group", "named")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "t_stat" in lines[1] and "car_%" in lines[1]
-    for symbol in study.universe.group("named").symbols:
+    for symbol in deepseek.universe.group("named").symbols:
         assert sum(line.split()[0] == symbol for line in lines if line.strip()) == 5, symbol
     assert "Group named: one listing per firm" in result.stdout
 
@@ -561,12 +555,12 @@ def test_cli_bad_event_date_in_a_study_file_is_one_line_and_exit_2(
     [("NVDA", "2025-01-20", "2025-01-21"), ("9984.T", "2025-02-11", "2025-02-12")],
 )
 def test_an_event_date_on_an_exchange_holiday_rolls_forward_on_that_exchange(
-    study, symbol, holiday, next_session
+    deepseek, symbol, holiday, next_session
 ):
     # 20 Jan 2025 closes New York (MLK Day) but not Tokyo; 11 Feb 2025 closes Tokyo only.
-    rolled = run(study, symbol, holiday, windows=[(0, 0)])
+    rolled = run(deepseek, symbol, holiday, windows=[(0, 0)])
     assert rolled.results["day0"].iloc[0] == pd.Timestamp(next_session)
-    direct = run(study, symbol, next_session, windows=[(0, 0)])
+    direct = run(deepseek, symbol, next_session, windows=[(0, 0)])
     pd.testing.assert_frame_equal(rolled.results, direct.results)
 
 
@@ -590,8 +584,8 @@ def test_results_table_reads_cars_in_percent_with_stars(named):
     assert "Boehmer-Musumeci-Poulsen" in tables.SIGNIFICANCE_NOTE
 
 
-def test_skipped_table_names_each_skipped_listing_or_says_none(study, named):
-    skipped = study.event_study(["NVDA", "GEV"], windows=[(0, 0)])
+def test_skipped_table_names_each_skipped_listing_or_says_none(deepseek, named):
+    skipped = deepseek.event_study(["NVDA", "GEV"], windows=[(0, 0)])
     table = tables.skipped_table(skipped)
     assert list(table["symbol"]) == ["GEV"] and "2024-03-27" in table["reason"].iloc[0]
     assert list(tables.skipped_table(named)["symbol"]) == ["-"]

@@ -126,13 +126,8 @@ def test_jpy_conversion_divides_by_yen_per_dollar():
 
 
 @pytest.fixture(scope="module")
-def study(deepseek):
-    return deepseek  # conftest's: the study's prices and share counts load once a run
-
-
-@pytest.fixture(scope="module")
-def real(study):
-    caps = study.listing_caps(["named", "TSM", "ARM"], "2025-01-24", "2025-01-27")
+def real(deepseek):
+    caps = deepseek.listing_caps(["named", "TSM", "ARM"], "2025-01-24", "2025-01-27")
     return caps.set_index(["symbol", "date"])
 
 
@@ -149,17 +144,17 @@ def primary(shares, symbol, share_class):
     return float(row["shares"].iloc[0])
 
 
-def test_two_class_firm_alphabet_by_hand(study, real, shares):
+def test_two_class_firm_alphabet_by_hand(deepseek, real, shares):
     day = T("2025-01-24")
     googl, goog = real.loc[("GOOGL", day)], real.loc[("GOOG", day)]
     by_hand = (
         primary(shares, "GOOGL", "class_A") + primary(shares, "GOOGL", "class_B")
     ) * googl.price + primary(shares, "GOOG", "class_C") * goog.price
-    firms = marketcap.firm_caps(real.reset_index(), study.universe)
+    firms = marketcap.firm_caps(real.reset_index(), deepseek.universe)
     alphabet = firms[(firms.firm == "alphabet") & (firms.date == day)]
     assert len(alphabet) == 1 and alphabet["cap_usd"].iloc[0] == pytest.approx(by_hand)
     # the study's own firm_caps is the same sum
-    through_study = study.firm_caps(["named"], "2025-01-24", "2025-01-27")
+    through_study = deepseek.firm_caps(["named"], "2025-01-24", "2025-01-27")
     mine = through_study[(through_study.firm == "alphabet") & (through_study.date == day)]
     assert mine["cap_usd"].iloc[0] == pytest.approx(by_hand)
 

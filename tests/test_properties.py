@@ -155,28 +155,22 @@ def test_rescaling_prices_changes_no_abnormal_return(scale, seed):
 NAMED = list(DEEPSEEK.universe.group("named").symbols)
 
 
-@pytest.fixture(scope="module")
-def study(deepseek):
-    """The DeepSeek study on the bundled snapshot (conftest's: its prices load once a run)."""
-    return deepseek
-
-
 @REAL
 @given(order=st.permutations(NAMED))
-def test_the_order_of_symbols_in_a_request_changes_nothing(study, order):
+def test_the_order_of_symbols_in_a_request_changes_nothing(deepseek, order):
     expected = load_prices(NAMED, "2025-01-21", "2025-02-07", source="snapshot")
     pd.testing.assert_frame_equal(
         load_prices(order, "2025-01-21", "2025-02-07", "snapshot"), expected
     )
-    one_way = study.cap_changes(NAMED, "2025-01-24", "2025-01-27")
-    pd.testing.assert_frame_equal(study.cap_changes(order, "2025-01-24", "2025-01-27"), one_way)
+    one_way = deepseek.cap_changes(NAMED, "2025-01-24", "2025-01-27")
+    pd.testing.assert_frame_equal(deepseek.cap_changes(order, "2025-01-24", "2025-01-27"), one_way)
 
 
 @REAL
 @given(order=st.permutations(NAMED))
-def test_the_order_of_symbols_changes_no_abnormal_return(study, order):
-    expected = study.event_study(NAMED, windows=[(0, 0)]).results
-    shuffled = study.event_study(order, windows=[(0, 0)]).results
+def test_the_order_of_symbols_changes_no_abnormal_return(deepseek, order):
+    expected = deepseek.event_study(NAMED, windows=[(0, 0)]).results
+    shuffled = deepseek.event_study(order, windows=[(0, 0)]).results
     pd.testing.assert_frame_equal(
         shuffled.set_index("symbol").sort_index(), expected.set_index("symbol").sort_index()
     )
@@ -189,11 +183,11 @@ AI_FIRMS = sorted(
 
 @REAL
 @given(firms=st.sets(st.sampled_from(AI_FIRMS), min_size=1, max_size=6))
-def test_a_firms_change_does_not_depend_on_the_group_it_is_counted_in(study, firms):
-    universe = study.universe
-    everyone = study.cap_changes("ai_complex", "2025-01-24", "2025-01-27").set_index("firm")
+def test_a_firms_change_does_not_depend_on_the_group_it_is_counted_in(deepseek, firms):
+    universe = deepseek.universe
+    everyone = deepseek.cap_changes("ai_complex", "2025-01-24", "2025-01-27").set_index("firm")
     symbols = [universe.primary_listing(f).symbol for f in sorted(firms)]
-    subset = study.cap_changes(symbols, "2025-01-24", "2025-01-27").set_index("firm")
+    subset = deepseek.cap_changes(symbols, "2025-01-24", "2025-01-27").set_index("firm")
     assert set(subset.index) == firms
     pd.testing.assert_series_equal(subset["change_usd"], everyone.loc[subset.index, "change_usd"])
     assert claims.band(subset.reset_index(), {}, "net")[0] == pytest.approx(
