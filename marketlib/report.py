@@ -824,7 +824,13 @@ def _collect(
                     f"{', '.join([run.id, *kept])} are as they were"
                 ) from None
             if len(run.done) == len(paths):
-                _complete(run, paths, written)
+                try:
+                    _complete(run, paths, written)
+                except OutputError as exc:  # its log says why, beside its previous report
+                    failed.append(run)
+                    with contextlib.suppress(OSError), open(run.logfile, "a") as log_file:
+                        log_file.write(f"marketlib: the run stopped: {exc}\n")
+                    raise
 
 
 def _complete(run: _StudyRun, paths: list[Path], written: dict) -> None:

@@ -272,6 +272,9 @@ def test_a_rename_that_fails_while_a_study_is_published_puts_every_previous_file
 
 @pytest.mark.notebook
 def test_a_folder_where_a_file_is_published_is_refused_and_kept(reports, tmp_path):
+    import tempfile
+    from concurrent.futures import Future
+
     from marketlib import report
     from marketlib.errors import OutputError
 
@@ -285,6 +288,20 @@ def test_a_folder_where_a_file_is_published_is_refused_and_kept(reports, tmp_pat
     with pytest.raises(OutputError, match=r"04_recovery\.png is a folder where the report"):
         report._complete(run, report.notebook_paths(), {})
     assert _published(out) == before
+    assert (mistaken / "notes.txt").read_text() == "a user's notes"
+    # Refused as the run takes its last notebook: the study counts as failed, its log kept.
+    ended = {}
+    for path in report.notebook_paths():
+        ended[Future()] = (run, path)
+        next(reversed(ended)).set_result(run.done[path.stem])
+    failed, written = [], {}
+    with pytest.raises(OutputError, match="is a folder where the report"):
+        report._collect(ended, report.notebook_paths(), [run], written, failed)
+    assert failed == [run] and written == {}
+    with tempfile.TemporaryFile() as chatter:
+        report._clean_up([run], written, failed, chatter)
+    log = run.published_log.read_text()
+    assert log.startswith("this run's log") and "04_recovery.png is a folder where" in log
     assert (mistaken / "notes.txt").read_text() == "a user's notes"
 
 
