@@ -524,10 +524,13 @@ def render(
             "can be copied or mailed alone.",
         }
     }
-    body, _ = exporter.from_notebook_node(combined, resources=resources)
+    with _RENDERING:  # one exporter and its Jinja environment: one page at a time
+        body, _ = exporter.from_notebook_node(combined, resources=resources)
     body = _FOCUSABLE.sub(r'<div tabindex="0" class="\1"', body)
     return body.replace("<body ", '<body id="top" ', 1)
 
+
+_RENDERING = threading.Lock()
 
 # Input and output areas take the keyboard's focus, so a wide table can be scrolled without a
 # mouse (what nbconvert's own last pass does; see _page_exporter).
@@ -545,8 +548,8 @@ def _page_exporter() -> HTMLExporter:
 
     One instance, because an exporter compiles its templates into its own Jinja environment:
     a new one per page compiled them again (about 0.15 s a page). Made on first use, once the
-    kernels are started: they start sooner without nbconvert imported. Pages are rendered on
-    the run's main thread only."""
+    kernels are started: they start sooner without nbconvert imported. It renders one page
+    at a time (:func:`render` holds a lock: the filters it registers are the environment's)."""
     from nbconvert import HTMLExporter
     from nbconvert.exporters.templateexporter import TemplateExporter
     from nbconvert.filters.highlight import Highlight2HTML
