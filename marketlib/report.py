@@ -817,9 +817,7 @@ def _collect(
             try:
                 run.done[path.stem] = future.result()
             except NotebookError as exc:
-                failed.append(run)
-                with contextlib.suppress(OSError), open(run.logfile, "a") as log_file:
-                    log_file.write(f"marketlib: the run stopped: {exc}\n")
+                _stopped(run, exc, failed)
                 kept = [other.id for other in runs if other.id not in written and other != run]
                 raise NotebookError(
                     f"study {run.name}: {exc}. The run stopped; reports written: "
@@ -829,11 +827,17 @@ def _collect(
             if len(run.done) == len(paths):
                 try:
                     _complete(run, paths, written)
-                except OutputError as exc:  # its log says why, beside its previous report
-                    failed.append(run)
-                    with contextlib.suppress(OSError), open(run.logfile, "a") as log_file:
-                        log_file.write(f"marketlib: the run stopped: {exc}\n")
+                except OutputError as exc:
+                    _stopped(run, exc, failed)
                     raise
+
+
+def _stopped(run: _StudyRun, why: Exception, failed: list[_StudyRun]) -> None:
+    """The study that stopped the run counts as failed: its log, ending with why, is kept
+    beside its previous report (:func:`_clean_up`)."""
+    failed.append(run)
+    with contextlib.suppress(OSError), open(run.logfile, "a") as log_file:
+        log_file.write(f"marketlib: the run stopped: {why}\n")
 
 
 def _complete(run: _StudyRun, paths: list[Path], written: dict) -> None:

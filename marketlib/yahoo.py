@@ -253,8 +253,11 @@ def reasons_by_symbol(
     return {s: classify([*own[s.upper()], *general]) for s in symbols}
 
 
-def describe_reasons(reasons: dict[str, tuple[str, str]], deadline: Deadline | None = None) -> str:
-    """One clause per kind of failure: ``NVDA, MSFT: <reason> (yfinance: curl: (28) ...)``."""
+def describe_reasons(
+    reasons: dict[str, tuple[str, str]], deadline: Deadline | None = None, *, named: bool = False
+) -> str:
+    """One clause per kind of failure: ``NVDA, MSFT: <reason> (yfinance: curl: (28) ...)``;
+    a single kind is said without its symbols (the message names them) unless ``named``."""
     by_kind: dict[str, list[str]] = {}
     detail: dict[str, str] = {}
     for symbol, (kind, text) in reasons.items():
@@ -265,7 +268,7 @@ def describe_reasons(reasons: dict[str, tuple[str, str]], deadline: Deadline | N
     for kind, symbols in by_kind.items():
         said = f" (yfinance: {detail[kind]})" if detail[kind] and kind != "deadline" else ""
         text = REASONS[kind].format(deadline=label) + said
-        clauses.append(text if len(by_kind) == 1 else f"{', '.join(symbols)}: {text}")
+        clauses.append(text if len(by_kind) == 1 and not named else f"{', '.join(symbols)}: {text}")
     return "; ".join(clauses)
 
 
@@ -528,11 +531,8 @@ def download(
                 # reasons, and those of the batches not asked for.
                 earlier = [s for s in symbols[:offset] if s not in received]
                 rest = symbols[offset + len(batch) :]
-                also = ""
-                if earlier:  # one kind of reason is said without its symbols: name them
-                    said = describe_reasons({s: reasons[s] for s in earlier}, budget)
-                    one_kind = len({reasons[s][0] for s in earlier}) == 1
-                    also = f"; before it, {', '.join(earlier) + ': ' if one_kind else ''}{said}"
+                said = {s: reasons[s] for s in earlier}
+                also = f"; before it, {describe_reasons(said, budget, named=True)}" if said else ""
                 also += f"; not asked for: {', '.join(rest)}" if rest else ""
                 raise SourceUnavailableError(
                     f"the Yahoo download of {', '.join(batch)} failed ({why}){also}: "
