@@ -243,6 +243,7 @@ def a_user_folder(ctx):
 
 def a_file(name):
     def setup(ctx):
+        (ctx.tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (ctx.tmp / name).write_text("a file, not a folder")
 
     return setup
@@ -252,14 +253,6 @@ def a_folder_at(name):
     def setup(ctx):
         (ctx.tmp / name).mkdir(parents=True)
         (ctx.tmp / name / "notes.txt").write_text("a user's notes")
-
-    return setup
-
-
-def a_file_at(name):
-    def setup(ctx):
-        (ctx.tmp / name).parent.mkdir(parents=True)
-        (ctx.tmp / name).write_text("a file, not a folder")
 
     return setup
 
@@ -593,11 +586,11 @@ CASES = [
      build_reports_of("deepseek"),
      OutputError, ["reports/deepseek/index.html", "is a folder where the report publishes a file",
                    "move it elsewhere"]),
-    ("report where a file stands for its figures folder", a_file_at("out/figures/deepseek"),
+    ("report where a file stands for its figures folder", a_file("out/figures/deepseek"),
      build_reports_of("deepseek"),
      OutputError, ["figures/deepseek", "is a file where the report keeps a folder",
                    "nothing was run"]),
-    ("report where a file stands for the figures root", a_file_at("out/figures"),
+    ("report where a file stands for the figures root", a_file("out/figures"),
      build_reports_of("deepseek"),
      OutputError, ["out/figures is a file where the report keeps a folder"]),
     ("report where a link to nothing stands for its figures", a_dangling_link_at(

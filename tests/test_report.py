@@ -1,17 +1,28 @@
 """The report as a reader gets it: one self-contained page per study, checked in a real
 headless Chromium (Debian's; `.ci/run` installs it), and the quiet command that writes it."""
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import stat
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import Future
 from pathlib import Path
 
+import nbformat
+import psutil
 import pytest
 from browser import Page, chromium
 from conftest import REPO, STUDIES
 
-from marketlib.report import compose, render, summary
+from marketlib import report
+from marketlib.errors import OutputError
+from marketlib.paths import study_path
 
 ARTIFACTS = REPO / "test-artifacts"  # screenshots for a human to look at; not committed
 
@@ -51,8 +62,6 @@ def test_the_report_folder_is_one_page_with_nothing_private_in_it(reports, study
 def test_a_code_cell_holding_markup_is_shown_as_text_and_each_page_has_its_own_facts():
     """A page's code is Pygments' escaped markup, passed through as it is; and the pages of one
     run, rendered by one exporter, each state their own study."""
-    import nbformat
-
     source = 'note = "<script>alert(1)</script><img src=x onerror=alert(2)>"'
     book = nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_markdown_cell("# 1. A notebook"), nbformat.v4.new_code_cell(source)],
@@ -60,8 +69,10 @@ def test_a_code_cell_holding_markup_is_shown_as_text_and_each_page_has_its_own_f
     )
     pages = {}
     for title in ("First study", "Second study"):
-        combined, toc = compose([("01_a_notebook", nbformat.from_dict(book))], "A verdict.", [])
-        pages[title] = render(combined, toc, title, {"Study": f"{title} facts"})
+        combined, toc = report.compose(
+            [("01_a_notebook", nbformat.from_dict(book))], "A verdict.", []
+        )
+        pages[title] = report.render(combined, toc, title, {"Study": f"{title} facts"})
     for title, page in pages.items():
         assert "<script" not in page and "<img src=x" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in page
@@ -90,7 +101,7 @@ def test_the_report_leads_with_the_verdict_and_says_what_it_was_run_on(reports, 
     assert wheres == [f"report: {out / 'reports' / s / 'index.html'}" for s in studies]
     verdicts = "\n\n".join(b for b in blocks if not b.startswith("report: "))
     for study in studies:
-        paragraph = summary(out / "reports" / study / "executed" / "03_the_claims.ipynb")
+        paragraph = report.summary(out / "reports" / study / "executed" / "03_the_claims.ipynb")
         assert paragraph.strip() in verdicts
     assert run.stderr.strip() == ""
     assert re.search(r"<td>[^<]*(\.\.\.|…)</td>", page) is None  # no cell cut short
@@ -137,21 +148,13 @@ def test_the_report_renders_in_chromium_from_a_copied_folder(reports, study, tmp
 
 @pytest.mark.notebook
 def test_ctrl_c_stops_the_kernels_exits_130_and_keeps_the_previous_report(reports, tmp_path):
-    import contextlib
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import psutil
-
     out, _ = reports
     target = tmp_path / "out"
     shutil.copytree(out / "reports" / "deepseek", target / "reports" / "deepseek")
     shutil.copytree(out / "figures" / "deepseek", target / "figures" / "deepseek")
     (target / "figures" / "deepseek" / "04_recovery.png").write_text("a previous run's")
     before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
-    report = subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "marketlib", "report", "--out", str(target)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -161,7 +164,7 @@ def test_ctrl_c_stops_the_kernels_exits_130_and_keeps_the_previous_report(report
         time.sleep(0.2)
         kernels = [
             k
-            for k in psutil.Process(report.pid).children(recursive=True)
+            for k in psutil.Process(process.pid).children(recursive=True)
             if "ipykernel" in " ".join(k.cmdline())
         ]
     assert kernels, "the report started its kernels"
@@ -174,10 +177,10 @@ def test_ctrl_c_stops_the_kernels_exits_130_and_keeps_the_previous_report(report
     while not busy() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert busy(), "a notebook was executing"
-    report.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
     started = time.monotonic()
-    _, stderr = report.communicate(timeout=30)
-    assert report.returncode == 130 and time.monotonic() - started < 15
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130 and time.monotonic() - started < 15
     assert stderr.strip().splitlines()[-1] == "marketlib: interrupted"
     assert "Traceback" not in stderr
     _, alive = psutil.wait_procs(kernels, timeout=5)
@@ -190,11 +193,6 @@ def _staged(reports, out, figures=None):
     """The DeepSeek study's run as it stands when its last notebook has ended: the executed
     notebooks, figures and log of the session's report, staged under ``out``, whose figures
     folder is ``figures`` (a link to it) if given."""
-    import nbformat
-
-    from marketlib import report
-    from marketlib.paths import study_path
-
     done, _ = reports
     (out / "figures").mkdir(parents=True)
     if figures is not None:
@@ -211,6 +209,12 @@ def _staged(reports, out, figures=None):
     return run
 
 
+def _clean_up(runs, written, failed):
+    """The run's end (:func:`report._clean_up`), with no kernel chatter to add to the logs."""
+    with tempfile.TemporaryFile() as chatter:
+        report._clean_up(runs, written, failed, chatter)
+
+
 def _published(out):
     return {
         p.relative_to(out): p.read_bytes()
@@ -221,10 +225,6 @@ def _published(out):
 
 @pytest.mark.notebook
 def test_a_figures_folder_linked_to_another_file_system_gets_its_figures(reports, tmp_path):
-    import tempfile
-
-    from marketlib import report
-
     other = Path("/dev/shm")  # tmpfs where the machine has it: not the file system of tmp_path
     if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:
         pytest.skip("this machine has no second file system to link to")
@@ -247,8 +247,6 @@ def test_a_figures_folder_linked_to_another_file_system_gets_its_figures(reports
 def test_a_rename_that_fails_while_a_study_is_published_puts_every_previous_file_back(
     reports, tmp_path
 ):
-    from marketlib import report
-
     out = tmp_path / "out"
     run = _staged(reports, out)
     for name in ("04_recovery.png", "01_price_paths.png"):
@@ -272,12 +270,6 @@ def test_a_rename_that_fails_while_a_study_is_published_puts_every_previous_file
 
 @pytest.mark.notebook
 def test_a_folder_where_a_file_is_published_is_refused_and_kept(reports, tmp_path):
-    import tempfile
-    from concurrent.futures import Future
-
-    from marketlib import report
-    from marketlib.errors import OutputError
-
     out = tmp_path / "out"
     run = _staged(reports, out)
     (run.figures / "01_price_paths.png").write_text("the previous figure")
@@ -298,8 +290,7 @@ def test_a_folder_where_a_file_is_published_is_refused_and_kept(reports, tmp_pat
     with pytest.raises(OutputError, match="is a folder where the report"):
         report._collect(ended, report.notebook_paths(), [run], written, failed)
     assert failed == [run] and written == {}
-    with tempfile.TemporaryFile() as chatter:
-        report._clean_up([run], written, failed, chatter)
+    _clean_up([run], written, failed)
     log = run.published_log.read_text()
     assert log.startswith("this run's log") and "04_recovery.png is a folder where" in log
     assert (mistaken / "notes.txt").read_text() == "a user's notes"
@@ -308,17 +299,12 @@ def test_a_folder_where_a_file_is_published_is_refused_and_kept(reports, tmp_pat
 def test_a_first_run_that_is_not_written_leaves_no_empty_folder(tmp_path):
     """A study's first run that fails leaves its log in its reports folder and no figures
     folder; one interrupted leaves neither; folders that were there before stay, empty."""
-    import tempfile
-
-    from marketlib import report
-    from marketlib.paths import study_path
 
     def run_ended(out, failed):
         run = report._start(study_path("deepseek").resolve(), out, "snapshot")
         run.drawn.mkdir(parents=True)  # as a notebook's parameter check makes it
         (run.drawn / "01_price_paths.png").write_bytes(b"drawn before the run ended")
-        with tempfile.TemporaryFile() as chatter:
-            report._clean_up([run], {}, [run] if failed else [], chatter)
+        _clean_up([run], {}, [run] if failed else [])
         return run
 
     failed = run_ended(tmp_path / "failed", failed=True)
@@ -329,8 +315,7 @@ def test_a_first_run_that_is_not_written_leaves_no_empty_folder(tmp_path):
     two = tmp_path / "two" / "out"
     two.parent.mkdir()
     runs = [report._start(study_path(s).resolve(), two, "snapshot") for s in STUDIES]
-    with tempfile.TemporaryFile() as chatter:
-        report._clean_up(runs, {}, [], chatter)
+    _clean_up(runs, {}, [])
     assert list(two.parent.iterdir()) == []
     elsewhere = tmp_path / "a paper's figures"
     elsewhere.mkdir()
@@ -346,10 +331,6 @@ def test_a_first_run_that_is_not_written_leaves_no_empty_folder(tmp_path):
 def test_a_ctrl_c_while_a_study_is_published_comes_after_its_last_rename(
     reports, tmp_path, monkeypatch
 ):
-    import signal
-
-    from marketlib import report
-
     out = tmp_path / "out"
     run = _staged(reports, out)
     (run.figures / "04_recovery.png").write_text("the previous figure")
@@ -408,9 +389,6 @@ print(failed[0] if failed else "imported")
 
 
 def test_the_report_imports_what_its_threads_run_before_they_start():
-    import subprocess
-    import sys
-
     # Three threads importing one package tree from different ends at once: each may wait for
     # a module another holds, and Python hands one of them the half-imported module (without
     # `_import_runners` first, 5 of 5 such runs here failed with an ImportError).

@@ -405,7 +405,6 @@ def test_firm_values_over_several_spans_are_those_of_each_span_alone(market):
 
 
 def test_a_reference_with_other_anchors_shares_its_share_facts_and_values_the_same(market):
-
     universe, prices, reference, _, _ = market
     listings = universe.valued_listings(universe.resolve("all"))
     assert len(reference.anchors)  # the market rebuilds some raw closes from anchors
@@ -422,7 +421,6 @@ def test_a_reference_with_other_anchors_shares_its_share_facts_and_values_the_sa
 
 
 def test_other_counts_share_the_grouping_and_value_as_facts_built_afresh(market):
-
     universe, prices, reference, _, _ = market
     listings = universe.valued_listings(universe.resolve("all"))
     built = reference.primary_facts
