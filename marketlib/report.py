@@ -658,10 +658,6 @@ class _StudyRun:
         return self.figures / ".executing"
 
     @property
-    def staging(self) -> tuple[Path, Path]:
-        return self.workdir, self.drawn
-
-    @property
     def logfile(self) -> Path:
         # Written in the staging folder and published (to ``published_log``) with the
         # notebooks: a run that fails leaves the previous log beside the previous report.
@@ -935,7 +931,7 @@ def _refuse_folders(files: list[Path]) -> None:
 
 
 def _remove_staging(run: _StudyRun) -> None:
-    for folder in run.staging:
+    for folder in (run.workdir, run.drawn):
         shutil.rmtree(folder, ignore_errors=True)
 
 
