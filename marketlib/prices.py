@@ -24,7 +24,7 @@ import pandas as pd
 from marketlib.calendars import calendar_zone, parse_date, sessions
 from marketlib.errors import DataUnavailableError, InvalidInputError, UnknownSymbolError
 from marketlib.schema import PRICE_FIELDS
-from marketlib.sources import DEFAULT_SOURCE, Chain, open_source
+from marketlib.sources import DEFAULT_SOURCE, Chain, FolderSource, open_source
 from marketlib.universe import Listing, Universe, bundled_universe
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,16 @@ class Series:
     source: str
     dates: pd.DatetimeIndex
     values: np.ndarray  # sessions x PRICE_FIELDS
+
+    def priced_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """The first and last session with a close or an adjusted close (None: none)."""
+        if not len(self.dates):
+            return None
+        ends = self.values[[0, -1]][:, [_CLOSE, _ADJ_CLOSE]]
+        if not np.isnan(ends).all(axis=1).any():  # the common case: priced at both ends
+            return self.dates[0], self.dates[-1]
+        priced = np.flatnonzero(~self.without_price)
+        return (self.dates[priced[0]], self.dates[priced[-1]]) if len(priced) else None
 
     @property
     def without_price(self) -> np.ndarray:
@@ -388,25 +398,100 @@ def fetch(
         if late or early:
             note = f"covers {first:%Y-%m-%d}..{last:%Y-%m-%d} of {lo:%Y-%m-%d}..{hi:%Y-%m-%d}"
             if not partial:
+                folder = _folder_of(source, symbol)
                 raise DataUnavailableError(
-                    f"{symbol}: requested {lo:%Y-%m-%d}..{hi:%Y-%m-%d}, the "
-                    f"{source.served_by.get(symbol, source.name)} data {note.split(' of ')[0]}: "
-                    "narrow the dates or use --source yahoo"
+                    f"{symbol}: requested {lo:%Y-%m-%d}..{hi:%Y-%m-%d}, "
+                    + (
+                        f"the {source.served_by.get(symbol, source.name)} data "
+                        f"{note.split(' of ')[0]}: narrow the dates or use --source yahoo"
+                        if folder is None
+                        else f"{folder.file(symbol)} {note.split(' of ')[0]}: narrow the "
+                        "dates or add the missing rows to it"
+                    )
                 )
             coverage[symbol] = note
             lo, hi = max(lo, first), min(hi, last)
         served[symbol] = conform(listing, frame, lo, hi, source.served_by.get(symbol, source.name))
     if empty:
-        raise DataUnavailableError(
-            f"{', '.join(empty)}: the {source.name} data has no price between "
-            f"{start:%Y-%m-%d} and {end:%Y-%m-%d}: narrow the dates or use --source yahoo"
-            if start is not None and end is not None
-            else f"{', '.join(empty)}: the {source.name} data has no price for them"
-        )
+        raise DataUnavailableError(_say_empty(empty, start, end, source))
     _say_gaps(served)
     if coverage:
         log.info("partial coverage: %s", "; ".join(f"{s} {n}" for s, n in coverage.items()))
     return Prices(served, coverage)
+
+
+class _Folder:
+    """A user's data folder as the messages name it: each symbol by its price file's path."""
+
+    def __init__(self, source: FolderSource) -> None:
+        self.source = source
+
+    def file(self, symbol: str) -> str:
+        return str(self.source._file(symbol))  # the path it read, not one rebuilt here
+
+    def files(self, symbols: list[str]) -> str:
+        if len(symbols) == 1:
+            return self.file(symbols[0])
+        more = ", ..." if len(symbols) > _NAMED else ""
+        named = ", ".join(symbols[:_NAMED])
+        return f"the price files of {named}{more} in {self.source.root / 'prices'}"
+
+
+def _folder_of(source: Chain, symbol: str) -> _Folder | None:
+    """The user's folder that served ``symbol``, if a folder did (else None)."""
+    name = source.served_by.get(symbol)
+    folder = next(
+        (s for s in source.sources if isinstance(s, FolderSource) and s.name == name), None
+    )
+    return None if folder is None else _Folder(folder)
+
+
+def _say_empty(
+    symbols: list[str], start: pd.Timestamp | None, end: pd.Timestamp | None, source: Chain
+) -> str:
+    """Why ``symbols`` have no price, per the source that served each: a user's folder names
+    its files (a file with only a header, or no row in the span), the others are named."""
+    span = (
+        f" between {start:%Y-%m-%d} and {end:%Y-%m-%d}"
+        if start is not None and end is not None
+        else ""
+    )
+    by_source: dict[str, list[str]] = {}
+    for symbol in symbols:
+        by_source.setdefault(source.served_by.get(symbol, source.name), []).append(symbol)
+    said = []
+    for name, mine in by_source.items():
+        folder = _folder_of(source, mine[0])
+        if folder is None:
+            said.append(
+                f"{', '.join(mine)}: the {name} data has no price{span}: narrow the dates or "
+                "use --source yahoo"
+                if span
+                else f"{', '.join(mine)}: the {name} data has no price for them"
+            )
+            continue
+        # Read again over every date (the folder keeps what it parsed): which files have no
+        # row at all, and which none in the span.
+        whole = folder.source.prices(mine, None, None)
+        bare = [s for s in mine if whole[s].empty]
+        if bare:
+            one = len(bare) == 1
+            said.append(
+                f"{folder.files(bare)} {'has' if one else 'have'} no rows, only a header: add "
+                f"the prices (a row per date: date,close) or delete {'the file' if one else 'them'}"
+            )
+        short = [s for s in mine if not whole[s].empty]
+        if len(short) == 1:
+            dates = whole[short[0]].index
+            said.append(
+                f"{folder.file(short[0])} has no price{span} (its rows run "
+                f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}): change the dates or add the rows"
+            )
+        elif short:
+            said.append(
+                f"{folder.files(short)} have no price{span}: change the dates or add the rows"
+            )
+    return "; ".join(said)
 
 
 def load_prices(

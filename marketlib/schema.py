@@ -8,6 +8,7 @@ its required columns. Nothing is filled in: a column a file does not have is NaN
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,22 +21,37 @@ from marketlib.errors import InvalidInputError
 # Daily bar fields, in the order every price frame carries them. ``close`` is the raw close as
 # traded; ``adj_close`` is adjusted for dividends (and splits); either may be NaN.
 PRICE_FIELDS = ["open", "high", "low", "close", "adj_close", "volume"]
+_IS_PRICE = np.array([f != "volume" for f in PRICE_FIELDS])
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A reference table of the bundle's schema: its file, required columns and typed ones."""
+    """A reference table of the bundle's schema: its file, required columns and typed ones.
+
+    ``undated``: a row may leave ``date_column`` blank (a source that gave no date); ``past``:
+    ``date_column`` may not be later than today; ``choices``: the values a column may hold.
+    """
 
     file: str
     required: tuple[str, ...]
     date_column: str
     number_column: str | None
     optional: tuple[str, ...] = ()
+    undated: bool = False
+    past: bool = False
+    choices: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def columns(self) -> list[str]:
         return [*self.required, *self.optional]
 
+
+# The shares table's roles and qualities the code reads: marketcap values the PRIMARY fact in
+# force and reads ALT counts only as alternatives (share_alternatives); claims ranks qualities
+# in this order (its QUALITY_ORDER), and marketlib.yahoo labels Yahoo's counts yahoo-reported.
+# Any other word would be valued as if it were one of these, or silently skipped.
+SHARE_ROLES = ("PRIMARY", "ALT")
+SHARE_QUALITIES = ("exact", "rounded", "approximate", "weak", "yahoo-reported")
 
 TABLES = {
     "shares": TableSpec(
@@ -44,6 +60,9 @@ TABLES = {
         "as_of",
         "shares",
         ("as_of_precision", "as_of_note", "source_document", "source_url_or_repo_path", "note"),
+        undated=True,
+        past=True,
+        choices=(("role", SHARE_ROLES), ("quality", SHARE_QUALITIES)),
     ),
     "splits": TableSpec(
         "splits.csv",
@@ -53,7 +72,11 @@ TABLES = {
         ("source", "note"),
     ),
     "dividends": TableSpec(
-        "dividends.csv", ("symbol", "ex_date", "amount", "currency"), "ex_date", None, ("source",)
+        "dividends.csv",
+        ("symbol", "ex_date", "amount", "currency"),
+        "ex_date",
+        "amount",
+        ("source",),
     ),
     "anchors": TableSpec(
         "raw_close_anchors.csv",
@@ -61,6 +84,7 @@ TABLES = {
         "date",
         "raw_close",
         ("source", "note"),
+        past=True,
     ),
 }
 
@@ -75,17 +99,51 @@ def empty_table(kind: str) -> pd.DataFrame:
     return frame
 
 
+def _one_line(exc: Exception) -> str:
+    """A parser's message on one line (pandas' tokenizer errors end in a newline)."""
+    return " ".join(str(exc).split())
+
+
+def _today() -> pd.Timestamp:
+    """Today's date where it is latest on Earth (UTC+14): no date a user's clock shows as
+    today is taken for the future."""
+    return pd.Timestamp.now(tz="Etc/GMT-14").normalize().tz_localize(None)
+
+
+def _first(mask: pd.Series | np.ndarray) -> int:
+    return int(np.argmax(np.asarray(mask)))
+
+
+def _row(kind: str, frame: pd.DataFrame, position: int, dated: bool = True) -> str:
+    """The row at ``position`` as its user knows it: its symbol (and share class), and date
+    (unless the message names the date itself)."""
+    spec = TABLES[kind]
+    keys = ("symbol", "share_class") if kind == "shares" else ("symbol",)
+    words = [str(frame[k].iat[position]) for k in keys if pd.notna(frame[k].iat[position])]
+    date = frame[spec.date_column].iat[position]
+    if dated:
+        words.append(f"{spec.date_column} {date}" if pd.notna(date) else f"no {spec.date_column}")
+    return f"row {' '.join(words)}"
+
+
 def parse_table(kind: str, data: bytes, origin: str, error: type[Exception]) -> pd.DataFrame:
     """A reference table's bytes as a typed frame (dates parsed, the number column float).
 
     ``error`` is the exception raised for a malformed file (the snapshot raises its integrity
-    error, a user's folder an input error); the message names ``origin`` and the column.
+    error, a user's folder an input error); the message names ``origin``, the row (its symbol
+    and date) and the column. Every check reads whole columns: tables of 10^5 rows are read
+    whole for each study.
     """
     spec = TABLES[kind]
+    if not data.strip():
+        raise error(
+            f"{origin} is empty: write its header ({','.join(spec.required)}) and rows, or "
+            "delete the file"
+        )
     try:
         frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[""])
     except (ValueError, pd.errors.ParserError) as exc:
-        raise error(f"{origin} cannot be parsed as CSV ({exc}): fix the file") from None
+        raise error(f"{origin} cannot be parsed as CSV ({_one_line(exc)}): fix the file") from None
     missing = [c for c in spec.required if c not in frame.columns]
     if missing:
         raise error(
@@ -95,23 +153,119 @@ def parse_table(kind: str, data: bytes, origin: str, error: type[Exception]) -> 
     for column in spec.optional:
         if column not in frame.columns:
             frame[column] = pd.Series(pd.NA, index=frame.index, dtype=object)
+    text = frame[[*spec.required]].copy()  # the cells as written, for the messages
+    chosen = dict(spec.choices)
+    for column in spec.required:
+        if column in chosen or column == spec.number_column or column == spec.date_column:
+            continue  # their own checks below name a blank cell
+        if frame[column].hasnans:
+            at = _first(frame[column].isna())
+            raise error(f"{origin}: {_row(kind, text, at)} has no {column}: fill it in")
     dates = pd.to_datetime(frame[spec.date_column], format="%Y-%m-%d", errors="coerce")
-    bad = frame[spec.date_column].notna() & dates.isna()
+    bad = (frame[spec.date_column].notna() | (not spec.undated)) & dates.isna()
     if bad.any():
+        at = _first(bad)
+        written = frame[spec.date_column].iat[at]
         raise error(
-            f"{origin}: {spec.date_column} {frame[spec.date_column][bad].iloc[0]!r} is not a "
-            "date: write it as YYYY-MM-DD"
+            f"{origin}: {_row(kind, text, at, dated=False)}: {spec.date_column} "
+            f"{written!r} is not a date: write it as YYYY-MM-DD"
+            if pd.notna(written)
+            else f"{origin}: {_row(kind, text, at)}: write its {spec.date_column} as YYYY-MM-DD"
         )
+    if spec.past:
+        today = _today()
+        late = (dates > today).to_numpy()
+        if late.any():
+            at = _first(late)
+            raise error(
+                f"{origin}: {_row(kind, text, at, dated=False)}: {spec.date_column} "
+                f"{dates.iat[at]:%Y-%m-%d} is after today ({today:%Y-%m-%d}): a fact cannot "
+                "be dated in the future; fix the date"
+            )
     frame[spec.date_column] = dates
     if spec.number_column:
-        numbers = pd.to_numeric(frame[spec.number_column], errors="coerce")
-        if numbers.isna().any() or (numbers <= 0).any():
-            value = frame[spec.number_column][numbers.isna() | (numbers <= 0)].iloc[0]
+        values = _numbers(frame[spec.number_column])
+        # NaN, inf and -inf fail the one comparison, as do zero and negative numbers.
+        bad = ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            at = _first(bad)
+            written = frame[spec.number_column].iat[at]
             raise error(
-                f"{origin}: {spec.number_column} {value!r} is not a positive number: fix the row"
+                f"{origin}: {_row(kind, text, at)}: {spec.number_column} {written!r} is not a "
+                "positive finite number: fix the row"
+                if pd.notna(written)
+                else f"{origin}: {_row(kind, text, at)} has no {spec.number_column}: fill it in"
             )
-        frame[spec.number_column] = numbers.astype("float64")
+        frame[spec.number_column] = values
+    for column, allowed in spec.choices:
+        unknown = ~frame[column].isin(allowed)
+        if unknown.any():
+            at = _first(unknown)
+            written = frame[column].iat[at]
+            said = f"{column} {written!r} is not" if pd.notna(written) else f"no {column}: it is"
+            raise error(
+                f"{origin}: {_row(kind, text, at)}: {said} one of {', '.join(allowed)}: use "
+                "one of them"
+            )
+    if kind == "shares":
+        frame = _one_fact_per_key(frame, text, origin, error)
     return frame[spec.columns]
+
+
+def _numbers(cells: pd.Series) -> np.ndarray:
+    """A column of numbers as float64, each cell read as Python's ``float`` reads it (NaN where
+    it cannot be read), in one cast: ``pd.to_numeric`` takes five times as long."""
+    column = cells.to_numpy(dtype=object)
+    try:
+        return column.astype("float64")
+    except (TypeError, ValueError):
+        pass
+    # A cell is not a number: read the few to_numeric cannot read one at a time, so the cell
+    # named is the first the cast above refused.
+    values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64")
+    for at in np.flatnonzero(np.isnan(values) & cells.notna().to_numpy()):
+        with contextlib.suppress(ValueError):
+            values[at] = float(column[at])
+    return values
+
+
+def _one_fact_per_key(
+    frame: pd.DataFrame, text: pd.DataFrame, origin: str, error: type[Exception]
+) -> pd.DataFrame:
+    """The shares table with each PRIMARY fact (symbol, class, as_of) once.
+
+    Two PRIMARY facts of one class on one date with different counts (or qualities) are
+    refused: the valuation takes one of them, and which one would depend on a sort. Rows that
+    repeat a fact's count and quality are dropped, the first kept: they value nothing
+    differently, and a table gathered from several sources repeats facts. ALT rows are left
+    as they are: the alternatives read every one of them (the lowest and highest count).
+    """
+    rows = np.flatnonzero(frame["role"].to_numpy(dtype=object) == "PRIMARY")
+    # One integer per fact from integer factorizations (10^5 rows and more); NaT, an undated
+    # fact, is one more date. No symbol or class is blank by now.
+    symbols = pd.factorize(frame["symbol"].to_numpy(dtype=object)[rows])[0]
+    classes, named = pd.factorize(frame["share_class"].to_numpy(dtype=object)[rows])
+    pairs = pd.factorize(symbols.astype(np.int64) * len(named) + classes)[0]
+    days, distinct = pd.factorize(frame["as_of"].to_numpy().view(np.int64)[rows])
+    key = pd.Series(pairs.astype(np.int64) * len(distinct) + days)
+    repeated = key.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return frame
+    for column in ("shares", "quality"):
+        same = pd.Series(frame[column].to_numpy()[rows[repeated]])
+        varies = (same.groupby(key[repeated].to_numpy()).transform("nunique") > 1).to_numpy()
+        if varies.any():
+            at = rows[repeated][_first(varies)]
+            mine = rows[key.to_numpy() == key.to_numpy()[np.searchsorted(rows, at)]]
+            written = list(dict.fromkeys(text[column].iloc[mine].astype(str)))
+            raise error(
+                f"{origin}: {_row('shares', text, at)}: {len(mine)} PRIMARY facts with "
+                f"different {column} ({' and '.join(written)}): keep the one its source "
+                "supports (mark another ALT if it is an alternative count)"
+            )
+    drop = np.zeros(len(frame), dtype=bool)
+    drop[rows[key.duplicated().to_numpy()]] = True
+    return frame[~drop].reset_index(drop=True)
 
 
 def parse_price_csv(
@@ -121,12 +275,14 @@ def parse_price_csv(
 
     ``exact``: the header must be exactly ``date`` + :data:`PRICE_FIELDS` (the bundled
     snapshot); otherwise ``date`` and ``close`` or ``adj_close`` suffice and the other fields
-    are NaN (a user's own file).
+    are NaN (a user's own file). A bad cell is named by its column and the row's date.
     """
+    if not data.strip():
+        raise error(f"{origin} is empty: write its header (date,close) and rows, or delete it")
     try:
         frame = pd.read_csv(io.BytesIO(data), dtype={"date": str})
     except (ValueError, pd.errors.ParserError) as exc:
-        raise error(f"{origin} cannot be parsed as CSV ({exc}): fix the file") from None
+        raise error(f"{origin} cannot be parsed as CSV ({_one_line(exc)}): fix the file") from None
     columns = list(frame.columns)
     if exact and columns != ["date", *PRICE_FIELDS]:
         raise error(f"{origin}: header {columns} is not {['date', *PRICE_FIELDS]}")
@@ -134,19 +290,51 @@ def parse_price_csv(
     if "date" not in columns or not {"close", "adj_close"} & set(columns) or unknown:
         raise error(
             f"{origin}: header {columns} is not a price file: it needs date and close (or "
-            f"adj_close), and may have {', '.join(f for f in PRICE_FIELDS if f != 'close')}"
+            f"adj_close), and may have {', '.join(f for f in PRICE_FIELDS if f != 'close')}, "
+            "separated by commas"
         )
-    values = frame.drop(columns="date").apply(pd.to_numeric, errors="coerce")
-    if (values.isna() & frame.drop(columns="date").notna()).any(axis=None):
-        raise error(f"{origin}: a price or volume cell is not a number: fix the file")
-    values = values.reindex(columns=PRICE_FIELDS).astype("float64")
-    dates = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
+    written = frame["date"]
+    cells = frame.drop(columns="date")
+    values = cells.apply(pd.to_numeric, errors="coerce")
+    words = (values.isna() & cells.notna()).to_numpy()
+    if words.any():
+        row, column = divmod(_first(words.ravel()), words.shape[1])
+        where = f"on {written.iat[row]}" if pd.notna(written.iat[row]) else "in a row with no date"
+        raise error(
+            f"{origin}: {cells.columns[column]} {cells.iat[row, column]!r} {where} is not a "
+            "number: fix the file"
+        )
+    dates = pd.to_datetime(written, format="%Y-%m-%d", errors="coerce")
     if dates.isna().any():
-        raise error(f"{origin}: unparseable or empty date (write dates as YYYY-MM-DD)")
-    if not dates.is_monotonic_increasing or dates.duplicated().any():
-        raise error(f"{origin}: dates are not strictly ascending")
-    if (values[["open", "high", "low", "close", "adj_close"]] <= 0).any(axis=None):
-        raise error(f"{origin}: has a zero or negative price")
+        row = _first(dates.isna())
+        where = "the first row" if row == 0 else f"the row after {written.iat[row - 1]}"
+        raise error(
+            f"{origin}: unparseable date {written.iat[row]!r} ({where}): write dates as YYYY-MM-DD"
+            if pd.notna(written.iat[row])
+            else f"{origin}: unparseable or empty date: {where} has none: write dates as YYYY-MM-DD"
+        )
+    stamps = dates.to_numpy()
+    behind = stamps[1:] <= stamps[:-1]
+    if behind.any():
+        row = _first(behind) + 1
+        raise error(
+            f"{origin}: dates are not strictly ascending: {written.iat[row]} appears twice: "
+            "keep one row per date"
+            if stamps[row] == stamps[row - 1]
+            else f"{origin}: dates are not strictly ascending: {written.iat[row]} comes after "
+            f"{written.iat[row - 1]}: sort the rows by date"
+        )
+    values = values.reindex(columns=PRICE_FIELDS).astype("float64")
+    numbers = values.to_numpy()
+    bad = np.isinf(numbers) | ((numbers <= 0) & _IS_PRICE)
+    if bad.any():
+        row, column = divmod(_first(bad.ravel()), bad.shape[1])
+        value, field = numbers[row, column], PRICE_FIELDS[column]
+        raise error(
+            f"{origin}: {field} on {written.iat[row]} is {value:g}, "
+            + ("not a finite number" if np.isinf(value) else "a zero or negative price")
+            + ": fix the row (a blank cell if the source has no price that day)"
+        )
     values.index = pd.DatetimeIndex(dates, name="date")
     return values
 
@@ -297,7 +485,8 @@ def _parse_alike(header: bytes, bodies: list[bytes]) -> list[pd.DataFrame] | Non
             continue
         column = cells[field].to_numpy(dtype="float64")
         low, high = np.fmin.reduce(column), np.fmax.reduce(column)  # NaN only if all are
-        # Integers past 2**53 would not read the same as floats; prices must be positive.
+        # Integers past 2**53 would not read the same as floats; prices must be positive. An
+        # inf or -inf cell fails one of these too: the one-file parser names it.
         if max(-low, high) >= 2.0**53 or (field != "volume" and low <= 0):
             return None
         if field == "volume" and low <= 0 and np.signbit(column[column == 0]).any():

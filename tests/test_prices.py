@@ -1,4 +1,5 @@
 import logging
+import re
 from pathlib import Path
 
 import exchange_calendars
@@ -297,16 +298,64 @@ def test_a_volume_written_minus_zero_reads_as_the_one_file_parser_reads_it(tmp_p
     assert not np.signbit(bulk["volume"].to_numpy()).any()
 
 
+# SYNTHETIC bad price files, each with the words its error says after the file's path.
 BAD_FILES = {
-    "a negative price": b"date,close\n2025-01-02,10\n2025-01-03,-1\n",
-    "dates not ascending": b"date,close\n2025-01-03,10\n2025-01-02,11\n",
-    "a repeated date": b"date,close\n2025-01-02,10\n2025-01-02,11\n",
-    "a day the month lacks": b"date,close\n2025-02-28,10\n2025-02-30,11\n",
-    "a date in another form": b"date,close\n2025-01-02,10\n2025/01/03,11\n",
-    "a cell that is not a number": b"date,close\n2025-01-02,10\n2025-01-03,ten\n",
-    "a line with a cell too many": b"date,close\n2025-01-02,10\n2025-01-03,11,12\n",
-    "a blank date": b"date,close\n2025-01-02,10\n,11\n",
-    "no close column": b"date,open\n2025-01-02,10\n",
+    "a negative price": (
+        b"date,close\n2025-01-02,10\n2025-01-03,-1\n",
+        "close on 2025-01-03 is -1, a zero or negative price: fix the row",
+    ),
+    "dates not ascending": (
+        b"date,close\n2025-01-03,10\n2025-01-02,11\n",
+        "dates are not strictly ascending: 2025-01-02 comes after 2025-01-03: sort the rows",
+    ),
+    "a repeated date": (
+        b"date,close\n2025-01-02,10\n2025-01-02,11\n",
+        "dates are not strictly ascending: 2025-01-02 appears twice: keep one row per date",
+    ),
+    "a day the month lacks": (
+        b"date,close\n2025-02-28,10\n2025-02-30,11\n",
+        "unparseable date '2025-02-30' (the row after 2025-02-28): write dates as YYYY-MM-DD",
+    ),
+    "a date in another form": (
+        b"date,close\n2025-01-02,10\n2025/01/03,11\n",
+        "unparseable date '2025/01/03' (the row after 2025-01-02)",
+    ),
+    "a cell that is not a number": (
+        b"date,close\n2025-01-02,10\n2025-01-03,ten\n",
+        "close 'ten' on 2025-01-03 is not a number: fix the file",
+    ),
+    "a line with a cell too many": (
+        b"date,close\n2025-01-02,10\n2025-01-03,11,12\n",
+        "cannot be parsed as CSV (Error tokenizing data. C error: Expected 2 fields in line 3, "
+        "saw 3): fix the file",
+    ),
+    "a blank date": (
+        b"date,close\n2025-01-02,10\n,11\n",
+        "unparseable or empty date: the row after 2025-01-02 has none",
+    ),
+    "no close column": (b"date,open\n2025-01-02,10\n", "it needs date and close (or adj_close)"),
+    "columns separated by semicolons": (
+        b"date;close\n2025-01-02;10\n",
+        ("header ['date;close'] is not a price file: it needs", "separated by commas"),
+    ),
+    "an infinite close": (
+        b"date,close\n2025-01-02,10\n2025-01-03,inf\n",
+        "close on 2025-01-03 is inf, not a finite number: fix the row (a blank cell if the "
+        "source has no price that day)",
+    ),
+    "a minus-infinite adjusted close": (
+        b"date,close,adj_close\n2025-01-02,10,9\n2025-01-03,11,-inf\n",
+        "adj_close on 2025-01-03 is -inf, not a finite number",
+    ),
+    "a close past the largest float": (
+        b"date,close\n2025-01-02,10\n2025-01-03,1e400\n",
+        "close on 2025-01-03 is inf, not a finite number",
+    ),
+    "an infinite volume": (
+        b"date,close,volume\n2025-01-02,10,5\n2025-01-03,11,Infinity\n",
+        "volume on 2025-01-03 is inf, not a finite number",
+    ),
+    "an empty file": (b"", "is empty: write its header (date,close) and rows, or delete it"),
 }
 
 
@@ -314,9 +363,13 @@ BAD_FILES = {
 def test_one_bad_file_among_good_ones_is_named_in_the_error(tmp_path, problem):
 
     good = {f"SYN{n:04d}": b"date,close\n2025-01-02,10\n2025-01-03,11\n" for n in range(60)}
-    files = {**dict(list(good.items())[:30]), "SYNBAD": BAD_FILES[problem]}
-    files |= {**dict(list(good.items())[30:]), "SYNBAD2": BAD_FILES["a negative price"]}
-    assert_bulk_names_the_bad_file(write_price_folder(tmp_path / "data", files), list(files))
+    data, words = BAD_FILES[problem]
+    files = {**dict(list(good.items())[:30]), "SYNBAD": data}
+    files |= {**dict(list(good.items())[30:]), "SYNBAD2": BAD_FILES["a negative price"][0]}
+    root = write_price_folder(tmp_path / "data", files)
+    message = assert_bulk_names_the_bad_file(root, list(files))
+    assert re.fullmatch(re.escape(str(root / "prices" / "SYNBAD.csv")) + "[: ].*", message)
+    assert all(part in message for part in ((words,) if isinstance(words, str) else words))
 
 
 @pytest.mark.parametrize("at", [0, 30, 60])
@@ -337,15 +390,15 @@ def test_batches_parsed_at_once_name_the_first_bad_file_in_order(tmp_path, monke
     monkeypatch.setattr(sources, "_PARSERS", 4)
     monkeypatch.setattr(sources, "_BATCH_BYTES", 1)
     good = [(f"SYN{n:04d}", b"date,close\n2025-01-02,10\n2025-01-03,11\n") for n in range(60)]
-    bad = [("SYNBAD", BAD_FILES["a cell that is not a number"]),
-           ("SYNBAD2", BAD_FILES["a negative price"])]  # fmt: skip
+    bad = [("SYNBAD", BAD_FILES["a cell that is not a number"][0]),
+           ("SYNBAD2", BAD_FILES["a negative price"][0])]  # fmt: skip
     files = dict(good[:at] + bad + good[at:])
     assert_bulk_names_the_bad_file(write_price_folder(tmp_path / "data", files), list(files))
 
 
-def assert_bulk_names_the_bad_file(root: Path, symbols: list[str]) -> None:
+def assert_bulk_names_the_bad_file(root: Path, symbols: list[str]) -> str:
     """Reading ``root``'s files in bulk fails on SYNBAD.csv as parsing it alone does: the
-    first bad file, named, in the same words."""
+    first bad file, named, in the same words, on one line (the message, returned)."""
     from marketlib.schema import parse_price_csv
 
     bad = root / "prices" / "SYNBAD.csv"
@@ -354,6 +407,8 @@ def assert_bulk_names_the_bad_file(root: Path, symbols: list[str]) -> None:
     with pytest.raises(InvalidInputError) as bulk:
         sources.FolderSource(root).prices(symbols, None, None)
     assert str(bulk.value) == str(alone.value) and str(bad) in str(bulk.value)
+    assert "\n" not in str(bulk.value)
+    return str(bulk.value)
 
 
 def test_a_day_the_month_lacks_in_long_files_is_named_not_a_crash(tmp_path):
@@ -370,7 +425,6 @@ def test_gaps_are_named_per_listing_up_to_ten_then_counted_in_one_line(tmp_path,
     """A whole market read from a folder has thousands of gaps; ten lines name listings, one
     more counts the rest (SYNTHETIC files, each missing two sessions)."""
     from marketlib.prices import GAP_LINES
-    from marketlib.universe import parse_universe
 
     days = nyse("2025-01-02", "2025-01-31")
     files = {}
@@ -380,17 +434,7 @@ def test_gaps_are_named_per_listing_up_to_ten_then_counted_in_one_line(tmp_path,
             ["date,close", *(f"{d:%Y-%m-%d},{100 + k}" for k, d in enumerate(kept))]
         ).encode()
     root = write_price_folder(tmp_path / "data", files)
-    listing = {"exchange": "XNYS", "calendar": "XNYS", "currency": "USD", "role": "equity"}
-    universe = parse_universe(
-        {
-            "firms": {
-                s.lower(): {"name": s, "country": "US", "listings": [listing | {"symbol": s}]}
-                for s in files
-            },
-            "benchmarks": {},
-        },
-        origin="SYNTHETIC",
-    )
+    universe = synthetic_universe(list(files))
     with caplog.at_level(logging.WARNING, logger="marketlib"):
         served = fetch(list(files), days[0], days[-1], open_source("snapshot", root), universe)
     assert served.field("close").isna().sum().tolist() == [2] * len(files)  # left empty
@@ -405,3 +449,218 @@ def test_gaps_are_named_per_listing_up_to_ten_then_counted_in_one_line(tmp_path,
         "filled): SYN10, SYN11, SYN12; Study.coverage_table() (notebook 01) gives each one's "
         "count"
     ]
+
+
+def synthetic_universe(symbols: list[str]):
+    """A registry of SYNTHETIC firms, one XNYS listing each."""
+    from marketlib.universe import parse_universe
+
+    listing = {"exchange": "XNYS", "calendar": "XNYS", "currency": "USD", "role": "equity"}
+    firms = {
+        s.lower(): {"name": s, "country": "US", "listings": [listing | {"symbol": s}]}
+        for s in symbols
+    }
+    return parse_universe({"firms": firms, "benchmarks": {}}, origin="SYNTHETIC")
+
+
+TWO_DAYS = b"date,close\n2025-01-02,10\n2025-01-03,11\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "span", "partial", "words"),
+    [
+        ({"SYNA": b"date,close\n"}, (None, None), True,
+         "{SYNA} has no rows, only a header: add the prices (a row per date: date,close) or "
+         "delete the file"),
+        ({"SYNA": b"date,close\n"}, ("2025-01-02", "2025-01-03"), True,
+         "{SYNA} has no rows, only a header"),
+        ({"SYNA": b"date,close\n", "SYNB": b"date,adj_close\n"}, (None, None), True,
+         "the price files of SYNA, SYNB in {prices} have no rows, only a header"),
+        ({"SYNA": TWO_DAYS}, ("2025-03-03", "2025-03-07"), True,
+         "{SYNA} has no price between 2025-03-03 and 2025-03-07 (its rows run "
+         "2025-01-02..2025-01-03): change the dates or add the rows"),
+        ({"SYNA": TWO_DAYS}, ("2025-01-02", "2025-01-10"), False,
+         "SYNA: requested 2025-01-02..2025-01-10, {SYNA} covers 2025-01-02..2025-01-03: narrow "
+         "the dates or add the missing rows to it"),
+    ],
+    ids=["header only", "header only, dates given", "two header-only files", "none in the span",
+         "part of the span, not partial"],
+)  # fmt: skip
+def test_a_folder_file_without_prices_is_named_by_its_path_not_as_the_snapshot(
+    tmp_path, files, span, partial, words
+):
+    """SYNTHETIC price files in a user's folder ahead of the snapshot: the error names the
+    file the study read, never "the snapshot data"."""
+    root = write_price_folder(tmp_path / "data", files)
+    paths = {s: str(root / "prices" / f"{s}.csv") for s in files}
+    start, end = (None if d is None else pd.Timestamp(d) for d in span)
+    source = open_source("snapshot", root)
+    with pytest.raises(DataUnavailableError) as raised:
+        fetch(list(files), start, end, source, synthetic_universe(list(files)), partial=partial)
+    message = str(raised.value)
+    assert words.format(prices=root / "prices", **paths) in message, message
+    assert "snapshot" not in message and "\n" not in message
+
+
+# SYNTHETIC reference tables of a user's folder, each with one bad cell: the file, the table
+# kind, its text, and the words the error says after the file's path.
+SHARES_HEADER = "symbol,share_class,shares,as_of,role,quality\n"
+SHARES_ROW = "SYNA,common,1000000,2024-12-31,PRIMARY,exact\n"
+BAD_TABLES = {
+    "an infinite share count": (
+        "shares", SHARES_HEADER + "SYNA,common,inf,2024-12-31,PRIMARY,exact\n",
+        "row SYNA common as_of 2024-12-31: shares 'inf' is not a positive finite number: fix "
+        "the row",
+    ),
+    "a minus-infinite share count": (
+        "shares", SHARES_HEADER + SHARES_ROW + "SYNB,common,-inf,,PRIMARY,exact\n",
+        "row SYNB common no as_of: shares '-inf' is not a positive finite number",
+    ),
+    "a share count too large for a float": (
+        "shares", SHARES_HEADER + "SYNA,common,1e400,2024-12-31,PRIMARY,exact\n",
+        "shares '1e400' is not a positive finite number",
+    ),
+    "a share count of zero": (
+        "shares", SHARES_HEADER + "SYNA,common,0,2024-12-31,PRIMARY,exact\n",
+        "shares '0' is not a positive finite number",
+    ),
+    "a share count that is not a number": (
+        "shares", SHARES_HEADER + "SYNA,common,1e9x,2024-12-31,PRIMARY,exact\n",
+        "row SYNA common as_of 2024-12-31: shares '1e9x' is not a positive finite number",
+    ),
+    "a blank share count": (
+        "shares", SHARES_HEADER + "SYNA,common,,2024-12-31,PRIMARY,exact\n",
+        "row SYNA common as_of 2024-12-31 has no shares: fill it in",
+    ),
+    "two PRIMARY counts for one class and date": (
+        "shares", SHARES_HEADER + SHARES_ROW + "SYNA,common,3000000,2024-12-31,PRIMARY,exact\n",
+        "row SYNA common as_of 2024-12-31: 2 PRIMARY facts with different shares (1000000 and "
+        "3000000): keep the one its source supports",
+    ),
+    "two undated PRIMARY counts for one class": (
+        "shares", SHARES_HEADER + "SYNA,common,5,,PRIMARY,exact\nSYNA,common,6,,PRIMARY,exact\n",
+        "row SYNA common no as_of: 2 PRIMARY facts with different shares (5 and 6)",
+    ),
+    "two qualities for one PRIMARY count": (
+        "shares", SHARES_HEADER + SHARES_ROW + "SYNA,common,1000000,2024-12-31,PRIMARY,rounded\n",
+        "row SYNA common as_of 2024-12-31: 2 PRIMARY facts with different quality (exact and "
+        "rounded)",
+    ),
+    "an unknown role": (
+        "shares", SHARES_HEADER + "SYNA,common,1000000,2024-12-31,FOO,exact\n",
+        "row SYNA common as_of 2024-12-31: role 'FOO' is not one of PRIMARY, ALT: use one of them",
+    ),
+    "a blank role": (
+        "shares", SHARES_HEADER + "SYNA,common,1000000,2024-12-31,,exact\n",
+        "row SYNA common as_of 2024-12-31: no role: it is one of PRIMARY, ALT",
+    ),
+    "an unknown quality": (
+        "shares", SHARES_HEADER + "SYNA,common,1000000,2024-12-31,PRIMARY,guess\n",
+        "quality 'guess' is not one of exact, rounded, approximate, weak, yahoo-reported",
+    ),
+    "a share date in the future": (
+        "shares", SHARES_HEADER + "SYNA,common,1000000,2999-12-31,PRIMARY,exact\n",
+        "row SYNA common: as_of 2999-12-31 is after today",
+    ),
+    "a share date day first": (
+        "shares", SHARES_HEADER + "SYNA,common,1000000,31/12/2024,PRIMARY,exact\n",
+        "row SYNA common: as_of '31/12/2024' is not a date: write it as YYYY-MM-DD",
+    ),
+    "a blank share class": (
+        "shares", SHARES_HEADER + "SYNA,,1000000,2024-12-31,PRIMARY,exact\n",
+        "row SYNA as_of 2024-12-31 has no share_class: fill it in",
+    ),
+    "a shares row with a cell too many": (
+        "shares", SHARES_HEADER + SHARES_ROW + "SYNB,common,5,2024-12-31,PRIMARY,exact,x\n",
+        "cannot be parsed as CSV (Error tokenizing data. C error: Expected 6 fields in line 3, "
+        "saw 7): fix the file",
+    ),
+    "an empty shares file": (
+        "shares", "", "is empty: write its header (symbol,share_class,shares,as_of,role,quality)",
+    ),
+    "an infinite split ratio": (
+        "splits", "symbol,effective_date,ratio\nSYNA,2025-01-27,inf\n",
+        "row SYNA effective_date 2025-01-27: ratio 'inf' is not a positive finite number",
+    ),
+    "a split ratio that is a word": (
+        "splits", "symbol,effective_date,ratio\nSYNA,2025-01-27,zero\n",
+        "ratio 'zero' is not a positive finite number",
+    ),
+    "a split without a date": (
+        "splits", "symbol,effective_date,ratio\nSYNA,,4\n",
+        "row SYNA no effective_date: write its effective_date as YYYY-MM-DD",
+    ),
+    "a dividend that is not a number": (
+        "dividends", "symbol,ex_date,amount,currency\nSYNA,2025-01-27,abc,USD\n",
+        "row SYNA ex_date 2025-01-27: amount 'abc' is not a positive finite number: fix the row",
+    ),
+    "an infinite dividend": (
+        "dividends", "symbol,ex_date,amount,currency\nSYNA,2025-01-27,inf,USD\n",
+        "amount 'inf' is not a positive finite number",
+    ),
+    "a negative dividend": (
+        "dividends", "symbol,ex_date,amount,currency\nSYNA,2025-01-27,-0.5,USD\n",
+        "amount '-0.5' is not a positive finite number",
+    ),
+    "a dividend without a currency": (
+        "dividends", "symbol,ex_date,amount,currency\nSYNA,2025-01-27,0.5,\n",
+        "row SYNA ex_date 2025-01-27 has no currency: fill it in",
+    ),
+    "an infinite anchor": (
+        "anchors", "symbol,date,raw_close,currency\nSYNA,2025-01-27,inf,USD\n",
+        "row SYNA date 2025-01-27: raw_close 'inf' is not a positive finite number",
+    ),
+    "an anchor in the future": (
+        "anchors", "symbol,date,raw_close,currency\nSYNA,2999-01-04,90,USD\n",
+        "row SYNA: date 2999-01-04 is after today",
+    ),
+    "an anchor without a symbol": (
+        "anchors", "symbol,date,raw_close,currency\n,2025-01-27,90,USD\n",
+        "row date 2025-01-27 has no symbol: fill it in",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("problem", list(BAD_TABLES))
+def test_a_bad_reference_table_in_a_folder_is_named_in_the_error(tmp_path, problem):
+    from marketlib.schema import TABLES
+
+    kind, text, words = BAD_TABLES[problem]
+    path = tmp_path / "data" / TABLES[kind].file
+    path.parent.mkdir()
+    path.write_text(text)
+    with pytest.raises(InvalidInputError) as raised:
+        sources.FolderSource(path.parent).table(kind, ["SYNA", "SYNB"])
+    message = str(raised.value)
+    assert message.startswith(f"{path}") and words in message, message
+    assert "\n" not in message
+
+
+def test_a_repeated_share_fact_is_read_once_and_every_alternative_count_is_kept(tmp_path):
+    """SYNTHETIC shares: a PRIMARY fact written twice (as two sources gathered into one table
+    give it) is one fact; two ALT counts of one date are both kept (the alternatives read the
+    lowest and the highest); an undated PRIMARY fact stays undated."""
+    text = SHARES_HEADER + (
+        "SYNA,common,1000000,2024-12-31,PRIMARY,exact\n"
+        "SYNA,common,1000000,2024-12-31,PRIMARY,exact\n"
+        "SYNA,common,1100000,2024-12-31,ALT,exact\n"
+        "SYNA,common,900000,2024-12-31,ALT,rounded\n"
+        "SYNB,common,5e8,,PRIMARY,approximate\n"
+    )
+    (tmp_path / "shares_outstanding.csv").write_text(text)
+    table = sources.FolderSource(tmp_path).table("shares", ["SYNA", "SYNB"])
+    assert table[["symbol", "shares", "role", "quality"]].values.tolist() == [
+        ["SYNA", 1e6, "PRIMARY", "exact"],
+        ["SYNA", 1.1e6, "ALT", "exact"],
+        ["SYNA", 9e5, "ALT", "rounded"],
+        ["SYNB", 5e8, "PRIMARY", "approximate"],
+    ]
+    assert table["as_of"].isna().tolist() == [False, False, False, True]
+    assert list(table.index) == [0, 1, 2, 3]
+
+
+def test_the_share_qualities_a_table_may_hold_include_every_one_the_verdict_ranks():
+    from marketlib.claims import QUALITY_ORDER
+    from marketlib.schema import SHARE_QUALITIES
+
+    assert set(QUALITY_ORDER) <= set(SHARE_QUALITIES)
