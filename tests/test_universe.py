@@ -1,3 +1,7 @@
+import re
+import subprocess
+import sys
+
 import pytest
 
 from marketlib.errors import InvalidInputError, UnknownSymbolError
@@ -123,3 +127,160 @@ def test_a_universe_file_naming_an_unknown_member_is_refused(tmp_path):
         load_universe(path)
     with pytest.raises(InvalidInputError, match="not found"):
         load_universe(tmp_path / "missing.toml")
+
+
+def _pairs(defaults: dict[str, str], changes: str) -> list[str]:
+    """``key = value`` lines of ``defaults`` with ``changes`` (``key=value;...``) laid over
+    them; ``key=DROP`` removes the key."""
+    table = dict(defaults)
+    for pair in filter(None, changes.split(";")):
+        key, _, value = pair.partition("=")
+        table[key.strip()] = value.strip()
+    return [f"{k} = {v}" for k, v in table.items() if v != "DROP"]
+
+
+def _firm(firm_id: str = "acme", symbol: str = "ACME", listing: str = "", firm: str = "") -> str:
+    """A universe file's firm with one listing, its keys changed as ``_pairs`` says."""
+    facts = {"symbol": f'"{symbol}"', "exchange": '"XNAS"', "calendar": '"XNYS"'}
+    facts |= {"currency": '"USD"', "share_class": '"common"', "role": '"equity"'}
+    head = _pairs({"name": f'"{firm_id.strip(chr(34))} (made up)"', "country": '"US"'}, firm)
+    return "\n".join(
+        [f"[firms.{firm_id}]", *head, f"listings = [{{ {', '.join(_pairs(facts, listing))} }}]\n"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        # Only FX rates go without a session calendar: a firm without one fell out of totals.
+        (_firm(listing="calendar=DROP"), r"listing ACME \(firms.acme.listings\[0\]\): calendar "
+         r"must be .* \(it is missing; only FX rates, role fx, go without one\)"),
+        (_firm(listing='calendar="XXXX"'), r"calendar must be an exchange-calendars name, not "
+         r"'XXXX'"),
+        (_firm(listing='calendar="XNYZ"'), r"not 'XNYZ': did you mean .*XNYS"),
+        (_firm(listing='calendar="NYSE"'), r"use its exchange-calendars name 'XNYS'"),
+        (_firm(listing="adr_ratio=0"), r"adr_ratio must be a positive number .*, not 0$"),
+        (_firm(listing='adr_ratio="two"'), r"adr_ratio must be a positive number .*, not 'two'"),
+        (_firm(listing="adr_ratio=inf"), r"adr_ratio must be a positive number .*, not inf"),
+        (_firm(listing='cap_classes="common"'), r"cap_classes must be a list of share classes"),
+        (_firm(listing="currency=840"), r"currency must be an ISO 4217 code such as USD"),
+        (_firm(listing='currency="usd"'), r"currency must be an ISO 4217 code .*, not 'usd'"),
+        (_firm(listing="share_class=1"), r"share_class must be a string \(not 1\)"),
+        (_firm(listing="exchange=true"), r"exchange must be a string, an ISO 10383 MIC"),
+        (_firm(listing="name=[]"), r"name must be a string \(not \[\]\)"),
+        (_firm(listing='role="stock"'), r"role must be one of equity, adr, not 'stock'"),
+        (_firm(listing='role="index"'), r"not 'index' \(index belongs under \[instruments\]\)"),
+        (_firm(listing="role=DROP"), r"role must be one of equity, adr \(it is missing\)"),
+        (_firm(listing="symbol=7"), r"firms.acme.listings\[0\]: symbol must be a string"),
+        (_firm(listing='calender="XNYS"'), r"'calender' must be one of the keys adr_ratio, "
+         r"calendar, cap_classes, currency, exchange, name, role, share_class, symbol"),
+        (_firm(firm='sector="tech"'), r"firms.acme: 'sector' must be one of the keys "
+         r"country, listings, name"),
+        (_firm(firm="country=DROP"), r"firms.acme: country must be .* \(it is missing\)"),
+        ('[firms.acme]\nname = "A"\ncountry = "US"\n[firms.acme.listings]\nsymbol = "ACME"\n',
+         r"firms.acme: listings must be an array of listing tables"),
+        (_firm() + _firm("beta", "ACME"), r"listing ACME \(firms.beta.listings\[0\]\): symbol "
+         r"'ACME' is already listed at listing ACME \(firms.acme.listings\[0\]\)"),
+        # A symbol of the bundled registry stays with its firm, and its firm keeps it.
+        (_firm(symbol="NVDA"), r"symbol 'NVDA' is already a listing of firm 'nvidia' in "
+         r"marketlib/data/universe.toml: change its facts under \[firms.nvidia\]"),
+        (_firm("nvidia", "NVDX"), r"firms.nvidia: firm 'nvidia' is already 'NVIDIA Corporation' "
+         r"in marketlib/data/universe.toml, with listings NVDA: list NVDA too"),
+        (_firm("SPY"), r"firm id 'SPY' is also the listing SPY of marketlib/data/universe.toml"),
+        (_firm('"a+b"'), r"firms.a\+b: a firm id must not contain '\+'"),
+        ('[instruments]\nFOO = { name = "F", calendar = "XNYS", currency = "USD", '
+         'role = "equity" }\n', r"instruments.FOO: role must be one of index, etf, fx, not "
+         r"'equity' \(equity belongs under a firm's listings\)"),
+        ('[instruments]\nFOO = { name = "F", calendar = "XNYS", currency = "USD", '
+         'role = "etf", adr_ratio = 2 }\n', r"instruments.FOO: 'adr_ratio' must be one of the "
+         r"keys calendar, currency, exchange, name, role"),
+        ('[instruments]\nFOO = { calendar = "XNYS", currency = "USD", role = "etf" }\n',
+         r"instruments.FOO: name must be a string \(it is missing\)"),
+        ('[instrument]\nFOO = { name = "F" }\n', r"\[instrument\] must be one of the tables "
+         r"benchmarks, firms, groups, instruments, private"),
+        ('[private]\nx = "just a string"\n', r"private.x: must be \{ name = .*, not 'just a "
+         r"string'"),
+        ('[private]\nx = { name = "X" }\n', r"private.x: reason must be .* \(it is missing\)"),
+        ('[private]\nx = { name = "X", reason = "private", url = "u" }\n',
+         r"private.x: 'url' must be one of the keys name, reason"),
+        # A group named like a symbol or firm id hid it from every selection naming it.
+        ('[groups]\nnamed = ["NVDA", "MSFT"]\nNVDA = ["9984.T"]\n', r"groups.NVDA: group 'NVDA' "
+         r"\(9984.T\) would hide the listing NVDA of marketlib/data/universe.toml"),
+        ('[groups]\nnvidia = ["9984.T"]\n', r"groups.nvidia: group 'nvidia' \(9984.T\) would "
+         r"hide the firm id 'nvidia' \(NVIDIA Corporation: NVDA\)"),
+        ('[groups]\n"a+b" = ["9984.T"]\n', r"groups.a\+b: a group name must not contain '\+'"),
+        ('[groups]\nmine = "NVDA"\n', r"groups.mine: must be a list of symbols, firm ids or "
+         r"group names"),
+        ('[groups.mine]\nsymbol = ["NVDA"]\n', r"groups.mine: 'symbol' must be one of the keys "
+         r"description, include, symbols"),
+        ('[groups]\na = ["b"]\nb = ["a"]\n', r"groups.a: must not include itself \(it does via "
+         r"a -> b -> a\)"),
+    ],
+)  # fmt: skip
+def test_a_bad_entry_of_a_universe_file_is_refused_naming_file_and_entry(tmp_path, text, needle):
+    path = tmp_path / "universe.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidInputError, match=needle) as refused:
+        load_universe(path)
+    assert str(refused.value).startswith(f"{path}: ")
+
+
+def test_a_universe_file_may_correct_registry_facts_without_changing_selections(tmp_path):
+    path = tmp_path / "universe.toml"
+    path.write_text(
+        _firm("nvidia", "NVDA", 'share_class="ordinary"').replace(
+            "}]", '}, { symbol = "NVD.F", exchange = "XFRA", calendar = "XFRA", currency = '
+            '"EUR", role = "equity", cap_classes = [] }]',
+        )
+        + '[instruments]\n"^GSPC" = { name = "S&P 500 (price)", calendar = "XNYS", '
+        'currency = "USD", role = "index" }\n'
+        '"GBP=X" = { name = "USD/GBP", currency = "GBP", role = "fx" }\n'
+        # As the tariffs study's `apple`: a group that selects what its name already does.
+        '[groups]\napple = ["AAPL"]\n[groups.mine]\ninclude = ["fx"]\nsymbols = ["nvidia"]\n'
+    )  # fmt: skip
+    laid = load_universe(path)
+    assert [i.symbol for i in laid.firms["nvidia"].listings] == ["NVDA", "NVD.F"]
+    assert laid.firm_of("NVDA") is laid.firms["nvidia"]
+    assert laid.listing("NVDA").share_class == "ordinary"
+    assert laid.listing("^GSPC").name == "S&P 500 (price)"
+    assert laid.listing("GBP=X").calendar is None
+    assert laid.resolve("apple") == ["AAPL"]
+    assert laid.group("mine").symbols == ("JPY=X", "EURUSD=X", "NVDA", "NVD.F")
+
+
+@pytest.mark.parametrize(
+    ("table", "needle"),
+    [
+        ('[groups]\nnamed = ["NVDA", "MSFT"]\nNVDA = ["9984.T"]\n', r"groups.NVDA: group 'NVDA' "
+         r"\(9984.T\) would hide the listing NVDA"),
+        ('[groups]\n"a+b" = ["9984.T"]\n', r"groups.a\+b: a group name must not contain '\+'"),
+        ('[private]\nx = "just a string"\n', r"private.x: must be \{ name = .*, not 'just a "
+         r"string'"),
+    ],
+)  # fmt: skip
+def test_a_study_files_own_groups_and_private_firms_are_checked_alike(tmp_path, table, needle):
+    path = tmp_path / "study.toml"
+    path.write_text(
+        'format = 1\ntitle = "t"\nevent_date = "2025-01-27"\nbase_date = "2025-01-24"\n'
+        'source = "snapshot"\n' + table
+    )
+    with pytest.raises(InvalidInputError, match=f"^study file {re.escape(str(path))}: {needle}"):
+        open_study(path)
+
+
+def test_the_bundled_calendars_are_exchange_calendars_names(tmp_path):
+    """They are not looked up when the registry is read (that would import exchange-calendars,
+    about 0.1 s, in every process that opens a study), so they are checked here; a user's file
+    on the same calendars does not import it either."""
+    import exchange_calendars
+
+    calendars = {i.calendar for i in B.listings.values()} - {None}
+    assert calendars <= set(exchange_calendars.get_calendar_names(include_aliases=False))
+    path = tmp_path / "universe.toml"
+    path.write_text(_firm() + _firm("beta", "BETA.T", 'calendar="XTKS";currency="JPY"'))
+    code = (
+        "import sys; from marketlib.universe import load_universe; "
+        f"load_universe({str(path)!r}); print('exchange_calendars' in sys.modules)"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "False"
