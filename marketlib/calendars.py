@@ -180,6 +180,14 @@ def session_on_or_after(calendar: str, date: pd.Timestamp) -> pd.Timestamp:
     return every[int(np.searchsorted(stamps, stamp.as_unit("ns").value, side="left"))]
 
 
+def session_on_or_before(calendar: str, date: pd.Timestamp) -> pd.Timestamp | None:
+    """The last session of ``calendar`` on or before ``date`` (None: none that early): the
+    close a window reads for that date, whatever the data holds."""
+    every, stamps = _all_sessions(calendar)
+    at = int(np.searchsorted(stamps, pd.Timestamp(date).as_unit("ns").value, side="right")) - 1
+    return every[at] if at >= 0 else None
+
+
 def sessions_around(calendar: str, day0: pd.Timestamp, first: int, last: int) -> pd.DatetimeIndex:
     """The sessions at offsets ``first..last`` from session ``day0`` (``-1`` = the one before)."""
     every, stamps = _all_sessions(calendar)

@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from marketlib.calendars import parse_date, sessions
+from marketlib.calendars import parse_date, session_on_or_before, sessions
 from marketlib.errors import InvalidInputError
 from marketlib.marketcap import factorize_sorted, first_rows, has_repeats
 
@@ -32,6 +32,7 @@ TIMINGS = ("before_open", "during_session", "after_close", "non_trading_day")
 # Enough sessions before a window's start to find a close on or before it.
 LOOKBACK = pd.Timedelta(days=10)
 _DAY = pd.Timedelta(days=1)
+CUSTOM = "custom"  # the name of a window given by two dates, not by the study file
 
 
 def check_span(caps: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
@@ -139,11 +140,74 @@ def confounders_in(
     return sorted(inside, key=lambda c: (c.affects, c.id))
 
 
+def check_window(window: Window, extent: dict[str, tuple[pd.Timestamp, pd.Timestamp]]) -> None:
+    """Refuse a window that the data of no calendar can answer: it reads a close before the
+    data begins or after it ends, its two ends fall on one session, or it seeks a low where
+    there is no session. ``extent`` maps each calendar of the firms read to the first and last
+    dates on which one of them has a price. Where only some calendars cannot answer, their
+    firms are reported missing instead (:func:`window_changes`)."""
+    reasons = [_unanswered(window, calendar, *span) for calendar, span in sorted(extent.items())]
+    if reasons and all(reasons):
+        described = (
+            f"the window {window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}"
+            if window.name == CUSTOM
+            else f"window {window.name!r}"
+        )
+        raise InvalidInputError(f"{described} {reasons[0]}")
+
+
+def _unanswered(window: Window, calendar: str, first: pd.Timestamp, last: pd.Timestamp):
+    """Why the ``calendar`` data from ``first`` to ``last`` cannot answer ``window`` (None: it
+    can)."""
+    opening = window.reads[0]
+    read_first = session_on_or_before(calendar, opening)
+    if window.kind == "fixed":
+        read_last = session_on_or_before(calendar, window.end)
+        if read_first is not None and read_first == read_last:
+            return (
+                f"reads the same {calendar} close ({read_first:%Y-%m-%d}) at both ends: end "
+                f"it after the next {calendar} session"
+            )
+    else:
+        sought = sessions(calendar, window.start + _DAY, window.trough_through)
+        if not len(sought):
+            return (
+                f"has no {calendar} session after its start ({window.start:%Y-%m-%d}) through "
+                f"{window.trough_through:%Y-%m-%d} to seek a low in: move trough_through later"
+            )
+        read_last = sought[-1]
+    if read_first is None or read_first < first:
+        return (
+            f"reads the {calendar} close on or before {opening:%Y-%m-%d}, but the data's "
+            f"{calendar} closes begin {first:%Y-%m-%d}: start it later, or read data that "
+            "goes back further"
+        )
+    if read_last is None or read_last > last:
+        reads = (
+            f"reads the {calendar} close on or before {window.end:%Y-%m-%d}"
+            if window.kind == "fixed"
+            else f"seeks its low through {window.trough_through:%Y-%m-%d}"
+        )
+        return (
+            f"{reads}, but the data's {calendar} closes end {last:%Y-%m-%d}: end it by then, "
+            "or read data that reaches it"
+        )
+    return None
+
+
+_WINDOW_KEYS = {"kind", "label", "description", "start", "end", "peak_from", "trough_through"}
+
+
 def parse_window(name: str, spec: dict) -> Window:
     def date(key: str) -> pd.Timestamp | None:
         return parse_date(spec[key], f"window {name} {key}") if key in spec else None
 
     kind = spec.get("kind")
+    unknown = sorted(set(spec) - _WINDOW_KEYS)
+    if unknown and unknown != ["end_by_calendar"]:
+        raise InvalidInputError(
+            f"window {name!r} has the key {unknown[0]!r}: use {', '.join(sorted(_WINDOW_KEYS))}"
+        )
     if kind not in WINDOW_KINDS:
         raise InvalidInputError(f"window {name!r} has kind {kind!r}: use {', '.join(WINDOW_KINDS)}")
     if "end_by_calendar" in spec:
@@ -214,7 +278,9 @@ def firm_window_changes(
 
 
 def _calendar_blocks(values: pd.DataFrame, calendar_of: pd.Series) -> list[tuple]:
-    """Per calendar (sorted): its firms, its sessions among the dates, and their values."""
+    """Per calendar (sorted): its firms, its sessions among the dates, and their values. The
+    values may hold only the spans a window reads, so a read looks its calendar's session up
+    (:func:`_row_of`, :func:`_own_rows`) rather than taking the nearest date held."""
     blocks = []
     position = values.columns.get_indexer(calendar_of.index)
     for calendar, firms in calendar_of.groupby(calendar_of, sort=True):
@@ -228,6 +294,38 @@ def _calendar_blocks(values: pd.DataFrame, calendar_of: pd.Series) -> list[tuple
     return blocks
 
 
+def _own_rows(calendar: str, dates: pd.DatetimeIndex, days: pd.DatetimeIndex) -> np.ndarray:
+    """Per day, the row in ``dates`` of ``calendar``'s last session on or before it (-1 when
+    that session is not among the dates: no value then, not the close of an earlier one)."""
+    if not len(days) or not len(dates):
+        return np.full(len(days), -1)
+    every = sessions(calendar, min(dates[0], days[0]) - LOOKBACK, days[-1])
+    wanted = every[np.maximum(every.searchsorted(days, side="right") - 1, 0)]
+    at = np.minimum(dates.searchsorted(wanted), len(dates) - 1)
+    return np.where(dates[at] == wanted, at, -1)
+
+
+def _row_of(calendar: str, dates: pd.DatetimeIndex, day: pd.Timestamp) -> int:
+    """The row in a block's ``dates`` of ``calendar``'s close on or before ``day`` (-1: that
+    session lies outside the values, so nothing answers it)."""
+    session = session_on_or_before(calendar, day)
+    at = int(dates.searchsorted(session)) if session is not None else len(dates)
+    return at if at < len(dates) and dates[at] == session else -1
+
+
+def _sought(
+    calendar: str, dates: pd.DatetimeIndex, grid: np.ndarray, first: pd.Timestamp, last
+) -> tuple[slice, np.ndarray]:
+    """The rows of ``calendar``'s sessions ``first..last`` and, per firm, whether one of those
+    sessions has no value (or lies outside the values): a high or low sought over fewer
+    sessions than the window's is not the window's."""
+    rows = _rows_between(dates, first, last)
+    part = grid[rows]
+    if len(part) < len(sessions(calendar, first, last)):
+        return rows, np.ones(grid.shape[1], dtype=bool)
+    return rows, np.isnan(part).any(axis=0)
+
+
 def _dates_at(dates: pd.DatetimeIndex, at: np.ndarray) -> np.ndarray:
     """The dates at positions ``at`` (NaT where a position is -1), as datetime64."""
     every = dates.to_numpy()
@@ -238,25 +336,28 @@ def _dates_at(dates: pd.DatetimeIndex, at: np.ndarray) -> np.ndarray:
 
 def _window_changes(blocks: list[tuple], window: Window) -> pd.DataFrame:
     frames = []
-    for _, firms, dates, grid in blocks:
-        columns = np.arange(grid.shape[1])
-        start_at = np.full(len(columns), dates.searchsorted(window.start, side="right") - 1)
-        start_cap = grid[start_at, columns] if start_at[0] >= 0 else np.full(len(columns), np.nan)
+    for calendar, firms, dates, grid in blocks:
+        width = grid.shape[1]
+        start_row = _row_of(calendar, dates, window.start)
+        start_at = np.full(width, start_row)
+        start_cap = grid[start_row] if start_row >= 0 else np.full(width, np.nan)
+        gap = np.zeros(width, dtype=bool)
         if window.kind == "peak_to_trough":
-            peak_at, peak = _extreme(
-                grid, _rows_between(dates, window.peak_from, window.start), True
-            )
+            rows, gap = _sought(calendar, dates, grid, window.peak_from, window.start)
+            peak_at, peak = _extreme(grid, rows, True)
             found = peak_at >= 0
             start_at, start_cap = (
                 np.where(found, peak_at, start_at),
                 np.where(found, peak, start_cap),
             )
         if window.kind == "fixed":
-            end_at = np.full(len(columns), dates.searchsorted(window.end, side="right") - 1)
-            end_cap = grid[end_at, columns] if end_at[0] >= 0 else np.full(len(columns), np.nan)
+            end_row = _row_of(calendar, dates, window.end)
+            end_at = np.full(width, end_row)
+            end_cap = grid[end_row] if end_row >= 0 else np.full(width, np.nan)
         else:
-            after = _rows_between(dates, window.start + pd.Timedelta(days=1), window.trough_through)
-            end_at, end_cap = _extreme(grid, after, largest=False)
+            rows, short = _sought(calendar, dates, grid, window.start + _DAY, window.trough_through)
+            end_at, end_cap = _extreme(grid, rows, largest=False)
+            gap |= short
         start_cap = np.where(start_at >= 0, start_cap, np.nan)
         frames.append(
             {
@@ -264,7 +365,8 @@ def _window_changes(blocks: list[tuple], window: Window) -> pd.DataFrame:
                 "start_date": _dates_at(dates, start_at),
                 "end_date": _dates_at(dates, end_at),
                 "cap_start_usd": np.asarray(start_cap, dtype=float),
-                "cap_end_usd": np.asarray(end_cap, dtype=float),
+                "cap_end_usd": np.where(gap, np.nan, end_cap).astype(float),
+                "gap": gap,
             }
         )
     return _finished(_joined_blocks(frames))
@@ -276,10 +378,14 @@ def _finished(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     firms = np.asarray(columns["firm"], dtype=object)
     order = np.argsort(firms, kind="stable")
     start, end = columns["cap_start_usd"][order], columns["cap_end_usd"][order]
-    missing = np.where(
-        np.isnan(start),
-        "no market value on start date",
-        np.where(np.isnan(end), "no market value on end date", ""),
+    missing = np.select(
+        [np.isnan(start), columns["gap"][order], np.isnan(end)],
+        [
+            "no market value on start date",
+            "no market value on a session the window seeks its high or low in",
+            "no market value on end date",
+        ],
+        "",
     ).astype(object)
     with np.errstate(divide="ignore", invalid="ignore"):
         percent = 100 * (end / start - 1)
@@ -299,10 +405,11 @@ def _finished(columns: dict[str, np.ndarray]) -> pd.DataFrame:
 
 def _joined_blocks(parts: list[dict[str, object]]) -> dict[str, np.ndarray]:
     """Per-block columns (firm, start_date, end_date, caps) concatenated."""
-    return {
-        name: np.concatenate([np.asarray(part[name]) for part in parts])
-        for name in ("firm", "start_date", "end_date", "cap_start_usd", "cap_end_usd")
-    }
+    names = ("firm", "start_date", "end_date", "cap_start_usd", "cap_end_usd", "gap")
+    if not parts:  # no firm has a value: an empty frame, not a failed concatenation
+        kinds = (object, "datetime64[ns]", "datetime64[ns]", float, float, bool)
+        return {name: np.empty(0, dtype=kind) for name, kind in zip(names, kinds, strict=True)}
+    return {name: np.concatenate([np.asarray(part[name]) for part in parts]) for name in names}
 
 
 def home_calendar(calendar_of: pd.Series) -> str:
@@ -328,28 +435,35 @@ def same_day_changes(values: pd.DataFrame, calendar_of: pd.Series, window: Windo
 
 
 def _same_day(blocks: list[tuple], window: Window) -> pd.DataFrame:
-    """:func:`same_day_changes` from calendar blocks (the firms of one group)."""
+    """:func:`same_day_changes` from calendar blocks (the firms of one group).
+
+    A firm valued at the start but not on every candidate session is left out of the total
+    and reported missing: the group's worst day is sought over every session of the window,
+    not over those each firm happens to have."""
     calendar = _most_common([name for name, firms, _, _ in blocks for _ in firms])
     home = next(dates for name, _, dates, _ in blocks if name == calendar)
     days = home[(home > window.start) & (home <= window.trough_through)]
-    start, path, positions, totals = _group_path(blocks, window.start, days)
-    complete = ~np.isnan(totals)
-    trough = int(np.argmin(np.where(complete, totals, np.inf))) if complete.any() else -1
+    start, path, positions, _ = _group_path(blocks, window.start, days)
+    whole = len(days) == len(sessions(calendar, window.start + _DAY, window.trough_through))
+    gap = ~np.isnan(start) & (np.isnan(path).any(axis=0) | (not whole))
+    kept = ~np.isnan(start) & ~gap
+    totals = (path[:, kept] - start[kept]).sum(axis=1)
+    trough = int(np.argmin(totals)) if len(days) and kept.any() else -1
     frames, offset = [], 0
-    for (_, firms, dates, _), own in zip(blocks, positions, strict=True):
+    for (name, firms, dates, _), own in zip(blocks, positions, strict=True):
         width = len(firms)
-        first = start[offset : offset + width]
+        mine = slice(offset, offset + width)
         at = np.full(width, own[trough] if trough >= 0 else -1)
-        start_at = np.full(width, int(dates.searchsorted(window.start, side="right")) - 1)
+        start_at = np.full(width, _row_of(name, dates, window.start))
+        end = path[trough, mine] if trough >= 0 else np.full(width, np.nan)
         frames.append(
             {
                 "firm": np.asarray(firms, dtype=object),
                 "start_date": _dates_at(dates, start_at),
                 "end_date": _dates_at(dates, at),
-                "cap_start_usd": np.asarray(first, dtype=float),
-                "cap_end_usd": path[trough, offset : offset + width]
-                if trough >= 0
-                else np.full(width, np.nan),
+                "cap_start_usd": np.asarray(start[mine], dtype=float),
+                "cap_end_usd": np.where(gap[mine], np.nan, end).astype(float),
+                "gap": gap[mine],
             }
         )
         offset += width
@@ -363,11 +477,12 @@ def _group_path(blocks: list[tuple], start: pd.Timestamp, days: pd.DatetimeIndex
     valued at the start, missing on a day any of them has no value (a total missing a firm is
     not the group's total). Also each block's session position read on each day."""
     starts, paths, positions = [], [], []
-    for _, firms, dates, grid in blocks:
-        at = int(dates.searchsorted(start, side="right")) - 1
+    for calendar, firms, dates, grid in blocks:
+        at = _row_of(calendar, dates, start)
         starts.append(grid[at] if at >= 0 else np.full(len(firms), np.nan))
-        own = dates.searchsorted(days, side="right") - 1  # each day's own latest session
-        paths.append(np.where((own >= 0)[:, None], grid[np.maximum(own, 0)], np.nan))
+        own = _own_rows(calendar, dates, days)  # each day's own latest session
+        held = grid[np.maximum(own, 0)] if len(grid) else np.full((len(days), len(firms)), np.nan)
+        paths.append(np.where((own >= 0)[:, None], held, np.nan))
         positions.append(own)
     first = np.concatenate(starts)
     path = np.concatenate(paths, axis=1) if len(days) else np.empty((0, len(first)))
@@ -459,7 +574,7 @@ CHANGE_COLUMNS = [
 def fixed_window(start: object, end: object) -> Window:
     """The window between the closes on or before ``start`` and ``end``."""
     window = Window(
-        "custom", "custom", "fixed", parse_date(start, "start date"), parse_date(end, "end date")
+        CUSTOM, CUSTOM, "fixed", parse_date(start, "start date"), parse_date(end, "end date")
     )
     if window.start > window.end:
         raise InvalidInputError(

@@ -50,6 +50,8 @@ def emit(frame: pd.DataFrame, fmt: str) -> None:
         frame.to_csv(sys.stdout, index=False, lineterminator="\n", date_format="%Y-%m-%d")
     elif fmt == "json":
         write_json(frame.to_dict(orient="records"))
+    elif frame.empty:  # pandas would print its own "Empty DataFrame" repr
+        sys.stdout.write("(none)\n")
     else:
         with pd.option_context("display.width", 200, "display.max_columns", 50):
             sys.stdout.write(frame.to_string(index=False) + "\n")
@@ -197,8 +199,14 @@ def _default_group(study) -> str:
 @command("claims")
 def _claims(args: argparse.Namespace) -> int:
     from marketlib import tables
+    from marketlib.errors import InvalidInputError
 
     study = _study(args)
+    if not study.claims:
+        raise InvalidInputError(
+            f"study file {study.path} holds no [[claims]]: add the claims to check (the bundled "
+            "studies, `marketlib studies`, show the format)"
+        )
     matrix = study.verdict()
     paragraph = tables.verdict_paragraph(matrix, study)
     checks = study.cross_check_changes()

@@ -484,7 +484,12 @@ def study_returns(
             )
             position += 1
     if not listings:
-        raise DataUnavailableError("nothing to study: " + " | ".join(skipped.values()))
+        raise DataUnavailableError(
+            "nothing to study: " + " | ".join(skipped.values())
+            if skipped
+            else "nothing to study: the selection holds no listing (only its benchmarks, or "
+            "nothing): name listings of firms"
+        )
     order = {symbol: k for k, symbol in enumerate(by_benchmark)}
     return StudyReturns(sorted(listings, key=lambda item: order[item.symbol]), skipped)
 

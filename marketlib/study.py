@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -295,8 +296,30 @@ class Study:
     def cap_changes(self, selection: str, start: object, end: object) -> pd.DataFrame:
         """Per-firm market-value change between the closes on or before ``start`` and ``end``."""
         window = claims.fixed_window(start, end)
+        self._check_windows([window], self.universe.valued_listings(self.members(selection)))
         caps = self.firm_caps(selection, window.first_date, window.end)
         return claims.window_changes(caps, window)
+
+    def _check_windows(self, windows: list[claims.Window], listings: list) -> None:
+        """Refuse windows the loaded prices of ``listings`` cannot answer
+        (:func:`marketlib.claims.check_window`), before any value is computed."""
+        extent: dict[str, tuple[pd.Timestamp, pd.Timestamp]] = {}
+        series = self.prices.series
+        for item in listings:
+            one = series.get(item.symbol)
+            span = one.priced_span() if one is not None and item.calendar else None
+            if span is None:
+                continue
+            first, last = span
+            known = extent.get(item.calendar, (first, last))
+            extent[item.calendar] = (min(known[0], first), max(known[1], last))
+        for window in windows:
+            try:
+                claims.check_window(window, extent)
+            except InvalidInputError as exc:
+                if window.name == claims.CUSTOM:
+                    raise
+                raise InvalidInputError(f"study file {self.path}: {exc}") from None
 
     def verdict(self) -> pd.DataFrame:
         """The verdict matrix of every checkable claim (one row per claim x group x domicile
@@ -333,6 +356,7 @@ class Study:
         event, each rounded count moved by half its last unit; the other FX fixing; the
         adjusted basis for closes rebuilt from anchors), and the labelled values."""
         listings = self.universe.valued_listings(self.universe.resolve(list(groups)))
+        self._check_windows(windows, listings)
         spans = claims.read_spans(windows)  # only where closes are read
         reference = self.reference
         # The study's own inputs: labelled values (for inputs_quality), whose wide form is
@@ -603,9 +627,13 @@ def _verdict(
     spec = claim["verdict"]
     if not isinstance(spec, dict):
         raise reader.fail(key, "a table with groups, windows, measures and the tolerance")
+    if not claim["checkable"]:
+        raise reader.fail(f"claims[{index}].checkable", "true for a claim with a verdict")
     amount = claim.get("amount_usd")
-    if not isinstance(amount, int | float) or isinstance(amount, bool) or amount <= 0:
-        raise reader.fail(f"claims[{index}].amount_usd", "the claimed amount in USD (a number)")
+    if not _positive(amount):
+        raise reader.fail(
+            f"claims[{index}].amount_usd", "the claimed amount in USD (a number above 0)"
+        )
 
     def names(part: str) -> tuple[str, ...]:
         value = spec.get(part)
@@ -623,8 +651,11 @@ def _verdict(
     if bad:
         raise reader.fail(f"{key}.measures", f"some of {', '.join(claims.MEASURES)}, not {bad}")
     low, high = spec.get("support_low_usd"), spec.get("support_high_usd")
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
-        raise reader.fail(f"{key}.support_low_usd/support_high_usd", "numbers of USD")
+    if not all(_positive(v) for v in (low, high)):
+        raise reader.fail(
+            f"{key}.support_low_usd/support_high_usd",
+            "the smallest and largest loss that support the claim, in USD (numbers above 0)",
+        )
     if low > high:
         raise reader.fail(f"{key}.support_low_usd", f"at most support_high_usd ({high})")
     domiciles = names("domiciles") if "domiciles" in spec else (claims.DOMICILE_ANY,)
@@ -644,6 +675,103 @@ def _verdict(
         measures=measures,
         support_low_usd=float(low),
         support_high_usd=float(high),
+    )
+
+
+def _selection(reader: _Reader, key: str, value: object, universe: Universe, many: bool) -> None:
+    """Refuse a selection of the study file (a name, or with ``many`` a list of names) that is
+    not of that shape or names no symbol, firm or group of the universe."""
+    names = value if many else [value]
+    if not isinstance(names, list) or not all(isinstance(v, str) and v for v in names):
+        raise reader.fail(key, "a list of group, firm or symbol names" if many else "a name")
+    for name in names:
+        try:
+            universe.resolve(name)
+        except MarketlibError as exc:
+            raise InvalidInputError(f"study file {reader.path}: {key}: {exc}") from None
+
+
+# What each chart of the notebooks reads: a key's kind ("date", "name", "names", "text",
+# "panels").
+CHARTS = {
+    "price_paths": {"title": "text", "group": "name", "benchmarks": "names", "exclude": "names",
+                    "start": "date", "end": "date"},
+    "waterfall": {"group": "name"},
+    "venues": {"start": "date", "end": "date", "panels": "panels"},
+    "cumulative": {"groups": "names", "through": "date"},
+    "recovery": {"groups": "names", "through": "date"},
+}  # fmt: skip
+
+
+def _charts(reader: _Reader, universe: Universe, groups: list[str]) -> dict:
+    """The ``[charts.*]`` settings, checked; the two charts that need a group take the study's
+    first one when the file names none."""
+    charts = reader.get("charts", dict, "a table of chart settings", {})
+    unknown = sorted(set(charts) - set(CHARTS))
+    if unknown:
+        raise reader.fail(f"charts.{unknown[0]}", f"one of the charts {', '.join(CHARTS)}")
+    for name, spec in charts.items():
+        key = f"charts.{name}"
+        if not isinstance(spec, dict):
+            raise reader.fail(key, f"a table of {', '.join(CHARTS[name])}")
+        _known_keys(reader, key, spec, set(CHARTS[name]))
+        for part, kind in CHARTS[name].items():
+            if part not in spec:
+                continue
+            value, where = spec[part], f"{key}.{part}"
+            if kind == "date":
+                reader.date(where, value)
+            elif kind == "text" and not isinstance(value, str):
+                raise reader.fail(where, "a string")
+            elif kind in ("name", "names"):
+                _selection(reader, where, value, universe, many=kind == "names")
+            elif kind == "panels":
+                if not isinstance(value, list) or not value:
+                    raise reader.fail(where, "a list of { title, symbols } tables")
+                for index, panel in enumerate(value):
+                    at = f"{where}[{index}]"
+                    if not isinstance(panel, dict) or not isinstance(panel.get("title"), str):
+                        raise reader.fail(at, "a table { title = a string, symbols = [names] }")
+                    _known_keys(reader, at, panel, {"title", "symbols"})
+                    _selection(reader, f"{at}.symbols", panel.get("symbols"), universe, True)
+    if groups:
+        for name in ("price_paths", "waterfall"):
+            charts.setdefault(name, {}).setdefault("group", groups[0])
+    return charts
+
+
+def _event_study(reader: _Reader, universe: Universe, groups: list[str]) -> EventStudySpec:
+    """The ``[event_study]`` settings, checked, with the defaults for what it leaves out."""
+    es = reader.get("event_study", dict, "a table", {})
+    _known_keys(reader, "event_study", es, {"estimation", "windows", "path", "groups", "focus"})
+    chosen = es.get("groups", groups[:4])
+    _selection(reader, "event_study.groups", chosen, universe, many=True)
+    if "groups" in es and not chosen:
+        raise reader.fail("event_study.groups", "a non-empty list of group names")
+    focus = es.get("focus", chosen[0] if chosen else "")
+    if "focus" in es or focus:
+        _selection(reader, "event_study.focus", focus, universe, many=False)
+    windows = es.get("windows", [list(w) for w in events.DEFAULT_WINDOWS])
+    if not isinstance(windows, list) or not windows:
+        raise reader.fail("event_study.windows", "a list of [first, last] session offsets")
+    return EventStudySpec(
+        estimation=reader.offsets(
+            "event_study.estimation", es.get("estimation", list(events.DEFAULT_ESTIMATION))
+        ),
+        windows=tuple(reader.offsets("event_study.windows", w) for w in windows),
+        path=reader.offsets("event_study.path", es.get("path", list(events.DEFAULT_PATH))),
+        groups=tuple(chosen),
+        focus=focus,
+    )
+
+
+def _positive(value: object) -> bool:
+    """Whether ``value`` is a finite number above 0 (TOML also spells nan and inf)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
     )
 
 
@@ -727,7 +855,7 @@ def _cross_checks(reader: _Reader, universe: Universe) -> list[CrossCheck]:
             if not isinstance(spec.get(part), str) or not spec[part].strip():
                 raise reader.fail(f"{key}.{part}", "a non-empty string")
         total = spec.get("total_usd")
-        if not isinstance(total, int | float) or isinstance(total, bool) or total <= 0:
+        if not _positive(total):
             raise reader.fail(f"{key}.total_usd", "the published total in USD (a number above 0)")
         try:
             universe.listing(spec["index"])
@@ -804,6 +932,8 @@ def open_study(
         raise reader.fail("claims", "an array of [[claims]] tables")
     verdicts = []
     for index, claim in enumerate(registry):
+        if not isinstance(claim, dict):
+            raise reader.fail(f"claims[{index}]", "a [[claims]] table")
         for key in ("id", "quote"):
             if not isinstance(claim.get(key), str):
                 raise reader.fail(f"claims[{index}].{key}", "a string")
@@ -811,31 +941,37 @@ def open_study(
             raise reader.fail(f"claims[{index}].checkable", "true or false")
         if not claim["checkable"] and not claim.get("why"):
             raise reader.fail(f"claims[{index}].why", "why daily prices cannot check the claim")
+        if claim["checkable"] and not (isinstance(claim.get("how"), str) and claim["how"]):
+            raise reader.fail(f"claims[{index}].how", "how the study checks the claim")
         if "verdict" in claim:
             countries = {firm.country for firm in universe.firms.values() if firm.country}
             verdicts.append(_verdict(reader, claim, index, countries, windows))
+    ids = [claim["id"] for claim in registry]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise reader.fail("claims", f"tables with distinct ids ({repeated[0]!r} is repeated)")
     for verdict in verdicts:
+        held: set[str] = set()
         for group in verdict.groups:
             try:
-                universe.resolve(group)
+                firms = universe.firms_in(universe.resolve(group))
             except MarketlibError as exc:
                 raise InvalidInputError(
                     f"study file {path}: claim {verdict.claim} verdict group {group!r}: {exc}"
                 ) from None
-    es = reader.get("event_study", dict, "a table", {})
-    es_groups = es.get("groups", list(groups)[:4])
-    event_spec = EventStudySpec(
-        estimation=reader.offsets(
-            "event_study.estimation", es.get("estimation", list(events.DEFAULT_ESTIMATION))
-        ),
-        windows=tuple(
-            reader.offsets("event_study.windows", w)
-            for w in es.get("windows", [list(w) for w in events.DEFAULT_WINDOWS])
-        ),
-        path=reader.offsets("event_study.path", es.get("path", list(events.DEFAULT_PATH))),
-        groups=tuple(es_groups),
-        focus=es.get("focus", es_groups[0] if es_groups else ""),
-    )
+            if not firms:  # else the group would leave the matrix without a word
+                raise InvalidInputError(
+                    f"study file {path}: claim {verdict.claim} verdict group {group!r} holds no "
+                    "firm (nothing, or only indices, ETFs and exchange rates): name firms"
+                )
+            held.update(universe.firms[f].country for f in firms)
+        lacking = [d for d in verdict.domiciles if d != claims.DOMICILE_ANY and d not in held]
+        if lacking:
+            raise InvalidInputError(
+                f"study file {path}: claim {verdict.claim} verdict domicile {lacking[0]!r}: no "
+                f"firm of its groups has it (they have {', '.join(sorted(held))}): drop it"
+            )
+    event_spec = _event_study(reader, universe, list(groups))
     try:
         events.check_design(event_spec.estimation, [*event_spec.windows, event_spec.path])
     except InvalidInputError as exc:
@@ -867,7 +1003,7 @@ def open_study(
         windows=windows,
         claims=registry,
         verdicts=verdicts,
-        charts=reader.get("charts", dict, "a table of chart settings", {}),
+        charts=_charts(reader, universe, list(groups)),
         event_spec=event_spec,
         article=article,
         through=through,

@@ -58,11 +58,31 @@ def test_a_same_day_trough_differs_from_the_sum_of_own_troughs_by_what_was_const
     assert list(own["end_date"]) == [DAYS[1], DAYS[2]]
 
 
-def test_a_same_day_trough_skips_a_day_on_which_a_firm_has_no_value():
-    # Wednesday would be the worst total, but B has no value then: it is not the group's total.
+def test_a_firm_without_a_value_on_a_session_of_a_trough_is_missing_not_read_around():
+    # Wednesday may be the group's worst day, but B has no value then: no total of both firms
+    # answers for it, and skipping the day would seek the low over fewer sessions without a
+    # word. B is reported missing, and the low is A's alone, over every session.
     market = synthetic({"a": [100, 95, 60, 97, 99], "b": [200, 190, np.nan, 199, 200]})
-    same = market.changes(window("same_day_trough"), ["a", "b"])
-    assert set(same["end_date"]) == {DAYS[1]} and same["change_usd"].sum() == -15.0
+    for kind in ("same_day_trough", "to_trough", "peak_to_trough"):
+        dates = {"peak_from": "2024-03-04"} if kind == "peak_to_trough" else {}
+        changes = market.changes(window(kind, **dates), ["a", "b"]).set_index("firm")
+        assert changes.loc["a", "change_usd"] == -40.0, kind
+        assert changes.loc["a", "end_date"] == DAYS[2], kind
+        assert np.isnan(changes.loc["b", "change_usd"]), kind
+        assert "a session the window seeks its high or low in" in changes.loc["b", "missing"]
+
+
+def test_a_session_the_values_lack_is_a_missing_close_not_the_close_before():
+    # Wednesday is not in the data at all, nor is anything after Friday (synthetic): a window
+    # ending on either must not read an earlier close as its own.
+    market = synthetic({"a": [100, 95, 90, 97, 99]})
+    market = claims.Valuation(market.values.drop(DAYS[2]), market.calendar_of)
+    for end in ("2024-03-06", "2024-03-11"):
+        changes = market.changes(window("fixed", end=end), ["a"])
+        assert np.isnan(changes.loc[0, "change_usd"]), end
+        assert changes.loc[0, "missing"] == "no market value on end date"
+    trough = market.changes(window("to_trough"), ["a"])
+    assert np.isnan(trough.loc[0, "change_usd"])
 
 
 # ---------------------------------------------------------------------------- bands and verdicts
