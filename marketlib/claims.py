@@ -19,6 +19,7 @@ import pandas as pd
 from marketlib.calendars import parse_date, session_on_or_before, sessions
 from marketlib.errors import InvalidInputError
 from marketlib.marketcap import factorize_sorted, first_rows, has_repeats
+from marketlib.schema import SHARE_QUALITIES
 
 MEASURES = ("net", "gross_losses")
 # fixed: two dates. same_day_trough: the group's aggregate value at its worst close (one date
@@ -721,9 +722,6 @@ def _band(change: np.ndarray, aligned: dict[str, list[np.ndarray]], measure: str
     return point, low, high
 
 
-QUALITY_ORDER = ("exact", "rounded", "approximate", "weak")
-
-
 class Labels:
     """The labels of a labelled firm caps frame (share quality, share date, price basis per
     firm and date), indexed once by firm and date for :func:`inputs_quality`: a verdict reads
@@ -790,8 +788,9 @@ def inputs_quality(labels: Labels, changes: pd.DataFrame, after: pd.Timestamp) -
         for firm in owners
     }
     bases = {b for joined in firms_by("price_basis") for b in joined.split("; ")}
-    rank = {word: QUALITY_ORDER.index(word) if word in QUALITY_ORDER else len(QUALITY_ORDER)
-            for word in quality}  # fmt: skip
+    # Best to worst as the schema lists them (Yahoo's counts last); a joined label ranks last.
+    rank = {word: SHARE_QUALITIES.index(word) if word in SHARE_QUALITIES
+            else len(SHARE_QUALITIES) for word in quality}  # fmt: skip
     worst = max(rank, key=lambda w: (rank[w], w)) if rank else ""
     return {
         "worst_share_quality": worst,

@@ -47,9 +47,10 @@ class TableSpec:
 
 
 # The shares table's roles and qualities the code reads: marketcap values the PRIMARY fact in
-# force and reads ALT counts only as alternatives (share_alternatives); claims ranks qualities
-# in this order (its QUALITY_ORDER), and marketlib.yahoo labels Yahoo's counts yahoo-reported.
-# Any other word would be valued as if it were one of these, or silently skipped.
+# force and reads ALT counts only as alternatives (share_alternatives); a verdict cell reports
+# its worst input quality in this order, best first (claims.inputs_quality), and marketlib.yahoo
+# labels Yahoo's counts yahoo-reported. Any other word would be valued as if it were one of
+# these, or silently skipped.
 SHARE_ROLES = ("PRIMARY", "ALT")
 SHARE_QUALITIES = ("exact", "rounded", "approximate", "weak", "yahoo-reported")
 

@@ -346,6 +346,11 @@ def verdict_paragraph(matrix: pd.DataFrame, study: Study) -> str:
             f"{percent(strict.share_of_claim)} of the {claimed} claimed: "
             f"{strict.verdict.replace('_', ' ')}."
         ]
+        if len(strict.missing):  # a total short of a firm must say so where it is read
+            lines.append(
+                f"It leaves out what the data cannot value where the window reads: "
+                f"{'; '.join(strict.missing)}."
+            )
         tolerance = (
             f"{usd(verdict.support_low_usd, words=True)} to "
             f"{usd(verdict.support_high_usd, words=True)}"
@@ -359,6 +364,12 @@ def verdict_paragraph(matrix: pd.DataFrame, study: Study) -> str:
             f'tolerance ({tolerance}) and so support "{quote}"; '
             f"{counts.get('inconclusive', 0)} inconclusive (the band straddles an edge)."
         )
+        short = int(cells["missing"].map(len).gt(0).sum())
+        if short:
+            lines.append(
+                f"{short} of them {'leaves' if short == 1 else 'leave'} out firms the data "
+                "cannot value (the matrix's missing column names them)."
+            )
         others = cells[(cells["verdict"] == "supports") & (cells.index != strict.name)]
         if strict.verdict == "supports":
             lines.append("The strictest reading itself supports it.")

@@ -657,10 +657,3 @@ def test_a_repeated_share_fact_is_read_once_and_every_alternative_count_is_kept(
     ]
     assert table["as_of"].isna().tolist() == [False, False, False, True]
     assert list(table.index) == [0, 1, 2, 3]
-
-
-def test_the_share_qualities_a_table_may_hold_include_every_one_the_verdict_ranks():
-    from marketlib.claims import QUALITY_ORDER
-    from marketlib.schema import SHARE_QUALITIES
-
-    assert set(QUALITY_ORDER) <= set(SHARE_QUALITIES)

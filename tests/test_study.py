@@ -341,3 +341,39 @@ def test_every_study_file_in_the_readme_parses(tmp_path):
         (tmp_path / "readme.toml").write_text(textwrap.dedent(block))
         study = open_study(tmp_path / "readme.toml")
         assert study.verdicts
+
+
+def test_a_firm_whose_file_ends_inside_a_trough_window_is_left_out_and_named(user_study):
+    # ACME's file (real AMD closes) stops on 28 Jan; the trough is sought through 7 Feb, so
+    # ACME's own low is not known: it is missing in the cell and the paragraph says so, and
+    # the total is BETA's alone (the same real AMD closes, whole, under a SYNTHETIC firm with
+    # its own share count).
+    folder, real = user_study
+    text = USER_STUDY.replace('mine = ["ACME"]', 'mine = ["ACME", "BETA"]')
+    text = text.replace('windows = ["one_day"]', 'windows = ["one_day", "to_trough"]')
+    text += '\n[windows.to_trough]\nkind = "to_trough"\nstart = "2025-01-24"\n'
+    text += 'trough_through = "2025-02-07"\n'
+    (folder / "study.toml").write_text(text)
+    beta = USER_UNIVERSE.replace("acme", "beta").replace("Acme", "Beta").replace("ACME", "BETA")
+    (folder / "universe.toml").write_text(USER_UNIVERSE + beta)
+    prices = folder / "data" / "prices"
+    real.loc[:"2025-01-28"].reset_index()[["date", "close"]].to_csv(
+        prices / "ACME.csv", index=False, date_format="%Y-%m-%d"
+    )
+    real.reset_index()[["date", "close"]].to_csv(
+        prices / "BETA.csv", index=False, date_format="%Y-%m-%d"
+    )
+    with (folder / "data" / "shares_outstanding.csv").open("a") as shares:
+        shares.write("BETA,common,1000000000,2024-12-31,PRIMARY,exact\n")
+    study = open_study(folder / "study.toml")
+    cells = study.verdict().set_index("window_name")
+    trough = cells.loc["to_trough"]
+    low = real.loc["2025-01-27":"2025-02-07", "close"].min()
+    assert trough.change_usd == pytest.approx((low - real.loc["2025-01-24", "close"]) * 1e9)
+    assert trough.n_firms == 1
+    assert trough.missing == [
+        "Acme Corp (test firm) (no market value on a session the window seeks its high or low in)"
+    ]
+    assert cells.loc["one_day", "n_firms"] == 2  # 24 and 27 Jan are both in ACME's file
+    text = tables.verdict_paragraph(study.verdict(), study)
+    assert "1 of them leaves out firms the data cannot value" in text
