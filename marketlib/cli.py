@@ -339,6 +339,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _kernels(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of kernels, 1 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marketlib",
@@ -404,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--jobs",
-        type=int,
+        type=_kernels,
         default=None,
         help="kernels, each running one notebook at a time (default: one per CPU)",
     )

@@ -87,9 +87,15 @@ class Reference:
 
 def fx_symbols(listings: list[Listing], fx: dict[str, tuple[str, str]] = FX_TO_USD) -> list[str]:
     """The exchange-rate series that convert ``listings``' currencies to USD."""
-    return list(
-        dict.fromkeys(fx[check_currency(i.currency)][0] for i in listings if i.currency != "USD")
-    )
+    found = []
+    for item in listings:
+        if item.currency == "USD":
+            continue
+        try:
+            found.append(fx[check_currency(item.currency)][0])
+        except MarketCapError as exc:  # say whose currency it is and where it was written
+            raise MarketCapError(f"{item.origin}: listing {item.symbol}: {exc}") from None
+    return list(dict.fromkeys(found))
 
 
 def share_alternatives(
@@ -399,7 +405,17 @@ def anchors_with_adj_close(listings: list[Listing], anchors: pd.DataFrame, price
     for i, symbol in enumerate(symbols):
         for j, currency in enumerate(currencies):
             table[i, j] = (symbol, currency) in wanted
-    mine = anchors.loc[table[symbol_codes, currency_codes]].copy()
+    chosen = table[symbol_codes, currency_codes]
+    listed = {item.symbol: item.currency for item in listings}
+    ours = np.array([symbol in listed for symbol in symbols] + [False])[symbol_codes]
+    if (ours & ~chosen).any():  # else the anchor would be dropped without a word
+        row = anchors.iloc[int(np.flatnonzero(ours & ~chosen)[0])]
+        raise MarketCapError(
+            f"raw-close anchor {row['symbol']} {pd.Timestamp(row['date']):%Y-%m-%d} is in "
+            f"{row['currency']}, but {row['symbol']} trades in {listed[row['symbol']]}: give "
+            "the raw close in the listing's currency, or correct the listing's currency"
+        )
+    mine = anchors.loc[chosen].copy()
     values = np.full(len(mine), np.nan)
     stamps = _nanoseconds(mine["date"]) if len(mine) else np.empty(0, np.int64)
     for symbol, rows in _positions(mine["symbol"].to_numpy(dtype=object)).items():

@@ -586,6 +586,8 @@ def build_reports(
     study's report is written as soon as its last notebook ends; if a notebook fails, the
     studies not yet written keep their previous reports.
     """
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise InvalidInputError(f"jobs={jobs!r}: give a whole number of kernels, 1 or more")
     files = [study_path(study).resolve() for study in studies or [None]]
     ids = [file.stem for file in files]
     twice = next((i for i in ids if ids.count(i) > 1), None)

@@ -308,11 +308,11 @@ def publish_executed_notebook(ctx):
     report._publish(folder / ".running.01_x.ipynb", folder / "01_x.ipynb")
 
 
-def build_reports_of(*studies, into="out"):
+def build_reports_of(*studies, into="out", jobs=None):
     def call(ctx):
         from marketlib.report import build_reports
 
-        return build_reports(list(studies), ctx.tmp / into)
+        return build_reports(list(studies), ctx.tmp / into, jobs=jobs)
 
     return call
 
@@ -596,6 +596,22 @@ CASES = [
     ("report where a link to nothing stands for its figures", a_dangling_link_at(
         "out/figures/deepseek"), build_reports_of("deepseek"),
      OutputError, ["figures/deepseek is a link to nothing", "move it elsewhere"]),
+    ("a raw-close anchor in another currency than its listing",
+     bad_study(WITH_DATA, files={"my-data/raw_close_anchors.csv":
+                                 "symbol,date,raw_close,currency\nNVDA,2025-01-24,142.62,EUR\n"}),
+     lambda c: the_study(c).cap_changes("NVDA", "2025-01-24", "2025-01-27"),
+     MarketCapError, ["anchor NVDA 2025-01-24 is in EUR", "trades in USD",
+                      "in the listing's currency"]),
+    ("a listing in a currency marketlib cannot convert",
+     bad_study(('source = "snapshot"\n', 'source = "snapshot"\nuniverse = "u.toml"\n'),
+               ("japan = [", 'zz = ["ZZZ"]\njapan = ['),
+               files={"u.toml": '[firms.zz]\nname = "Zed (SYNTHETIC)"\ncountry = "US"\n'
+                      '[[firms.zz.listings]]\nsymbol = "ZZZ"\ncalendar = "XNYS"\n'
+                      'currency = "XYZ"\nrole = "equity"\n'}),
+     lambda c: the_study(c).symbols,
+     MarketCapError, ["u.toml: listing ZZZ", "currency 'XYZ'", "FX_TO_USD"]),
+    ("report with no kernels", None,
+     build_reports_of("deepseek", jobs=0), InvalidInputError, ["jobs=0", "1 or more"]),
     ("report of one study given twice", None,
      build_reports_of("deepseek", "tariffs-2025", "deepseek"),
      InvalidInputError, ["'deepseek'", "reports/deepseek/", "give each study once"]),

@@ -229,3 +229,9 @@ def test_write_json_writes_what_json_cannot_hold_as_null_and_dates_as_days(capsy
         "days": ["2025-01-27", "2025-01-28"],
         "set": ["a", "b"],
     }
+
+
+@pytest.mark.parametrize("jobs", ["0", "-3", "two"])
+def test_report_jobs_must_be_a_whole_number_of_kernels(jobs):
+    result = run("report", "--jobs", jobs)
+    assert result.returncode == 2 and f"{jobs!r} is not a whole number of kernels" in result.stderr
