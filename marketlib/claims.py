@@ -36,29 +36,6 @@ _DAY = pd.Timedelta(days=1)
 CUSTOM = "custom"  # the name of a window given by two dates, not by the study file
 
 
-def check_span(caps: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
-    """Refuse market values (a firm caps frame) that miss a session of ``first..last`` at
-    either end: :func:`check_spans` of each calendar's first and last date."""
-    spans = caps.groupby("calendar", observed=True)["date"].agg(["min", "max"])
-    frame = pd.DataFrame(
-        {"calendar": spans.index.astype(str), "first": spans["min"], "last": spans["max"]}
-    )
-    check_spans(frame.reset_index(drop=True), first, last)
-
-
-def check_spans(spans: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
-    """Refuse values whose calendars' first and last dates (``calendar``, ``first``,
-    ``last`` columns, as :func:`marketlib.marketcap.firm_values` gives them)."""
-    for row in spans.sort_values("calendar").itertuples():
-        needed = sessions(row.calendar, first, last)
-        if len(needed) and (row.first > needed[0] or row.last < needed[-1]):
-            raise InvalidInputError(
-                f"the {row.calendar} market values given span {row.first:%Y-%m-%d}.."
-                f"{row.last:%Y-%m-%d}; {needed[0]:%Y-%m-%d}..{needed[-1]:%Y-%m-%d} is "
-                "needed: compute them over that span"
-            )
-
-
 @dataclass(frozen=True)
 class Confounder:
     """A dated event that is not the one under test (an earnings release, a policy
@@ -162,6 +139,9 @@ def _unanswered(window: Window, calendar: str, first: pd.Timestamp, last: pd.Tim
     can)."""
     opening = window.reads[0]
     read_first = session_on_or_before(calendar, opening)
+    if window.kind == "peak_to_trough":  # the high is sought from peak_from on
+        after = sessions(calendar, window.peak_from, window.start)
+        read_first = after[0] if len(after) else read_first
     if window.kind == "fixed":
         read_last = session_on_or_before(calendar, window.end)
         if read_first is not None and read_first == read_last:
@@ -196,19 +176,11 @@ def _unanswered(window: Window, calendar: str, first: pd.Timestamp, last: pd.Tim
     return None
 
 
-_WINDOW_KEYS = {"kind", "label", "description", "start", "end", "peak_from", "trough_through"}
-
-
 def parse_window(name: str, spec: dict) -> Window:
     def date(key: str) -> pd.Timestamp | None:
         return parse_date(spec[key], f"window {name} {key}") if key in spec else None
 
     kind = spec.get("kind")
-    unknown = sorted(set(spec) - _WINDOW_KEYS)
-    if unknown and unknown != ["end_by_calendar"]:
-        raise InvalidInputError(
-            f"window {name!r} has the key {unknown[0]!r}: use {', '.join(sorted(_WINDOW_KEYS))}"
-        )
     if kind not in WINDOW_KINDS:
         raise InvalidInputError(f"window {name!r} has kind {kind!r}: use {', '.join(WINDOW_KINDS)}")
     if "end_by_calendar" in spec:
@@ -219,6 +191,14 @@ def parse_window(name: str, spec: dict) -> Window:
     required = {"fixed": ("start", "end"), "to_trough": ("start", "trough_through")}
     required["same_day_trough"] = required["to_trough"]
     required["peak_to_trough"] = ("peak_from", "start", "trough_through")
+    # A date the kind does not read (a leftover peak_from on a fixed window) is a typo too.
+    known = {"kind", "label", "description", *required[kind]}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise InvalidInputError(
+            f"window {name!r} of kind {kind}: {unknown[0]!r} must be one of the keys "
+            f"{', '.join(sorted(known))}"
+        )
     absent = [key for key in required[kind] if key not in spec]
     if absent:
         raise InvalidInputError(
@@ -301,9 +281,12 @@ def _own_rows(calendar: str, dates: pd.DatetimeIndex, days: pd.DatetimeIndex) ->
     if not len(days) or not len(dates):
         return np.full(len(days), -1)
     every = sessions(calendar, min(dates[0], days[0]) - LOOKBACK, days[-1])
-    wanted = every[np.maximum(every.searchsorted(days, side="right") - 1, 0)]
+    before = every.searchsorted(days, side="right") - 1  # -1: no session that early
+    if not len(every):
+        return np.full(len(days), -1)
+    wanted = every[np.maximum(before, 0)]
     at = np.minimum(dates.searchsorted(wanted), len(dates) - 1)
-    return np.where(dates[at] == wanted, at, -1)
+    return np.where((before >= 0) & (dates[at] == wanted), at, -1)
 
 
 def _row_of(calendar: str, dates: pd.DatetimeIndex, day: pd.Timestamp) -> int:

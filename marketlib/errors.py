@@ -6,6 +6,8 @@ CLI can print it as a single line and a notebook user can act on it without a tr
 
 from __future__ import annotations
 
+import math
+
 
 class MarketlibError(Exception):
     """Base class of every error marketlib raises on purpose."""
@@ -68,3 +70,14 @@ class MarketCapError(MarketlibError):
 
 class NotebookError(MarketlibError):
     """A report notebook failed in its kernel; the message names the notebook and the cell."""
+
+
+def is_positive_number(value: object) -> bool:
+    """Whether a value read from a file (TOML, JSON) is a finite number above 0, the one test
+    of every input check that wants one: not a bool, and not TOML's ``nan`` or ``inf``."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )

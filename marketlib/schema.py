@@ -8,7 +8,6 @@ its required columns. Nothing is filled in: a column a file does not have is NaN
 
 from __future__ import annotations
 
-import contextlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,8 +27,8 @@ _IS_PRICE = np.array([f != "volume" for f in PRICE_FIELDS])
 class TableSpec:
     """A reference table of the bundle's schema: its file, required columns and typed ones.
 
-    ``undated``: a row may leave ``date_column`` blank (a source that gave no date); ``past``:
-    ``date_column`` may not be later than today; ``choices``: the values a column may hold.
+    ``undated``: a row may leave ``date_column`` blank (a source that gave no date);
+    ``choices``: the values a column may hold.
     """
 
     file: str
@@ -38,7 +37,6 @@ class TableSpec:
     number_column: str | None
     optional: tuple[str, ...] = ()
     undated: bool = False
-    past: bool = False
     choices: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
@@ -62,7 +60,6 @@ TABLES = {
         "shares",
         ("as_of_precision", "as_of_note", "source_document", "source_url_or_repo_path", "note"),
         undated=True,
-        past=True,
         choices=(("role", SHARE_ROLES), ("quality", SHARE_QUALITIES)),
     ),
     "splits": TableSpec(
@@ -85,7 +82,6 @@ TABLES = {
         "date",
         "raw_close",
         ("source", "note"),
-        past=True,
     ),
 }
 
@@ -103,12 +99,6 @@ def empty_table(kind: str) -> pd.DataFrame:
 def _one_line(exc: Exception) -> str:
     """A parser's message on one line (pandas' tokenizer errors end in a newline)."""
     return " ".join(str(exc).split())
-
-
-def _today() -> pd.Timestamp:
-    """Today's date where it is latest on Earth (UTC+14): no date a user's clock shows as
-    today is taken for the future."""
-    return pd.Timestamp.now(tz="Etc/GMT-14").normalize().tz_localize(None)
 
 
 def _first(mask: pd.Series | np.ndarray) -> int:
@@ -173,16 +163,6 @@ def parse_table(kind: str, data: bytes, origin: str, error: type[Exception]) -> 
             if pd.notna(written)
             else f"{origin}: {_row(kind, text, at)}: write its {spec.date_column} as YYYY-MM-DD"
         )
-    if spec.past:
-        today = _today()
-        late = (dates > today).to_numpy()
-        if late.any():
-            at = _first(late)
-            raise error(
-                f"{origin}: {_row(kind, text, at, dated=False)}: {spec.date_column} "
-                f"{dates.iat[at]:%Y-%m-%d} is after today ({today:%Y-%m-%d}): a fact cannot "
-                "be dated in the future; fix the date"
-            )
     frame[spec.date_column] = dates
     if spec.number_column:
         values = _numbers(frame[spec.number_column])
@@ -214,20 +194,10 @@ def parse_table(kind: str, data: bytes, origin: str, error: type[Exception]) -> 
 
 
 def _numbers(cells: pd.Series) -> np.ndarray:
-    """A column of numbers as float64, each cell read as Python's ``float`` reads it (NaN where
-    it cannot be read), in one cast: ``pd.to_numeric`` takes five times as long."""
-    column = cells.to_numpy(dtype=object)
-    try:
-        return column.astype("float64")
-    except (TypeError, ValueError):
-        pass
-    # A cell is not a number: read the few to_numeric cannot read one at a time, so the cell
-    # named is the first the cast above refused.
-    values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64")
-    for at in np.flatnonzero(np.isnan(values) & cells.notna().to_numpy()):
-        with contextlib.suppress(ValueError):
-            values[at] = float(column[at])
-    return values
+    """A column of numbers as float64, NaN where a cell is not a number in the form the price
+    files' parser reads (``1_000`` or full-width digits are not, as Python's ``float`` would
+    have them)."""
+    return pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64")
 
 
 def _one_fact_per_key(

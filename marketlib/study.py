@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import datetime
 import logging
-import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from marketlib import claims, events, marketcap, returns
 from marketlib.calendars import calendar_zone, parse_date, session_on_or_after, sessions_around
-from marketlib.errors import InvalidInputError, MarketCapError, MarketlibError
+from marketlib.errors import (
+    InvalidInputError,
+    MarketCapError,
+    MarketlibError,
+    is_positive_number,
+)
 from marketlib.marketcap import Reference
 from marketlib.paths import study_path
 from marketlib.prices import Prices, fetch, listings_for
@@ -367,7 +372,6 @@ class Study:
                 marketcap.listing_caps(self.prices, listings, reference, first, last),
                 self.universe,
             )
-            claims.check_span(part, first, last)
             parts.append(part)
         labels = pd.concat(parts, ignore_index=True)
         base = claims.Valuation(*claims.wide_values(labels))
@@ -384,7 +388,12 @@ class Study:
             )
             for (first, last), (part, _, _) in zip(spans, parts, strict=True):
                 rows = values.index[(values.index >= first) & (values.index <= last)]
-                values.loc[rows, list(part.columns)] = part.reindex(rows).to_numpy()
+                columns = list(part.columns)
+                other = part.reindex(rows).to_numpy()
+                # A session without the other input (no fixing that day) keeps the study's
+                # own value: the firm is not lost from a trough for want of an alternative.
+                held = values.loc[rows, columns].to_numpy()
+                values.loc[rows, columns] = np.where(np.isnan(other), held, other)
             return claims.Valuation(values, base.calendar_of)
 
         alternatives: dict[str, list[claims.Valuation]] = {}
@@ -630,7 +639,7 @@ def _verdict(
     if not claim["checkable"]:
         raise reader.fail(f"claims[{index}].checkable", "true for a claim with a verdict")
     amount = claim.get("amount_usd")
-    if not _positive(amount):
+    if not is_positive_number(amount):
         raise reader.fail(
             f"claims[{index}].amount_usd", "the claimed amount in USD (a number above 0)"
         )
@@ -651,7 +660,7 @@ def _verdict(
     if bad:
         raise reader.fail(f"{key}.measures", f"some of {', '.join(claims.MEASURES)}, not {bad}")
     low, high = spec.get("support_low_usd"), spec.get("support_high_usd")
-    if not all(_positive(v) for v in (low, high)):
+    if not all(is_positive_number(v) for v in (low, high)):
         raise reader.fail(
             f"{key}.support_low_usd/support_high_usd",
             "the smallest and largest loss that support the claim, in USD (numbers above 0)",
@@ -678,13 +687,16 @@ def _verdict(
     )
 
 
-def _selection(reader: _Reader, key: str, value: object, universe: Universe, many: bool) -> None:
+def _selection(
+    reader: _Reader, key: str, value: object, universe: Universe | None, many: bool
+) -> None:
     """Refuse a selection of the study file (a name, or with ``many`` a list of names) that is
-    not of that shape or names no symbol, firm or group of the universe."""
+    not of that shape or names no symbol, firm or group of ``universe`` (None: an online
+    source, which takes the listing facts of symbols the universe lacks from Yahoo)."""
     names = value if many else [value]
     if not isinstance(names, list) or not all(isinstance(v, str) and v for v in names):
         raise reader.fail(key, "a list of group, firm or symbol names" if many else "a name")
-    for name in names:
+    for name in names if universe is not None else []:
         try:
             universe.resolve(name)
         except MarketlibError as exc:
@@ -703,7 +715,7 @@ CHARTS = {
 }  # fmt: skip
 
 
-def _charts(reader: _Reader, universe: Universe, groups: list[str]) -> dict:
+def _charts(reader: _Reader, universe: Universe | None, groups: list[str]) -> dict:
     """The ``[charts.*]`` settings, checked; the two charts that need a group take the study's
     first one when the file names none."""
     charts = reader.get("charts", dict, "a table of chart settings", {})
@@ -740,7 +752,7 @@ def _charts(reader: _Reader, universe: Universe, groups: list[str]) -> dict:
     return charts
 
 
-def _event_study(reader: _Reader, universe: Universe, groups: list[str]) -> EventStudySpec:
+def _event_study(reader: _Reader, universe: Universe | None, groups: list[str]) -> EventStudySpec:
     """The ``[event_study]`` settings, checked, with the defaults for what it leaves out."""
     es = reader.get("event_study", dict, "a table", {})
     _known_keys(reader, "event_study", es, {"estimation", "windows", "path", "groups", "focus"})
@@ -762,16 +774,6 @@ def _event_study(reader: _Reader, universe: Universe, groups: list[str]) -> Even
         path=reader.offsets("event_study.path", es.get("path", list(events.DEFAULT_PATH))),
         groups=tuple(chosen),
         focus=focus,
-    )
-
-
-def _positive(value: object) -> bool:
-    """Whether ``value`` is a finite number above 0 (TOML also spells nan and inf)."""
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
     )
 
 
@@ -855,7 +857,7 @@ def _cross_checks(reader: _Reader, universe: Universe) -> list[CrossCheck]:
             if not isinstance(spec.get(part), str) or not spec[part].strip():
                 raise reader.fail(f"{key}.{part}", "a non-empty string")
         total = spec.get("total_usd")
-        if not _positive(total):
+        if not is_positive_number(total):
             raise reader.fail(f"{key}.total_usd", "the published total in USD (a number above 0)")
         try:
             universe.listing(spec["index"])
@@ -971,7 +973,10 @@ def open_study(
                 f"study file {path}: claim {verdict.claim} verdict domicile {lacking[0]!r}: no "
                 f"firm of its groups has it (they have {', '.join(sorted(held))}): drop it"
             )
-    event_spec = _event_study(reader, universe, list(groups))
+    # Online, a chart or the event study may name a symbol the universe lacks: its listing
+    # facts come from Yahoo when the study loads (prices.listings_for).
+    known = universe if source_name == "snapshot" else None
+    event_spec = _event_study(reader, known, list(groups))
     try:
         events.check_design(event_spec.estimation, [*event_spec.windows, event_spec.path])
     except InvalidInputError as exc:
@@ -1003,7 +1008,7 @@ def open_study(
         windows=windows,
         claims=registry,
         verdicts=verdicts,
-        charts=_charts(reader, universe, list(groups)),
+        charts=_charts(reader, known, list(groups)),
         event_spec=event_spec,
         article=article,
         through=through,

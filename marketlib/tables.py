@@ -174,7 +174,10 @@ def _bn_at_precision(values: pd.Series, exact: pd.Series) -> pd.Series:
     or weaker (its last digits are not known)."""
     billions = values / 1e9
     return pd.Series(
-        [round(v, 1) if e else round(v) for v, e in zip(billions, exact, strict=True)],
+        [
+            v if pd.isna(v) else round(v, 1) if e else round(v)  # NaN: a missing firm
+            for v, e in zip(billions, exact, strict=True)
+        ],
         index=values.index,
         dtype=object,
     )

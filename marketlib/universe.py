@@ -7,7 +7,6 @@ study's own file. Nothing here knows which study is being run; a study passes it
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from collections.abc import Iterable
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
-from marketlib.errors import InvalidInputError, UnknownSymbolError
+from marketlib.errors import InvalidInputError, UnknownSymbolError, is_positive_number
 from marketlib.paths import package_data
 
 
@@ -251,12 +250,7 @@ def _listing(
             f'["common"] ([] = not valued here), not {cap_classes!r}',
         )
     ratio = spec.get("adr_ratio", 1.0)
-    if (
-        not isinstance(ratio, int | float)
-        or isinstance(ratio, bool)
-        or not math.isfinite(ratio)
-        or ratio <= 0
-    ):
+    if not is_positive_number(ratio):
         raise check.fail(
             where,
             "adr_ratio must be a positive number (ordinary shares per listed share), "

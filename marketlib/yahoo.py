@@ -25,6 +25,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar
 
 import pandas as pd
 
@@ -282,31 +283,39 @@ class _LogCapture:
     """
 
     _lock = threading.Lock()
-    _active = 0
+    _holding: ClassVar[list[_LogCapture]] = []  # the captures held now: each reads every record
     _threshold = logging.WARNING
     _saved: tuple[int] | None = None  # the level marketlib replaced, while it is replaced
+    _lowered_by: _LogCapture | None = None  # the capture whose release restores it
 
     def __init__(self) -> None:
         self.messages: list[str] = []
         self._holders = 0
         self._logger = logging.getLogger("yfinance")
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    @staticmethod
+    def _read(record: logging.LogRecord) -> bool:
+        """The one filter on the logger while any capture is held (one per capture would stop
+        at the first that drops a record, and the others would not read it)."""
         if record.levelno >= logging.WARNING:
-            self.messages.append(record.getMessage())
+            for capture in _LogCapture._holding:
+                capture.messages.append(record.getMessage())
         return record.levelno >= _LogCapture._threshold
 
     def hold(self) -> _LogCapture:
         cls = type(self)
         with cls._lock:
             if self._holders == 0:
-                if cls._active == 0:
-                    cls._threshold = self._logger.getEffectiveLevel()
-                    if cls._threshold > logging.WARNING:
-                        cls._saved = (self._logger.level,)
-                        self._logger.setLevel(logging.WARNING)
-                cls._active += 1
-                self._logger.addFilter(self)
+                level = self._logger.getEffectiveLevel()
+                if not cls._holding:
+                    cls._threshold = level
+                    self._logger.addFilter(cls._read)
+                if level > logging.WARNING:
+                    # Checked at every hold, not only the first: a call marketlib stopped
+                    # waiting for may still hold its capture when the user raises the level.
+                    cls._threshold, cls._saved, cls._lowered_by = level, (self._logger.level,), self
+                    self._logger.setLevel(logging.WARNING)
+                cls._holding.append(self)
             self._holders += 1
         return self
 
@@ -316,12 +325,13 @@ class _LogCapture:
             self._holders -= 1
             if self._holders:
                 return
-            self._logger.removeFilter(self)
-            cls._active -= 1
-            if cls._active == 0 and cls._saved is not None:
+            cls._holding.remove(self)
+            if cls._lowered_by is self:  # the level is the user's again when its call ends
                 if self._logger.level == logging.WARNING:  # unless the user set it meanwhile
                     self._logger.setLevel(cls._saved[0])
-                cls._saved = None
+                cls._saved = cls._lowered_by = None
+            if not cls._holding:
+                self._logger.removeFilter(cls._read)
 
 
 @contextlib.contextmanager

@@ -662,7 +662,12 @@ CASES = [
                          "move trough_through later"]),
     ("a study window with an unknown key",
      bad_study(('kind = "fixed"\nstart = "2025-01-24"', 'kind = "fixed"\nstrat = "2025-01-24"')),
-     the_study, InvalidInputError, [STUDY, "window 'one_day'", "'strat'", "trough_through"]),
+     the_study, InvalidInputError, [STUDY, "window 'one_day'", "'strat'",
+                                    "one of the keys description, end, kind"]),
+    ("a fixed window with a date only a peak window reads",
+     bad_study(('kind = "fixed"\nstart = "2025-01-24"',
+                'kind = "fixed"\npeak_from = "2024-06-03"\nstart = "2025-01-24"')),
+     the_study, InvalidInputError, [STUDY, "window 'one_day' of kind fixed", "'peak_from'"]),
     # a verdict's numbers: finite and above 0, as TOML also spells nan and inf
     ("verdict support below zero",
      bad_study(("support_low_usd = 1.35e12", "support_low_usd = -1.35e12")), the_study,

@@ -235,3 +235,15 @@ def test_write_json_writes_what_json_cannot_hold_as_null_and_dates_as_days(capsy
 def test_report_jobs_must_be_a_whole_number_of_kernels(jobs):
     result = run("report", "--jobs", jobs)
     assert result.returncode == 2 and f"{jobs!r} is not a whole number of kernels" in result.stderr
+
+
+def test_caps_shows_a_firm_without_a_start_value_as_missing_in_every_format():
+    # SoftBank's share count is rounded (whole $bn) and Tokyo has no 3 Jan 2024 session in the
+    # snapshot: its row is "-" with the reason, in the table as in CSV.
+    args = ["caps", "--start", "2024-01-03", "--end", "2024-01-10", "--group", "named"]
+    table = run(*args)
+    assert table.returncode == 0, table.stderr
+    (softbank,) = [line for line in table.stdout.splitlines() if line.strip().startswith("soft")]
+    assert "no market value on start date" in softbank and "nan" not in softbank.lower()
+    rows = pd.read_csv(io.StringIO(run(*args, "--format", "csv").stdout))
+    assert rows.loc[rows["firm"] == "softbank", "missing"].item() == "no market value on start date"

@@ -377,3 +377,30 @@ def test_a_firm_whose_file_ends_inside_a_trough_window_is_left_out_and_named(use
     assert cells.loc["one_day", "n_firms"] == 2  # 24 and 27 Jan are both in ACME's file
     text = tables.verdict_paragraph(study.verdict(), study)
     assert "1 of them leaves out firms the data cannot value" in text
+
+
+def test_a_session_without_the_other_fx_fixing_keeps_the_studys_own_value(deepseek):
+    # FRED's noon fixing (DEXJPUS) has no 20 Jan 2025 (a US holiday), a Tokyo session: the
+    # FX alternative of SoftBank keeps the study's own value that day, so the firm is not
+    # lost from the alternative's peak and the band keeps its FX move.
+    verdict = deepseek.verdicts[0]
+    windows = [deepseek.windows[w] for w in verdict.windows]
+    base, alternatives, _ = deepseek._valuations(verdict.groups, windows)
+    fixing = deepseek.prices.select(["DEXJPUS"]).field("close")["DEXJPUS"]
+    holiday = pd.Timestamp("2025-01-20")
+    assert holiday not in fixing.dropna().index
+    (fx,) = alternatives["fx"]
+    assert fx.values.loc[holiday, "softbank"] == base.values.loc[holiday, "softbank"]
+    assert fx.values.loc["2025-01-21", "softbank"] != base.values.loc["2025-01-21", "softbank"]
+
+
+def test_a_firm_whose_data_starts_just_before_the_window_is_valued(user_study):
+    # ACME's file (real AMD closes) starts on 21 Jan: the 24 Jan close the window reads is
+    # there, so the verdict values it (it once asked for ten days before the start).
+    folder, real = user_study
+    real.loc["2025-01-21":].reset_index()[["date", "close"]].to_csv(
+        folder / "data" / "prices" / "ACME.csv", index=False, date_format="%Y-%m-%d"
+    )
+    cell = open_study(folder / "study.toml").verdict().iloc[0]
+    by_hand = (real.loc["2025-01-27", "close"] - real.loc["2025-01-24", "close"]) * 2e9
+    assert cell.change_usd == pytest.approx(by_hand, rel=1e-9) and cell.n_firms == 1

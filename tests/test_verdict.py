@@ -449,3 +449,16 @@ def test_the_day_by_day_total_leaves_a_day_without_a_firms_own_close_empty():
     assert totals[pd.Timestamp("2025-01-24")] == 0.0
     assert pd.isna(totals[pd.Timestamp("2025-01-27")])  # not Tokyo's 24 Jan carried over
     assert totals[pd.Timestamp("2025-01-28")] == (95 - 110) + (30 - 40)
+
+
+def test_a_peak_is_sought_from_the_first_session_on_or_after_peak_from():
+    # peak_from on a Saturday, the data from the Monday after: the high is sought from that
+    # Monday, so the window is answered (its Friday close before is never read).
+    window = claims.parse_window(
+        "w", {"kind": "peak_to_trough", "peak_from": "2024-03-02", "start": "2024-03-06",
+              "trough_through": "2024-03-08"},
+    )  # fmt: skip
+    claims.check_window(window, {"XNYS": (DAYS[0], DAYS[-1])})
+    later = claims.parse_window("w", {"kind": "fixed", "start": "2024-03-01", "end": "2024-03-08"})
+    with pytest.raises(claims.InvalidInputError, match=r"close on or before 2024-03-01.*begin"):
+        claims.check_window(later, {"XNYS": (DAYS[0], DAYS[-1])})

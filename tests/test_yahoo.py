@@ -15,6 +15,7 @@ from conftest import empty_yfinance_frame, synthetic_prices, yfinance_frame
 from marketlib import cache, load_prices, yahoo
 from marketlib.errors import InvalidInputError, SourceUnavailableError, UnknownSymbolError
 from marketlib.schema import TABLES
+from marketlib.study import open_study
 
 SESSIONS = ["2025-01-21", "2025-01-22", "2025-01-23", "2025-01-24", "2025-01-27"]
 
@@ -422,6 +423,16 @@ def test_a_silenced_yfinance_logger_stays_silent_and_the_reason_is_still_read(yf
         yahoo.download(["NVDA"], START, END, downloader=logs_then_answers(line))
     assert failure.value.reasons == {"NVDA": "rate_limit"}
     assert seen == [] and configuration(yf_logger) == before
+    # Also while an earlier call still holds its capture (a call marketlib stopped waiting
+    # for, its thread not yet ended) and the user silences the logger again meanwhile.
+    earlier = yahoo._LogCapture().hold()
+    yf_logger.setLevel(logging.CRITICAL)
+    with pytest.raises(SourceUnavailableError) as failure:
+        yahoo.download(["NVDA"], START, END, downloader=logs_then_answers(line))
+    assert failure.value.reasons == {"NVDA": "rate_limit"}
+    assert yf_logger.level == logging.CRITICAL  # the user's level is back when the call ends
+    earlier.release()
+    assert seen == [] and configuration(yf_logger) == before
 
 
 def test_the_timeout_setting_is_read_from_the_environment(monkeypatch):
@@ -579,3 +590,20 @@ def test_the_users_yfinance_session_is_put_back_after_a_download(monkeypatch):
     monkeypatch.setattr("yfinance.download", like_yfinance)
     yahoo.download(["NVDA"], START, END)
     assert holder._session is users
+
+
+def test_an_online_study_may_chart_a_symbol_only_yahoo_knows(tmp_path):
+    # Opening reads no prices; the listing facts of PLTR (illustrative, see PLTR_INFO) come
+    # from Yahoo when the study loads, so the chart's name cannot be checked against the
+    # universe yet. Offline, the same file is refused by name.
+    text = (
+        'format = 1\ntitle = "t"\nevent_date = "2025-01-27"\nbase_date = "2025-01-24"\n'
+        'source = "auto"\n[groups]\nmine = ["NVDA"]\n'
+        '[charts.price_paths]\ngroup = "mine"\nbenchmarks = ["PLTR"]\n'
+    )
+    (tmp_path / "s.toml").write_text(text)
+    tickers = FakeTickers({"PLTR": FakeTicker(PLTR_INFO)})
+    study = open_study(tmp_path / "s.toml", tickers=tickers)
+    assert study.charts["price_paths"]["benchmarks"] == ["PLTR"]
+    with pytest.raises(InvalidInputError, match=r"charts.price_paths.benchmarks: unknown.*PLTR"):
+        open_study(tmp_path / "s.toml", source="snapshot")
