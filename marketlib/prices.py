@@ -322,6 +322,16 @@ def _say_gaps(served: dict[str, Series]) -> None:
         )
 
 
+def _parts(universe: Universe, names: list) -> list:
+    """The names of a selection one by one, ``a+b`` split as :meth:`Universe.resolve` splits
+    it (a symbol holding a ``+`` stays whole)."""
+    parts = []
+    for name in names:
+        union = isinstance(name, str) and "+" in name and name not in universe.listings
+        parts.extend(name.split("+") if union else [name])
+    return parts
+
+
 def listings_for(
     universe: Universe, selection: str | Iterable[str], source: Chain
 ) -> tuple[Universe, list[str]]:
@@ -333,23 +343,64 @@ def listings_for(
         if not source.online:
             raise
     names = [selection] if isinstance(selection, str) else list(selection)
-    unknown = [
-        n
-        for n in names
-        if isinstance(n, str)
-        and n not in universe.groups
-        and n not in universe.listings
-        and n not in universe.firms
-    ]
+    unknown = list(
+        dict.fromkeys(
+            n
+            for n in _parts(universe, names)
+            if isinstance(n, str)
+            and n not in universe.groups
+            and n not in universe.listings
+            and n not in universe.firms
+        )
+    )
     facts = source.listing_facts(unknown)
     for symbol, (listing, country) in facts.items():
         log.warning(
             "%s is not in the registry: using %s, country %s", symbol, listing.origin, country
         )
+    unplaced = [n for n in unknown if n not in facts]
+    if unplaced:
+        # Universe.listing's advice is to ask Yahoo, which was just done.
+        named = ", ".join(repr(n) for n in unplaced)
+        one = len(unplaced) == 1
+        raise UnknownSymbolError(
+            f"unknown symbol{'' if one else 's'} {named}: not in the universe, and Yahoo was "
+            f"asked and gave no listing facts marketlib can use for {'it' if one else 'them'} "
+            "(Yahoo unreachable, the symbol unknown to Yahoo, or on an exchange marketlib has "
+            f"no calendar for): check the symbol, or add {'it' if one else 'them'} to the "
+            "study's universe file (`marketlib universe` lists the known symbols and groups)"
+        )
     extended = universe.with_listings(
         [f[0] for f in facts.values()], {s: f[1] for s, f in facts.items()}
     )
     return extended, extended.resolve(names)
+
+
+def _no_session(symbol: str, calendar: str | None, start: pd.Timestamp, end: pd.Timestamp) -> str:
+    """Why ``start..end`` holds no session of ``calendar``. Dates outside the span the calendar
+    has sessions for (exchange-calendars builds them from 2000 to about a year from today) are
+    said as such: widening them, the advice for a holiday or weekend, would not help."""
+    span = f"{start:%Y-%m-%d} and {end:%Y-%m-%d}"
+    if calendar is None:
+        return f"{symbol}: no date between {span} in the source's data: widen the dates"
+    every = sessions(calendar, pd.Timestamp.min, pd.Timestamp.max)
+    first, last = every[0], every[-1]
+    if start > last:
+        return (
+            f"{symbol}: no session between {span}: the dates are past the end of the "
+            f"{calendar} calendar (its last session is {last:%Y-%m-%d}): choose dates up to "
+            f"{last:%Y-%m-%d}"
+        )
+    if end < first:
+        return (
+            f"{symbol}: no session between {span}: the dates are before the start of the "
+            f"{calendar} calendar (its first session is {first:%Y-%m-%d}): choose dates from "
+            f"{first:%Y-%m-%d} on"
+        )
+    return (
+        f"{symbol}: no session between {span} on the {calendar} calendar (holiday or "
+        "weekend): widen the dates"
+    )
 
 
 def fetch(
@@ -372,10 +423,7 @@ def fetch(
         for symbol in symbols:  # before asking any source: a span with no session at all
             calendar = universe.listing(symbol).calendar
             if calendar and not len(sessions(calendar, start, end)):
-                raise DataUnavailableError(
-                    f"{symbol}: no session between {start:%Y-%m-%d} and {end:%Y-%m-%d} on the "
-                    f"{calendar} calendar (holiday or weekend): widen the dates"
-                )
+                raise DataUnavailableError(_no_session(symbol, calendar, start, end))
     raw = source.prices(symbols, start, end)
     served, coverage, empty = {}, {}, []
     for symbol in symbols:
@@ -389,10 +437,7 @@ def fetch(
         hi = last if end is None else end
         wanted = _expected_dates(listing, lo, hi, frame.index)
         if len(wanted) == 0:
-            raise DataUnavailableError(
-                f"{symbol}: no session between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} on the "
-                f"{listing.calendar} calendar (holiday or weekend): widen the dates"
-            )
+            raise DataUnavailableError(_no_session(symbol, listing.calendar, lo, hi))
         late = wanted[0] < first - pd.Timedelta(days=4 if listing.calendar is None else 0)
         early = wanted[-1] > last + pd.Timedelta(days=4 if listing.calendar is None else 0)
         if late or early:

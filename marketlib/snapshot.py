@@ -21,7 +21,12 @@ from pathlib import Path
 import pandas as pd
 
 from marketlib.calendars import sessions
-from marketlib.errors import DataUnavailableError, OutputError, SnapshotIntegrityError
+from marketlib.errors import (
+    DataUnavailableError,
+    InvalidInputError,
+    OutputError,
+    SnapshotIntegrityError,
+)
 from marketlib.files import atomic_write_bytes, ensure_folder, output_error
 from marketlib.paths import package_data
 from marketlib.schema import (
@@ -295,19 +300,100 @@ def _swap_in(staging: Path, destination: Path) -> None:
 # ---------------------------------------------------------------------------- verify and read
 
 
+def _rebuild(root: Path, bundled: bool) -> str:
+    """How to make ``root`` a sound snapshot again, as the command that does it."""
+    where = "" if bundled else f" --dir {root}"
+    return f"rebuild it with `marketlib snapshot build --from ../shared/marketdata{where}`"
+
+
+# What every reader of a manifest entry looks up, by kind: a manifest that lacks one is
+# refused when it is read, not met as a KeyError in the middle of a verify or a coverage.
+_ENTRY_KEYS = {
+    "prices": {"symbol": str, "rows": int, "first_date": str, "last_date": str,
+               "close_basis": str, "flags": list},
+    "table": {"rows": int},
+    "document": {},
+}  # fmt: skip
+
+
 @cache
 def read_manifest(root: Path | None = None) -> dict:
+    """The manifest of the snapshot in ``root`` (default: the bundled one), checked to be one:
+    a JSON object whose ``files`` maps each relative path inside the folder to its entry.
+
+    InvalidInputError when ``root`` is not a folder; SnapshotIntegrityError when its
+    manifest is missing, unreadable or not a snapshot manifest.
+    """
+    bundled = not root
     root = Path(root) if root else default_root()
     path = root / "manifest.json"
+    rebuild = _rebuild(root, bundled)
+    if not root.is_dir():
+        said = "is a file, not a folder" if root.exists() else "does not exist"
+        raise InvalidInputError(
+            f"the bundled snapshot folder {root} {said}: reinstall marketlib, or {rebuild}"
+            if bundled
+            else f"snapshot folder {root} {said}: pass --dir the folder that holds a "
+            "snapshot's manifest.json (one `marketlib snapshot build` wrote)"
+        )
     try:
-        return json.loads(path.read_text("utf-8"))
+        text = path.read_text("utf-8")
     except FileNotFoundError:
+        raise SnapshotIntegrityError(f"{path} is missing: {rebuild}") from None
+    except IsADirectoryError:
         raise SnapshotIntegrityError(
-            f"{path} is missing: rebuild it with `marketlib snapshot build --from "
-            "../shared/marketdata`"
+            f"{path} is a folder, not a file: move it away and {rebuild}"
         ) from None
+    except UnicodeDecodeError:
+        raise SnapshotIntegrityError(f"{path} is not UTF-8 text: {rebuild}") from None
+    except OSError as exc:
+        raise SnapshotIntegrityError(
+            f"{path} cannot be read ({exc.strerror or exc}): check its permissions, or {rebuild}"
+        ) from None
+    try:
+        manifest = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SnapshotIntegrityError(f"{path} is not valid JSON ({exc}): rebuild it") from None
+        raise SnapshotIntegrityError(f"{path} is not valid JSON ({exc}): {rebuild}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise SnapshotIntegrityError(
+            f'{path} is not a snapshot manifest (a JSON object with a "files" object, one '
+            f"entry per file; this one is {_shape_of(manifest)}): {rebuild}"
+        )
+    for relative, entry in manifest["files"].items():
+        problem = _entry_problem(relative, entry)
+        if problem:
+            raise SnapshotIntegrityError(f"{path}: the entry of {relative!r} {problem}: {rebuild}")
+    return manifest
+
+
+def _shape_of(value: object) -> str:
+    if isinstance(value, dict):
+        return 'an object without a "files" object'
+    return {list: "a list", str: "a string", type(None): "null"}.get(type(value), "a number")
+
+
+def _entry_problem(relative: str, entry: object) -> str | None:
+    """What is wrong with one entry of a manifest's ``files`` (None: nothing)."""
+    parts = Path(relative).parts
+    if not relative or Path(relative).is_absolute() or ".." in parts or "\\" in relative:
+        return "is not a path inside the snapshot folder"
+    if not isinstance(entry, dict):
+        return "is not an object"
+    kind = entry.get("kind")
+    if not isinstance(kind, str) or kind not in _ENTRY_KEYS:
+        return f"has kind {kind!r}, not one of {', '.join(_ENTRY_KEYS)}"
+    if kind == "table" and Path(relative).name not in TABLE_COLUMNS:
+        return f"is a table, but not one of {', '.join(TABLE_COLUMNS)}"
+    sha = entry.get("sha256")
+    if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+        return "has no sha256 (64 hex digits)"
+    for key, wanted in _ENTRY_KEYS[kind].items():
+        value = entry.get(key)
+        if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
+            return f"has no {key} ({wanted.__name__})"
+    if not isinstance(entry.get("missing_sessions", []), list):
+        return "has missing_sessions that are not a list"
+    return None
 
 
 def _checked_bytes(relative: str, root: Path) -> bytes:
@@ -322,7 +408,19 @@ def _checked_bytes(relative: str, root: Path) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise SnapshotIntegrityError(f"{path} is listed in manifest.json but missing") from None
+        raise SnapshotIntegrityError(
+            f"{path} is listed in manifest.json but missing: restore it with `git checkout` or "
+            "rebuild the snapshot"
+        ) from None
+    except IsADirectoryError:
+        raise SnapshotIntegrityError(
+            f"{path} is listed in manifest.json as a file but is a folder: restore it with "
+            "`git checkout` or rebuild the snapshot"
+        ) from None
+    except OSError as exc:
+        raise SnapshotIntegrityError(
+            f"{path} cannot be read ({exc.strerror or exc}): check its permissions"
+        ) from None
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise SnapshotIntegrityError(
             f"{path} does not match its sha256 in manifest.json (edited or corrupted): "
@@ -439,8 +537,14 @@ def coverage(root: Path | None = None) -> pd.DataFrame:
 
 def last_date(root: Path | None = None) -> pd.Timestamp:
     """The last date any bundled price series reaches: the horizon of the offline data."""
-    files = read_manifest(Path(root) if root else default_root())["files"]
-    return pd.Timestamp(max(e["last_date"] for e in files.values() if e["kind"] == "prices"))
+    root = Path(root) if root else default_root()
+    ends = [e["last_date"] for e in read_manifest(root)["files"].values() if e["kind"] == "prices"]
+    if not ends:
+        raise DataUnavailableError(
+            f"the snapshot in {root} holds no price series: rebuild it with `marketlib snapshot "
+            "build`"
+        )
+    return pd.Timestamp(max(ends))
 
 
 def snapshot_symbols(root: Path | None = None) -> list[str]:

@@ -334,14 +334,30 @@ class _LogCapture:
                 self._logger.removeFilter(cls._read)
 
 
-@contextlib.contextmanager
-def _quiet_yfinance_warnings() -> Iterator[None]:
-    """yfinance's own deprecation warnings (pandas calls inside yfinance) are not the user's
-    to fix; everything else, ours included, stays visible (and fatal under ``-W error``)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
-        warnings.filterwarnings("ignore", module=r"curl_cffi(\.|$)")
-        yield
+# Modules whose own warnings (yfinance's pandas calls, deprecated in pandas 3.1; curl_cffi's)
+# are not the user's to fix.
+_NOT_THE_USERS = (r"yfinance(\.|$)", r"curl_cffi(\.|$)")
+_FILTERS = [("ignore", None, Warning, re.compile(module), 0) for module in _NOT_THE_USERS]
+_filters_lock = threading.Lock()
+
+
+def _ignore_yfinance_warnings() -> None:
+    """Ignore the warnings raised in yfinance's and curl_cffi's own code, for the whole process,
+    from the first call marketlib makes of yfinance on.
+
+    Not inside a ``warnings.catch_warnings`` block: that block is process-wide, and it ended
+    while the daemon threads marketlib stops waiting for at a deadline still ran yfinance,
+    whose warnings then reached stderr after marketlib's error line. A filter matches the
+    module a warning is raised from, so the user's warnings and marketlib's stay visible (and
+    fatal under ``-W error``). The filters are put back in front at every call if anything
+    took them away or went ahead of them since (a ``catch_warnings`` block that ended, a
+    ``simplefilter("error")`` in a notebook, yfinance's own filter when it is imported):
+    behind ``error`` a deprecation in yfinance's code would fail the download.
+    """
+    with _filters_lock:
+        if warnings.filters[: len(_FILTERS)] != _FILTERS:
+            for module in reversed(_NOT_THE_USERS):
+                warnings.filterwarnings("ignore", module=module)
 
 
 class _Late(Exception):
@@ -493,9 +509,10 @@ def download(
 
     symbols = list(dict.fromkeys(check_symbol(s) for s in symbols))
     if downloader is None:
-        # Imported here, before the clock and outside the warnings block: yfinance adds its own
-        # warnings filter on import, which must survive the block.
+        # Imported before the clock starts (the import takes most of a second), and before the
+        # filters are set: yfinance puts a filter of its own in front on import.
         import yfinance  # noqa: F401
+    _ignore_yfinance_warnings()
     budget = as_deadline(deadline)
     span = f"{start:%Y-%m-%d}..{end:%Y-%m-%d}"
     received: dict[str, pd.DataFrame] = {}
@@ -526,8 +543,7 @@ def download(
             )
             capture = _LogCapture()
             try:
-                with _quiet_yfinance_warnings():
-                    answer = _within(budget, lambda: fetch(**kwargs), capture)  # noqa: B023
+                answer = _within(budget, lambda: fetch(**kwargs), capture)  # noqa: B023
             except _Late:  # this batch and the rest are not served: said with the others
                 reasons.update({s: ("deadline", "") for s in symbols[offset:]})
                 late = True
@@ -635,7 +651,8 @@ def _run_tickers(
     for symbol in symbols:
         check_symbol(symbol)
     if tickers is None:
-        import yfinance  # before the clock and the warnings block, as in :func:`download`
+        import yfinance  # before the clock and the warnings filters, as in :func:`download`
+    _ignore_yfinance_warnings()
     budget = as_deadline(deadline)
     capture = _LogCapture()
     if tickers is None:
@@ -655,8 +672,7 @@ def _run_tickers(
             capture.release()
 
     capture.hold()  # released by ended(), when the last thread ends
-    with _quiet_yfinance_warnings():
-        results, late = _each(symbols, lambda s: work(make(s), s), budget, ended)
+    results, late = _each(symbols, lambda s: work(make(s), s), budget, ended)
     if late:
         log.warning(
             "Yahoo gave no %s for %s: %s",

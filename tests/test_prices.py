@@ -6,6 +6,7 @@ import exchange_calendars
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import synthetic_prices, yfinance_frame
 
 from marketlib import load_prices, sources
 from marketlib.errors import DataUnavailableError, InvalidInputError, UnknownSymbolError
@@ -194,6 +195,60 @@ def test_select_and_between_keep_the_series_they_name():
     pd.testing.assert_frame_equal(
         week.tidy(), load_prices(["MSFT", "NVDA"], "2025-01-24", "2025-01-28", "snapshot")
     )
+
+
+def _asked_nothing(**kwargs):
+    raise AssertionError(f"Yahoo was asked for {kwargs['tickers']}")
+
+
+@pytest.mark.parametrize("source", ["snapshot", "yahoo", "auto"])
+def test_dates_past_the_end_of_the_calendar_are_said_so_not_blamed_on_a_holiday(source):
+    last = exchange_calendars.get_calendar("XNYS", start="2000-01-04").last_session
+    with pytest.raises(DataUnavailableError) as raised:
+        load_prices("NVDA", "2030-01-01", "2030-02-01", source, downloader=_asked_nothing)
+    assert str(raised.value) == (
+        "NVDA: no session between 2030-01-01 and 2030-02-01: the dates are past the end of the "
+        f"XNYS calendar (its last session is {last:%Y-%m-%d}): choose dates up to "
+        f"{last:%Y-%m-%d}"
+    )
+
+
+def test_dates_before_the_start_of_the_calendar_are_said_so():
+    with pytest.raises(DataUnavailableError) as raised:
+        load_prices("9984.T", "1990-01-01", "1990-02-01", "yahoo", downloader=_asked_nothing)
+    assert str(raised.value) == (
+        "9984.T: no session between 1990-01-01 and 1990-02-01: the dates are before the start "
+        "of the XTKS calendar (its first session is 2000-01-04): choose dates from 2000-01-04 on"
+    )
+
+
+def test_a_weekend_inside_the_calendar_is_still_a_weekend():
+    with pytest.raises(DataUnavailableError) as raised:
+        load_prices("NVDA", "2025-01-25", "2025-01-26", "yahoo", downloader=_asked_nothing)
+    assert str(raised.value) == (
+        "NVDA: no session between 2025-01-25 and 2025-01-26 on the XNYS calendar (holiday or "
+        "weekend): widen the dates"
+    )
+
+
+def test_a_yahoo_download_with_the_cache_folder_a_file_is_served_and_says_it_is_not_kept(
+    tmp_path, monkeypatch, caplog
+):
+    """``--source yahoo`` reads no cache: the cache matters only to keep what arrived, and
+    the one warning says it was not kept (``auto`` reads the cache first and says so then)."""
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("MARKETLIB_CACHE_DIR", str(blocker))
+    days = ["2025-01-24", "2025-01-27"]
+    answer = yfinance_frame({"NVDA": synthetic_prices(days)})
+    frame = load_prices("NVDA", days[0], days[-1], "yahoo", downloader=lambda **kw: answer)
+    assert list(frame["source"]) == ["yahoo", "yahoo"]
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1, warned
+    assert "the Yahoo download of NVDA is served without being cached" in warned[0]
+    assert f"{blocker} is a file, not a folder" in warned[0]
+    assert "MARKETLIB_CACHE_DIR" in warned[0]
+    assert blocker.read_text() == "a file where the cache folder should be"
 
 
 def test_unknown_source_is_refused():

@@ -201,6 +201,137 @@ def test_manifest_missing_an_entry_is_reported(snapshot_copy):
         snapshot.read_price_file("MSFT", snapshot_copy)
 
 
+def _manifest_edit(edit):
+    """Set-up: a copy of the snapshot whose manifest is the copy's, passed through ``edit``."""
+
+    def setup(copy: Path) -> Path:
+        path = copy / "manifest.json"
+        manifest = json.loads(path.read_text())
+        path.write_text(json.dumps(edit(manifest)))
+        return copy
+
+    return setup
+
+
+def _manifest_folder(copy: Path) -> Path:
+    (copy / "manifest.json").unlink()
+    (copy / "manifest.json").mkdir()
+    return copy
+
+
+def _a_file(copy: Path) -> Path:
+    return copy / "README.md"
+
+
+def _no_folder(copy: Path) -> Path:
+    return copy.parent / "nowhere"
+
+
+def _bytes_manifest(data: bytes):
+    def setup(copy: Path) -> Path:
+        (copy / "manifest.json").write_bytes(data)
+        return copy
+
+    return setup
+
+
+def _price_file_folder(copy: Path) -> Path:
+    (copy / "prices" / "NVDA.csv").unlink()
+    (copy / "prices" / "NVDA.csv").mkdir()
+    return copy
+
+
+def _entry(path: str, **change):
+    return _manifest_edit(lambda m: m["files"][path].update(change) or m)
+
+
+# (id, set-up of the folder --dir names, its error (None: a problem `verify` lists), needles)
+BROKEN_FOLDERS = [
+    ("--dir names a file", _a_file, InvalidInputError,
+     ["snapshot folder", "README.md is a file, not a folder", "pass --dir"]),
+    ("--dir names no folder", _no_folder, InvalidInputError,
+     ["nowhere does not exist", "pass --dir"]),
+    ("manifest.json is a folder", _manifest_folder, SnapshotIntegrityError,
+     ["manifest.json is a folder, not a file", "move it away", "snapshot build", "--dir"]),
+    ("manifest.json is a JSON list", _bytes_manifest(b"[]"), SnapshotIntegrityError,
+     ["manifest.json is not a snapshot manifest", "this one is a list", "snapshot build"]),
+    ("manifest.json without files", _manifest_edit(lambda m: {"description": "x"}),
+     SnapshotIntegrityError, ["not a snapshot manifest", 'without a "files" object']),
+    ("manifest.json with files as a list", _manifest_edit(lambda m: {"files": []}),
+     SnapshotIntegrityError, ["not a snapshot manifest"]),
+    ("manifest.json is not UTF-8", _bytes_manifest(b"\xff\xfe{}"), SnapshotIntegrityError,
+     ["manifest.json is not UTF-8 text", "snapshot build"]),
+    ("manifest.json is not JSON", _bytes_manifest(b"{"), SnapshotIntegrityError,
+     ["manifest.json is not valid JSON", "snapshot build"]),
+    ("an entry that is not an object",
+     _manifest_edit(lambda m: m["files"].update({"prices/NVDA.csv": 1}) or m),
+     SnapshotIntegrityError, ["'prices/NVDA.csv' is not an object", "snapshot build"]),
+    ("an entry without its sha256", _entry("prices/NVDA.csv", sha256=None),
+     SnapshotIntegrityError, ["'prices/NVDA.csv' has no sha256"]),
+    ("an entry of an unknown kind", _entry("prices/NVDA.csv", kind=["prices"]),
+     SnapshotIntegrityError, ["'prices/NVDA.csv' has kind ['prices']"]),
+    ("a price entry without its rows", _entry("prices/NVDA.csv", rows="374"),
+     SnapshotIntegrityError, ["'prices/NVDA.csv' has no rows (int)"]),
+    ("a price entry with rows true", _entry("prices/NVDA.csv", rows=True),
+     SnapshotIntegrityError, ["'prices/NVDA.csv' has no rows (int)"]),
+    ("an entry outside the folder",
+     _manifest_edit(lambda m: m["files"].update({"../x.md": m["files"]["README.md"]}) or m),
+     SnapshotIntegrityError, ["'../x.md' is not a path inside the snapshot folder"]),
+    ("a table entry of an unknown table",
+     _manifest_edit(lambda m: m["files"].update(
+         {"other.csv": m["files"]["splits.csv"]}) or m),
+     SnapshotIntegrityError, ["'other.csv' is a table, but not one of"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("setup", "error", "needles"),
+    [pytest.param(*case[1:], id=case[0]) for case in BROKEN_FOLDERS],
+)
+@pytest.mark.parametrize("command", ["verify", "coverage"])
+def test_a_broken_snapshot_folder_is_one_line_naming_it(snapshot_copy, setup, error, needles,
+                                                        command):  # fmt: skip
+    root = setup(snapshot_copy)
+    with pytest.raises(error) as raised:
+        snapshot.read_manifest(root)
+    message = str(raised.value)
+    assert all(n in message for n in needles), message
+    assert "\n" not in message and str(root.name) in message
+    result = run_marketlib("snapshot", command, "--dir", str(root))
+    assert result.returncode == 1 and result.stdout == ""
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and all(n in lines[0] for n in needles), result.stderr
+    said = "snapshot verify: manifest.json: " if error is SnapshotIntegrityError else ""
+    if command == "verify" and said:  # a verify lists what it found wrong
+        assert lines[0].startswith(said), lines[0]
+    else:
+        assert lines[0].startswith("marketlib: error: "), lines[0]
+
+
+def test_a_price_file_that_is_a_folder_is_a_problem_verify_names(snapshot_copy):
+    _price_file_folder(snapshot_copy)
+    problems = [str(p) for p in snapshot.verify_snapshot(snapshot_copy)]
+    assert len(problems) == 1 and problems[0].startswith("prices/NVDA.csv: "), problems
+    assert problems[0].endswith(
+        "NVDA.csv is listed in manifest.json as a file but is a folder: restore it with "
+        "`git checkout` or rebuild the snapshot"
+    ), problems
+    result = run_marketlib("snapshot", "verify", "--dir", str(snapshot_copy))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [f"snapshot verify: {problems[0]}"]
+
+
+def test_a_manifest_that_is_sound_again_is_read_again(snapshot_copy):
+    """A refused manifest is not remembered: once it is put right, it is read."""
+    saved = (snapshot_copy / "manifest.json").read_bytes()
+    (snapshot_copy / "manifest.json").write_bytes(b"[]")
+    with pytest.raises(SnapshotIntegrityError):
+        snapshot.read_manifest(snapshot_copy)
+    (snapshot_copy / "manifest.json").write_bytes(saved)
+    assert snapshot.verify_snapshot(snapshot_copy) == []
+
+
 def test_build_reproduces_the_committed_manifest(tmp_path):
     if not SHARED_MARKETDATA.is_dir():
         pytest.skip("shared/marketdata not beside the repo")
@@ -305,3 +436,10 @@ def test_the_cli_replaces_a_users_folder_with_force(tmp_path, snapshot_copy):
     )
     assert result.returncode == 0, result.stderr
     assert snapshot.is_built_snapshot(mine) and not (mine / "notes.txt").exists()
+
+
+def test_a_snapshot_of_no_price_series_has_no_last_date_and_says_so(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"files": {}}')
+    assert snapshot.coverage(tmp_path).empty
+    with pytest.raises(DataUnavailableError, match=r"holds no price series: rebuild it"):
+        snapshot.last_date(tmp_path)

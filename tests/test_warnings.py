@@ -1,17 +1,19 @@
 """``-W error`` clean: every command runs with warnings turned into errors.
 
 A deprecated pandas or numpy call in marketlib would fail these runs. Deprecations inside
-yfinance (its own ``inplace=`` calls) are yfinance's: marketlib ignores the warnings that
-yfinance's modules raise while it waits on a download, and nothing else.
+yfinance (its own ``inplace=`` calls) are yfinance's: from marketlib's first call of yfinance on,
+the warnings raised in yfinance's (and curl_cffi's) modules are ignored for the process, also
+those of a yfinance call still running after marketlib stopped waiting for it; nothing else is.
 """
 
 import json
+import socket
 import subprocess
 import sys
 
 import pytest
 from conftest import REPO
-from test_network import DEADLINE, stalled  # noqa: F401  (the fixture)
+from test_network import DEADLINE, PROXY_VARIABLES, stalled  # noqa: F401  (the fixture)
 
 
 def run_strict(*args: str) -> subprocess.CompletedProcess:
@@ -120,3 +122,92 @@ def test_the_library_imports_and_parses_a_study_under_w_error():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert int(result.stdout) > 10
+
+
+@pytest.fixture
+def refused(monkeypatch, tmp_path):
+    """Every HTTP(S) request of this process and its children goes to a port nothing listens
+    on: refused at once, so yfinance goes on to build its (empty) answer, and warn, while
+    marketlib has stopped waiting for it. No real website is reached, no name resolved."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name in PROXY_VARIABLES:
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # yfinance's own cache
+
+
+@pytest.mark.parametrize(("source", "code"), [("yahoo", 1), ("auto", 0)])
+def test_a_deadline_shorter_than_yfinance_leaves_no_warning_after_marketlibs_lines(
+    refused, source, code
+):
+    """yfinance's Pandas4Warnings (multi.py's ``inplace=`` calls) came after the error line,
+    1 to 7 lines, in most runs: the filters that silenced them ended with marketlib's wait.
+    Run a few times, as the lines came in most runs, not all."""
+    for _ in range(3):
+        result = subprocess.run(
+            [sys.executable, "-m", "marketlib", "prices", "NVDA", "--source", source,
+             "--start", "2025-01-24", "--end", "2025-01-27", "--timeout", "0.01"],
+            capture_output=True, text=True, cwd=REPO, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == code, result.stderr[-3000:]
+        lines = result.stderr.splitlines()
+        said = "marketlib: error: Yahoo did not serve NVDA" if code else "marketlib: WARNING:"
+        assert len(lines) == 1 and lines[0].startswith(said), result.stderr[-3000:]
+        assert "0.01 s deadline" in lines[0]
+
+
+LATE_YFINANCE = """
+import threading, time, warnings
+import pandas as pd
+import yfinance.utils  # imported before marketlib's call, as marketlib itself imports it
+from marketlib import yahoo
+from marketlib.errors import SourceUnavailableError
+
+day = pd.DatetimeIndex(["2025-01-24"], name="Date")
+bars = pd.DataFrame({c: [1.0] for c in ["Adj Close", "Close", "High", "Low", "Open", "Volume"]},
+                    index=day)
+ended, outcome = threading.Event(), []
+
+def late(**kwargs):
+    time.sleep(0.6)  # marketlib stopped waiting at 0.2 s
+    try:
+        yfinance.utils.auto_adjust(bars)  # yfinance's own deprecated pandas calls
+        outcome.append("yfinance's code ran")
+    except Warning as exc:
+        outcome.append(f"yfinance's code failed: {type(exc).__name__}")
+    finally:
+        ended.set()
+
+try:
+    yahoo.download(["NVDA"], pd.Timestamp("2025-01-24"), pd.Timestamp("2025-01-27"),
+                   deadline=0.2, downloader=late)
+except SourceUnavailableError as exc:
+    print("marketlib:", "0.2 s deadline" in str(exc))
+assert ended.wait(5)
+print(outcome[0])
+try:
+    bars.rename(columns={"Open": "open"}, inplace=True)  # the user's own deprecated call
+except Warning as exc:
+    print(f"the user's call failed: {type(exc).__name__}")
+try:
+    warnings.warn("mine", UserWarning)
+except UserWarning:
+    print("the user's warning failed")
+"""
+
+
+def test_under_w_error_yfinances_late_warnings_are_silent_and_the_users_still_fatal():
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", LATE_YFINANCE],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stderr == "", result.stderr[-3000:]
+    assert result.stdout.splitlines() == [
+        "marketlib: True",
+        "yfinance's code ran",
+        "the user's call failed: Pandas4Warning",
+        "the user's warning failed",
+    ]

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -291,12 +292,58 @@ def test_an_unregistered_symbol_is_refused_by_the_snapshot_without_asking_yahoo(
 def test_a_symbol_yahoo_cannot_place_stays_unknown():
     tickers = FakeTickers({"ABC.XX": FakeTicker(dict(PLTR_INFO, exchange="ZZZ"))})
     download = FakeDownload(None)
-    with pytest.raises(UnknownSymbolError, match=r"ABC\.XX"):
+    with pytest.raises(UnknownSymbolError, match=r"ABC\.XX") as raised:
         load_prices(
             "ABC.XX", SESSIONS[0], SESSIONS[-1], source="yahoo", downloader=download,
             tickers=tickers,
         )  # fmt: skip
     assert download.calls == []
+    assert "Yahoo was asked and gave no listing facts" in str(raised.value)
+    assert "no calendar for" in str(raised.value)
+
+
+# The advice when Yahoo was asked is not to ask Yahoo: it is to check the symbol or describe it.
+ASKED_YAHOO = [
+    "unknown symbol 'ZZZZ': not in the universe, and Yahoo was asked and gave no listing facts "
+    "marketlib can use for it (Yahoo unreachable, the symbol unknown to Yahoo, or on an "
+    "exchange marketlib has no calendar for): check the symbol, or add it to the study's "
+    "universe file (`marketlib universe` lists the known symbols and groups)"
+]
+
+
+@pytest.mark.parametrize("source", ["yahoo", "auto"])
+@pytest.mark.parametrize("selection", ["ZZZZ", ["NVDA", "ZZZZ"], "NVDA+ZZZZ"])
+def test_an_unknown_symbol_yahoo_was_asked_about_is_not_sent_back_to_yahoo(
+    source, selection, caplog
+):
+    tickers = FakeTickers({"ZZZZ": FakeTicker(fails=True)})  # Yahoo unreachable
+    download = FakeDownload(None)
+    with pytest.raises(UnknownSymbolError) as raised:
+        load_prices(
+            selection, SESSIONS[0], SESSIONS[-1], source=source, downloader=download,
+            tickers=tickers,
+        )  # fmt: skip
+    assert [str(raised.value)] == ASKED_YAHOO
+    assert "--source yahoo" not in str(raised.value)
+    assert tickers.asked == ["ZZZZ"] and download.calls == []  # only the unknown part is asked
+    assert "no listing facts for ZZZZ (ConnectionError" in caplog.text  # the reason, logged
+
+
+def test_several_unknown_symbols_are_named_together():
+    tickers = FakeTickers({"ZZZZ": FakeTicker(fails=True), "YYYY": FakeTicker(fails=True)})
+    with pytest.raises(UnknownSymbolError) as raised:
+        load_prices(["ZZZZ", "NVDA", "YYYY"], SESSIONS[0], SESSIONS[-1], source="yahoo",
+                    downloader=FakeDownload(None), tickers=tickers)  # fmt: skip
+    message = str(raised.value)
+    assert message.startswith("unknown symbols 'ZZZZ', 'YYYY': not in the universe, and Yahoo")
+    assert "for them" in message and "add them to the study's universe file" in message
+
+
+def test_offline_the_unknown_symbol_advice_is_still_to_ask_yahoo():
+    tickers = FakeTickers({})
+    with pytest.raises(UnknownSymbolError, match=r"use --source yahoo/auto"):
+        load_prices("ZZZZ", SESSIONS[0], SESSIONS[-1], source="snapshot", tickers=tickers)
+    assert tickers.asked == []
 
 
 @pytest.mark.live
@@ -607,3 +654,118 @@ def test_an_online_study_may_chart_a_symbol_only_yahoo_knows(tmp_path):
     assert study.charts["price_paths"]["benchmarks"] == ["PLTR"]
     with pytest.raises(InvalidInputError, match=r"charts.price_paths.benchmarks: unknown.*PLTR"):
         open_study(tmp_path / "s.toml", source="snapshot")
+
+
+# --- yfinance's own warnings ------------------------------------------------------------------
+
+
+def _yfinance_code_that_warns() -> None:
+    """Real yfinance code with pandas calls that pandas 3.1 deprecates (``inplace=``): its
+    helper ``utils.auto_adjust`` on one ticker's frame as ``download`` builds it. The warnings
+    are yfinance's to fix, not the user's."""
+    one = yfinance_frame({"NVDA": synthetic_prices(SESSIONS)}).xs("NVDA", axis=1, level=1)
+    yfinance_utils().auto_adjust(one)
+
+
+def yfinance_utils():
+    """yfinance's helpers, imported before marketlib's first call as marketlib imports
+    yfinance before it: on import yfinance puts a filter of its own in front of the others."""
+    import yfinance.utils
+
+    return yfinance.utils
+
+
+def _from_yfinance(caught: list) -> list:
+    return [w for w in caught if f"{os.sep}yfinance{os.sep}" in w.filename]
+
+
+def test_that_yfinance_code_warns_without_marketlibs_filters():
+    """The premise of the next tests (if a yfinance or pandas release drops the warning, they
+    stop testing anything: find another of yfinance's own warnings for them)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _yfinance_code_that_warns()
+    assert _from_yfinance(caught)
+
+
+class _LateYfinance:
+    """yfinance still running after marketlib stopped waiting for it (a short deadline): it
+    wakes past the deadline and runs yfinance code that warns."""
+
+    def __init__(self, after: float = 0.6):
+        self.after, self.finished = after, threading.Event()
+        self.raised: BaseException | None = None
+
+    def run(self) -> None:
+        time.sleep(self.after)
+        try:
+            _yfinance_code_that_warns()
+        except BaseException as exc:  # a warning made an error: the test says which
+            self.raised = exc
+            raise
+        finally:
+            self.finished.set()
+
+    def download(self, **kwargs):
+        self.run()
+        return empty_yfinance_frame(list(kwargs["tickers"]))
+
+    def ticker(self, symbol):
+        late = self
+
+        class Ticker(FakeTicker):
+            @property
+            def info(self):
+                late.run()
+                return PLTR_INFO
+
+        return Ticker()
+
+
+def _download(late):
+    with pytest.raises(SourceUnavailableError, match=r"0\.2 s deadline"):
+        yahoo.download(["NVDA"], START, END, deadline=0.2, downloader=late.download)
+
+
+def _listing_facts(late):
+    assert yahoo.listing_facts(["PLTR"], tickers=late.ticker, deadline=0.2) == {}
+
+
+@pytest.mark.parametrize("call", [_download, _listing_facts], ids=["download", "listing facts"])
+def test_yfinances_warnings_after_marketlib_stopped_waiting_stay_silent(call):
+    """They reached stderr after marketlib's error line: the filters that silenced them were
+    a catch_warnings block, which ended when marketlib stopped waiting. Every warning is
+    recorded here, as ``-W error`` would make it fatal; the user's own is still seen."""
+    yfinance_utils()
+    late = _LateYfinance()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call(late)
+        assert late.finished.wait(5) and late.raised is None
+        warnings.warn("the user's own", UserWarning, stacklevel=1)
+    assert _from_yfinance(caught) == []
+    assert [str(w.message) for w in caught] == ["the user's own"]
+
+
+def test_under_error_yfinances_warnings_do_not_fail_it_and_the_users_still_do():
+    """A notebook that turns warnings into errors after marketlib's first call: yfinance's
+    code still runs (marketlib's filters go back in front at the next call), while a warning
+    raised anywhere else is the error the user asked for."""
+    yfinance_utils()
+    yahoo.download(["NVDA"], START, END, downloader=FakeDownload(
+        yfinance_frame({"NVDA": synthetic_prices(SESSIONS)})))  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        late = _LateYfinance(after=0)
+
+        def warns_then_answers(**kwargs):
+            late.download(**kwargs)
+            return yfinance_frame({"NVDA": synthetic_prices(SESSIONS)})
+
+        got = yahoo.download(["NVDA"], START, END, downloader=warns_then_answers)
+        assert list(got) == ["NVDA"] and late.raised is None
+        with pytest.raises(UserWarning, match="the user's own"):
+            warnings.warn("the user's own", UserWarning, stacklevel=1)
+        frame = pd.DataFrame({"a": [1.0]})
+        with pytest.raises(DeprecationWarning, match="inplace"):
+            frame.rename(columns={"a": "b"}, inplace=True)  # pandas', raised in this module
