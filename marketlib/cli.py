@@ -54,7 +54,8 @@ def emit(frame: pd.DataFrame, fmt: str) -> None:
         sys.stdout.write("(none)\n")
     else:
         with pd.option_context("display.width", 200, "display.max_columns", 50):
-            sys.stdout.write(frame.to_string(index=False) + "\n")
+            # Missing as "-", as the notebooks' tables show it (CSV leaves it empty, JSON null).
+            sys.stdout.write(frame.to_string(index=False, na_rep="-") + "\n")
 
 
 def _study(args: argparse.Namespace):
@@ -169,7 +170,7 @@ def _snapshot_coverage(args: argparse.Namespace) -> int:
 @command("caps")
 def _caps(args: argparse.Namespace) -> int:
     study = _study(args)
-    group = args.group or _default_group(study)
+    group = _default_group(study) if args.group is None else args.group
     changes = study.cap_changes(group, args.start, args.end)
     for row in changes[changes["missing"] != ""].itertuples():
         print(f"marketlib: warning: {row.firm}: {row.missing}", file=sys.stderr)
@@ -285,7 +286,7 @@ def _event_study(args: argparse.Namespace) -> int:
     # A window given twice is one window: counting it twice would double a group's sample.
     windows = list(dict.fromkeys(events.parse_window(w) for w in args.window)) or None
     estimation = events.parse_window(args.estimation) if args.estimation else None
-    group = args.group or _default_group(study)
+    group = _default_group(study) if args.group is None else args.group
     results = study.event_study(group, estimation=estimation, windows=windows)
     groups = [group] if group in study.universe.groups else []
     tests = study.group_tests(results, groups) if groups else pd.DataFrame()

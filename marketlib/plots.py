@@ -80,8 +80,11 @@ def _time_lines(
     _mark_event(ax, *event)
 
 
-def _claim_line(ax, claim_usd: float) -> None:
-    """The article's claimed loss as a dashed reference line."""
+def _claim_line(ax, claim_usd: float | None) -> None:
+    """The article's claimed loss as a dashed reference line (None: the study checks no
+    amount)."""
+    if claim_usd is None:
+        return
     ax.axhline(
         -claim_usd,
         color="#1f77b4",
@@ -115,8 +118,13 @@ def price_paths(
     return fig
 
 
-def waterfall(changes: pd.Series, title: str, note: str, claim_usd: float, ax=None) -> Figure:
-    """Bars of USD market-value change per firm, stacked into a running total, then the total."""
+def waterfall(
+    changes: pd.Series, title: str, note: str, claim_usd: float | None, ax=None
+) -> Figure:
+    """Bars of USD market-value change per firm, stacked into a running total, then the total.
+
+    ``changes`` holds the firms with a value (a firm the data cannot value has no bar, and the
+    chart's note should say so); with none, the chart says there is nothing to draw."""
     changes = changes.sort_values()
     ends = changes.cumsum()
     starts = ends - changes
@@ -124,7 +132,11 @@ def waterfall(changes: pd.Series, title: str, note: str, claim_usd: float, ax=No
         fig, ax = _axes(ax)
         colours = np.where(changes < 0, "#d62728", "#2ca02c")
         ax.bar(changes.index, changes.to_numpy(), bottom=starts.to_numpy(), color=colours)
-        ax.bar(["Total"], [ends.iloc[-1]], color="#444444")
+        if len(changes):
+            ax.bar(["Total"], [ends.iloc[-1]], color="#444444")
+        else:
+            ax.text(0.5, 0.5, "No firm has a value on both dates", ha="center",
+                    transform=ax.transAxes)  # fmt: skip
         _claim_line(ax, claim_usd)
         ax.axhline(0, color="#999999", linewidth=0.8)
         ax.yaxis.set_major_formatter(FuncFormatter(dollars))

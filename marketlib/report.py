@@ -6,7 +6,9 @@ gets the executed notebooks (``executed/``), the kernels' and the library's log
 (``report.log``) and ``index.html``: the verdict first, then each notebook's narrative with its
 figures and tables, images embedded, no script fetched from anywhere, code folded away, no
 absolute path. It is rendered with nbconvert's template machinery
-(``data/report/marketlib``, extending JupyterLab's).
+(``data/report/marketlib``, extending JupyterLab's). A run that fails leaves those files as
+they were and keeps its own log and executed notebooks in ``failed-run/`` beside them (until a
+run of the study is written).
 
 This module imports no pandas: the parent process only drives kernels and renders.
 """
@@ -34,7 +36,7 @@ import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -351,12 +353,13 @@ def _previous_seconds(executed_notebook: Path) -> float:
 
 def _execute(
     path: Path, workdir: Path, parameters: dict, kernels: _Kernels, logfile: Path,
-    executed: Path | None = None, recorded: dict | None = None,
+    recorded: dict | None = None, staged: bool = False,
 ) -> nbformat.NotebookNode:  # fmt: skip
-    """Run one notebook in ``workdir`` in one of ``kernels``; a failed copy is moved to
-    ``executed`` (default: the same folder), where the error message says it is. ``recorded``:
-    the parameters the executed copy states (:func:`run_notebook`)."""
-    executed = executed or workdir
+    """Run one notebook in ``workdir`` in one of ``kernels``; a failed copy stays there, with
+    its traceback. ``staged``: ``workdir`` is a report's staging folder, which the run's end
+    keeps elsewhere when the study failed (:func:`_keep_failed`) and names there, so the
+    message names no folder. ``recorded``: the parameters the executed copy states
+    (:func:`run_notebook`)."""
     log.info("executing %s", path.name)
     from papermill import PapermillExecutionError
 
@@ -365,12 +368,13 @@ def _execute(
         try:
             return run_notebook(path, workdir, parameters, kernel, recorded)
         except PapermillExecutionError as exc:
-            if workdir != executed and (workdir / path.name).exists():
-                executed.mkdir(parents=True, exist_ok=True)
-                os.replace(workdir / path.name, executed / path.name)
+            where = (
+                "its executed copy holds the full traceback"
+                if staged
+                else f"the executed copy with the full traceback is {workdir / path.name}"
+            )
             raise NotebookError(
-                f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; the "
-                f"executed copy with the full traceback is {executed / path.name}"
+                f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; {where}"
             ) from None
         except RuntimeError as exc:  # nbclient's DeadKernelError among them
             raise NotebookError(f"{path.name}: its Jupyter kernel failed: {exc}") from None
@@ -584,7 +588,8 @@ def build_reports(
     run), and ``jobs`` kernels (:func:`kernel_count`) that each run notebook after notebook
     (:class:`_Kernels`). Notebooks are independent (each writes only its own figures). A
     study's report is written as soon as its last notebook ends; if a notebook fails, the
-    studies not yet written keep their previous reports.
+    studies not yet written keep their previous reports, and the failed study's run is kept in
+    its ``failed-run/`` folder, which the message names.
     """
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise InvalidInputError(f"jobs={jobs!r}: give a whole number of kernels, 1 or more")
@@ -654,6 +659,14 @@ class _StudyRun:
         return self.folder / ".executing"
 
     @property
+    def failed_run(self) -> Path:
+        # A failed run's staging folder, kept under this name beside the report it did not
+        # replace: its log and notebooks say why it failed, and the page, the log and the
+        # executed notebooks beside them stay those of the last run that was written. Beside
+        # ``executed`` too, so the paths its notebooks state are right from there as well.
+        return self.folder / "failed-run"
+
+    @property
     def drawn(self) -> Path:
         # Inside the figures folder, so each figure is published by a rename even when that
         # folder is a link to another file system (a paper's figures, say).
@@ -662,7 +675,8 @@ class _StudyRun:
     @property
     def logfile(self) -> Path:
         # Written in the staging folder and published (to ``published_log``) with the
-        # notebooks: a run that fails leaves the previous log beside the previous report.
+        # notebooks: a run that fails leaves the previous log beside the previous report, and
+        # its own in ``failed_run``.
         return self.workdir / "report.log"
 
     @property
@@ -692,12 +706,42 @@ class _StudyRun:
             "figures_dir": os.path.relpath(self.figures, self.executed),
         }
 
+    def restater(self, base: Path | None = None) -> Callable[[str, bool], str]:
+        """A function of (text written in a kernel, whether it is HTML) that restates each path
+        the text names in the study file's folder from ``base``, or absolute (``base`` None):
+        from where the reader sees it.
+
+        The kernels know a user's study file by its path from ``executed/``, and every path
+        derived from it (its universe file, its data folder) starts with that file's folder as
+        they know it: right in an executed notebook, one folder off on the page, and meaningless
+        in a message read in a terminal."""
+        seen = "" if _is_bundled(self.file) else os.path.dirname(self.recorded["study"])
+        if not seen:  # a bundled study's paths are the package's, named from no folder
+            return lambda text, markup: text
+        folder = str(self.file.parent) if base is None else os.path.relpath(self.file.parent, base)
+        new = "" if folder == os.curdir else folder + os.sep
+        seen += os.sep
+        # A table's HTML may escape the folder's name, quotes included or not.
+        plain, quoted = html.escape(seen, quote=False), html.escape(seen, quote=True)
+        alternatives = "|".join(re.escape(f) for f in sorted({seen, plain, quoted}, key=len)[::-1])
+        # Only where a path starts, not inside a longer one.
+        pattern = re.compile(rf"(?<![\w.\-/])(?:{alternatives})")
+
+        def restate(text: str, markup: bool) -> str:
+            if not markup:
+                return pattern.sub(lambda _: new, text)
+            return pattern.sub(
+                lambda m: html.escape(new, quote=m[0] == quoted and quoted != plain), text
+            )
+
+        return restate
+
 
 def _start(study_file: Path, out: Path, source: str) -> _StudyRun:
     run = _StudyRun(study_file, out, source)
     # Refused before any notebook runs (the publish checks again, figures included): the
     # folders the kernels make would fail there, each notebook in its kernel.
-    for folder in (run.executed, run.figures):
+    for folder in (run.executed, run.figures, run.failed_run):
         for path in [folder, *(p for p in folder.parents if p.is_relative_to(out) and p != out)]:
             if path.is_file() or (path.is_symlink() and not path.exists()):
                 what = "a file" if path.is_file() else "a link to nothing"
@@ -725,31 +769,39 @@ def _build(files: list[Path], out: Path, source: str, jobs: int | None) -> list[
     failed: list[_StudyRun] = []
     pool = ThreadPoolExecutor(max_workers=kernel_count(len(files) * len(paths), jobs))
     # Unwound in reverse: no queued notebook starts, the kernels stop (at once if the run
-    # failed), their threads end, stderr is back, and then the staging folders go.
-    with tempfile.TemporaryFile() as chatter, contextlib.ExitStack() as stack:
-        stack.callback(_clean_up, runs, written, failed, chatter)
-        for file in files:  # one by one: a study that cannot start leaves none behind
-            runs.append(_start(file, out, source))
-        tasks = sorted(
-            ((run, path) for run in runs for path in paths),
-            key=lambda task: -_previous_seconds(task[0].executed / task[1].name),
-        )
-        stack.enter_context(_stderr_to(chatter))
-        stack.callback(pool.shutdown, wait=True)
-        kernels = stack.enter_context(_Kernels(out / "reports"))
-        stack.callback(pool.shutdown, wait=False, cancel_futures=True)
-        kernels.queued(len(tasks))
-        _import_runners()
-        futures = {}
-        for run, path in tasks:
-            futures[pool.submit(
-                _execute, path, run.workdir, run.parameters, kernels, run.logfile,
-                executed=run.executed, recorded=run.recorded,
-            )] = (run, path)  # fmt: skip
-        for future in futures:  # run by the worker thread, once the notebook's result is out
-            future.add_done_callback(lambda _: kernels.retire())
-        _warm(paths[0])
-        _collect(futures, paths, runs, written, failed)
+    # failed), their threads end, stderr is back, and then the staging folders go (the failed
+    # study's is kept, as its failed-run folder).
+    kept: dict[str, str] = {}  # where the failed study's run was kept, in words
+    try:
+        with tempfile.TemporaryFile() as chatter, contextlib.ExitStack() as stack:
+            stack.callback(lambda: kept.update(_clean_up(runs, written, failed, chatter)))
+            for file in files:  # one by one: a study that cannot start leaves none behind
+                runs.append(_start(file, out, source))
+            tasks = sorted(
+                ((run, path) for run in runs for path in paths),
+                key=lambda task: -_previous_seconds(task[0].executed / task[1].name),
+            )
+            stack.enter_context(_stderr_to(chatter))
+            stack.callback(pool.shutdown, wait=True)
+            kernels = stack.enter_context(_Kernels(out / "reports"))
+            stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+            kernels.queued(len(tasks))
+            _import_runners()
+            futures = {}
+            for run, path in tasks:
+                futures[pool.submit(
+                    _execute, path, run.workdir, run.parameters, kernels, run.logfile,
+                    recorded=run.recorded, staged=True,
+                )] = (run, path)  # fmt: skip
+            for future in futures:  # run by the worker thread once the notebook's result is out
+                future.add_done_callback(lambda _: kernels.retire())
+            _warm(paths[0])
+            _collect(futures, paths, runs, written, failed)
+    except (NotebookError, OutputError) as exc:
+        # Said once the kernels are stopped and the failed run's files are where they stay.
+        if not failed or failed[0].id not in kept:
+            raise
+        raise type(exc)(f"{exc}; {kept[failed[0].id]}") from None
     return [written[run.id] for run in runs]
 
 
@@ -777,15 +829,17 @@ _RUNNERS = (
 
 def _clean_up(
     runs: list[_StudyRun], written: dict, failed: list[_StudyRun], chatter: BinaryIO
-) -> None:
-    """Remove every study's staging folders, keeping the log of the one that failed (beside its
-    failed notebook), and the folders made for a study that was not written if nothing is left
-    in them; add what the kernels printed to the run's stderr (start-up and shutdown
-    notices, shared by every study of the run) to each log kept."""
-    for run in failed:
-        with contextlib.suppress(OSError):
-            os.replace(run.logfile, run.published_log)
+) -> dict[str, str]:
+    """Remove every study's staging folders but the one of the study that failed, kept as its
+    failed-run folder (:func:`_keep_failed`), and the folders made for a study that was not
+    written if nothing is left in them; add what the kernels printed to the run's stderr
+    (start-up and shutdown notices, shared by every study of the run) to each log kept.
+    Returns, per failed study, where its run's files are, in words."""
+    kept, logs = {}, [run.published_log for run in runs if run.id in written]
     with _uninterrupted():  # a second Ctrl-C leaves no staging folder in a figures folder
+        for run in failed:
+            kept[run.id], log_file = _keep_failed(run)
+            logs += [log_file] if log_file else []
         for run in runs:
             _remove_staging(run)
         for run in reversed(runs):  # a later study's folders are inside one an earlier made
@@ -794,12 +848,46 @@ def _clean_up(
                     folder.rmdir()
     chatter.seek(0)
     text = chatter.read().decode("utf-8", "replace")
-    if not text:
-        return
-    for run in runs:
-        if run.id in written or run in failed:
-            with contextlib.suppress(OSError), open(run.published_log, "a") as kept:
-                kept.write(f"-- the run's kernels (shared by every study of the run):\n{text}")
+    for log_file in logs if text else []:
+        with contextlib.suppress(OSError), open(log_file, "a") as kept_log:
+            kept_log.write(f"-- the run's kernels (shared by every study of the run):\n{text}")
+    return kept
+
+
+def _keep_failed(run: _StudyRun) -> tuple[str, Path | None]:
+    """Keep the staging folder of a study whose run failed, with its log and the notebooks that
+    ended (the failed one with its traceback), as the study's failed-run folder, in place of
+    the one an earlier failed run left. Returns what was kept and where, in words, and the
+    kept log (None if nothing could be kept).
+
+    Its page, log and executed notebooks stay those of the last run that was written: a
+    failed run's files beside them would make a report of two runs."""
+    what = ["log"]
+    if any(run.workdir.glob("*.ipynb")):
+        what.append("executed notebooks")
+    if (run.workdir / run.page.name).exists():  # all ran, but the page could not be published
+        what.append("page")
+    earlier = run.workdir / f".previous.{run.failed_run.name}"
+    try:
+        if os.path.lexists(run.failed_run):
+            os.replace(run.failed_run, earlier)  # in the staging folder: removed with it
+        try:
+            os.replace(run.workdir, run.failed_run)
+        except OSError:
+            if os.path.lexists(earlier):
+                os.replace(earlier, run.failed_run)
+            raise
+    except OSError as exc:
+        return (
+            f"this run's log of {run.id} could not be kept in {run.failed_run} "
+            f"({exc.strerror or exc})"
+        ), None
+    shutil.rmtree(run.failed_run / earlier.name, ignore_errors=True)
+    listed = ", ".join(what[:-1]) + " and " + what[-1] if len(what) > 1 else what[0]
+    verb = "are" if len(what) > 1 else "is"
+    return f"this run's {listed} of {run.id} {verb} kept in {run.failed_run}", (
+        run.failed_run / run.logfile.name
+    )
 
 
 def _collect(
@@ -817,8 +905,9 @@ def _collect(
             except NotebookError as exc:
                 _stopped(run, exc, failed)
                 kept = [other.id for other in runs if other.id not in written and other != run]
+                why = run.restater()(str(exc), False)  # read in a terminal: paths from no folder
                 raise NotebookError(
-                    f"study {run.name}: {exc}. The run stopped; reports written: "
+                    f"study {run.name}: {why}. The run stopped; reports written: "
                     f"{', '.join(written) or 'none'}; the previous reports of "
                     f"{', '.join([run.id, *kept])} are as they were"
                 ) from None
@@ -832,7 +921,7 @@ def _collect(
 
 def _stopped(run: _StudyRun, why: Exception, failed: list[_StudyRun]) -> None:
     """The study that stopped the run counts as failed: its log, ending with why, is kept
-    beside its previous report (:func:`_clean_up`)."""
+    with the notebooks of its run, beside its previous report (:func:`_keep_failed`)."""
     failed.append(run)
     with contextlib.suppress(OSError), open(run.logfile, "a") as log_file:
         log_file.write(f"marketlib: the run stopped: {why}\n")
@@ -841,12 +930,15 @@ def _stopped(run: _StudyRun, why: Exception, failed: list[_StudyRun]) -> None:
 def _complete(run: _StudyRun, paths: list[Path], written: dict) -> None:
     """Write the page of a study whose notebooks have all ended, then publish its files with
     Ctrl-C held: they are all of this run or all of the previous one, and a study published
-    is one the run says it wrote."""
+    is one the run says it wrote. An earlier failed run's files go: they were of a report
+    this one replaces."""
     result = _stage_page(run, paths)
     with _uninterrupted():
         _replace_all(_moves(run, paths))
         written[run.id] = result
     _remove_staging(run)
+    if not os.path.islink(run.failed_run):  # a user's link is the user's
+        shutil.rmtree(run.failed_run, ignore_errors=True)
 
 
 def _warm(notebook: Path) -> None:
@@ -867,7 +959,9 @@ def _stage_page(run: _StudyRun, paths: list[Path]) -> dict:
     claims_book = run.done[SUMMARY_NOTEBOOK]
     verdict = summary(claims_book)
     table = [c for c in claims_book.cells if "verdict-table" in c.metadata.get("tags", [])]
-    combined, toc = compose(notebooks, verdict, copy.deepcopy(table))
+    restate = run.restater(run.folder)
+    combined, toc = compose(notebooks, restate(verdict, False), copy.deepcopy(table))
+    _restate_outputs(combined, restate)
     title, facts = _study_facts(run.file)
     facts |= {
         "Source": run.source,
@@ -883,6 +977,24 @@ def _stage_page(run: _StudyRun, paths: list[Path]) -> dict:
         "index": run.page,
         "summary": verdict,
     }
+
+
+def _restate_outputs(notebook: nbformat.NotebookNode, restate: Callable[[str, bool], str]) -> None:
+    """Restate the paths in every text a notebook's cells output (:meth:`_StudyRun.restater`)."""
+
+    def whole(value: str | list[str]) -> str:
+        return value if isinstance(value, str) else "".join(value)
+
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = restate(whole(output["text"]), False)
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str | list):
+                    output["data"][mime] = restate(whole(value), mime == "text/html")
+            if output.get("output_type") == "error":
+                output["evalue"] = restate(output["evalue"], False)
+                output["traceback"] = [restate(line, False) for line in output["traceback"]]
 
 
 def _moves(run: _StudyRun, paths: list[Path]) -> list[tuple[Path, Path]]:

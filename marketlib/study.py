@@ -31,6 +31,7 @@ from marketlib.errors import (
 from marketlib.marketcap import Reference
 from marketlib.paths import study_path
 from marketlib.prices import Prices, fetch, listings_for
+from marketlib.schema import PRICE_FIELDS
 from marketlib.sources import DEFAULT_SOURCE, SOURCES, Chain, open_source
 from marketlib.universe import Universe, load_universe, parse_universe, read_toml
 
@@ -488,7 +489,9 @@ class Study:
         """Day-by-day change of the verdict's groups since the base-date close, to the chart's
         ``through`` date."""
         chart = self.charts.get("cumulative", {})
-        groups = chart.get("groups") or (list(self.verdicts[0].groups) if self.verdicts else [])
+        groups = chart.get("groups") or (
+            list(self.verdicts[0].groups) if self.verdicts else list(self.groups)[:1]
+        )
         through = parse_date(chart["through"], "through") if "through" in chart else None
         caps = (
             self._all_caps if through is None else self._all_caps[self._all_caps["date"] <= through]
@@ -535,15 +538,19 @@ class Study:
                     "last": one.dates[-1] if len(one.dates) else pd.NaT,
                     "sessions": len(one.dates),
                     "without_price": int(one.without_price.sum()),
+                    "close_basis": _close_basis(one),
                     "note": prices.coverage.get(symbol, "-"),
                     "listing_facts": self.universe.listing(symbol).origin,
                 }
             )
         return pd.DataFrame(rows)
 
-    def claimed_usd(self, claim: str | None = None) -> float:
-        verdict = self._verdict_of(claim)
-        return verdict.amount_usd
+    def claimed_usd(self, claim: str | None = None) -> float | None:
+        """The amount a claim's verdict checks (default: the first verdict's); None when the
+        study has no checkable claim with a verdict, so charts draw no claim line."""
+        if claim is None and not self.verdicts:
+            return None
+        return self._verdict_of(claim).amount_usd
 
     def _verdict_of(self, claim: str | None) -> claims.Verdict:
         if not self.verdicts:
@@ -624,6 +631,21 @@ class Study:
         names = list(groups or self.event_spec.groups)
         members = {g: self.universe.resolve(g) for g in names}
         return events.group_tests(results, members, self.universe)
+
+
+def _close_basis(one) -> str:
+    """Whether a series' prices are as traded (raw closes) or only dividend-adjusted, which
+    decides how its market values are built (raw closes rebuilt from anchors where not)."""
+    close, adjusted = (one.values[:, PRICE_FIELDS.index(f)] for f in ("close", "adj_close"))
+    raw = ~np.isnan(close)
+    if raw.all() or not (~np.isnan(adjusted)).any():
+        return "raw"
+    if not raw.any():
+        return "dividend-adjusted only"
+    first = int(np.flatnonzero(raw)[0])
+    if raw[first:].all():
+        return f"raw from {one.dates[first]:%Y-%m-%d}, dividend-adjusted before"
+    return f"raw on {int(raw.sum())} of {len(raw)} sessions, dividend-adjusted on the others"
 
 
 # ---------------------------------------------------------------------------- parsing

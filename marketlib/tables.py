@@ -55,7 +55,12 @@ def recovery_table(table: pd.DataFrame, base_date: object) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "symbol": table["symbol"],
-            "sessions_to_recover": table["sessions"],
+            # A listing still below its base close when the data ends has not recovered yet:
+            # said in words, not as a missing value.
+            "sessions_to_recover": [
+                f"not by {through:%Y-%m-%d}" if pd.isna(n) else int(n)
+                for n, through in zip(table["sessions"], table["checked_through"], strict=True)
+            ],
             "worst_close_%": table["drawdown_pct"].round(1),
             "worst_close_on": table["drawdown_date"].dt.strftime("%Y-%m-%d"),
             "measured_from": f"{base:%Y-%m-%d}",
@@ -122,9 +127,10 @@ def caps_table(changes: pd.DataFrame) -> pd.DataFrame:
         }
     )
     counted = changes["change_usd"].notna()
+    # No firm valued: the total is missing, not a change of $0 (a sum over nothing).
     start, end = (
-        changes.loc[counted, "cap_start_usd"].sum(),
-        changes.loc[counted, "cap_end_usd"].sum(),
+        changes.loc[counted, "cap_start_usd"].sum() if counted.any() else float("nan"),
+        changes.loc[counted, "cap_end_usd"].sum() if counted.any() else float("nan"),
     )
     all_exact = pd.Series([bool(exact[counted].all())])
     total = {
@@ -133,7 +139,7 @@ def caps_table(changes: pd.DataFrame) -> pd.DataFrame:
         "start_$bn": _bn_at_precision(pd.Series([start]), all_exact).iloc[0],
         "end_$bn": _bn_at_precision(pd.Series([end]), all_exact).iloc[0],
         "change_$bn": _bn_at_precision(pd.Series([end - start]), all_exact).iloc[0],
-        "change_%": round(100 * (end / start - 1), 1) if start else float("nan"),
+        "change_%": round(100 * (end / start - 1), 1) if start > 0 else float("nan"),
         "price_basis": "", "shares_as_of": "", "shares_quality": "", "missing": "",
     }  # fmt: skip
     table = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
@@ -329,6 +335,8 @@ def _count(n: int, word: str) -> str:
 def verdict_paragraph(matrix: pd.DataFrame, study: Study) -> str:
     """A plain-language verdict of each checkable claim, written from the numbers in ``matrix``:
     the strictest reading first, then what a definition needs to reach the claimed figure."""
+    if not study.verdicts:
+        return "The study has no checkable claim with a verdict: there is nothing to grade."
     paragraphs = []
     for verdict in study.verdicts:
         cells = matrix[matrix["claim"] == verdict.claim]
@@ -343,12 +351,18 @@ def verdict_paragraph(matrix: pd.DataFrame, study: Study) -> str:
             if not strict.confounders
             else f"other news inside: {', '.join(strict.confounders)}"
         )
-        lines = [
-            f"The strictest reading ({_reading(strict)}; {news}) gives a "
-            f"{moved} of {usd(strict.change_usd, words=True)} ({band}), "
-            f"{percent(strict.share_of_claim)} of the {claimed} claimed: "
-            f"{strict.verdict.replace('_', ' ')}."
-        ]
+        if pd.isna(strict.change_usd):  # no firm of the cell has a value where it reads
+            lines = [
+                f"The strictest reading ({_reading(strict)}; {news}) has no total: the data "
+                f"values none of its firms where the window reads."
+            ]
+        else:
+            lines = [
+                f"The strictest reading ({_reading(strict)}; {news}) gives a "
+                f"{moved} of {usd(strict.change_usd, words=True)} ({band}), "
+                f"{percent(strict.share_of_claim)} of the {claimed} claimed: "
+                f"{strict.verdict.replace('_', ' ')}."
+            ]
         if len(strict.missing):  # a total short of a firm must say so where it is read
             lines.append(
                 f"It leaves out what the data cannot value where the window reads: "
@@ -378,7 +392,8 @@ def verdict_paragraph(matrix: pd.DataFrame, study: Study) -> str:
             lines.append("The strictest reading itself supports it.")
         if len(others):
             lines.append(_what_it_takes(others, study, verdict.domiciles[0]))
-        largest = cells.loc[cells["change_usd"].idxmin()]
+        valued = cells["change_usd"].dropna()
+        largest = cells.loc[valued.idxmin()] if len(valued) else strict
         if largest.name != strict.name:
             lines.append(
                 f"The largest loss in the matrix is {usd(largest.change_usd, words=True)} "
@@ -475,9 +490,14 @@ def results_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def significant(results: pd.DataFrame, window: str, level: float) -> pd.DataFrame:
-    """The :func:`results_table` rows of ``window`` whose p-value is below ``level``."""
+    """The :func:`results_table` rows of ``window`` whose p-value is below ``level``, or one
+    row saying there is none (an empty table would leave the reader guessing)."""
     table = results_table(results)
-    return table[(table["window"] == window) & (results["p_value"] < level)]
+    chosen = table[(table["window"] == window) & (results["p_value"] < level)]
+    if len(chosen):
+        return chosen
+    return pd.DataFrame({"symbol": ["-"], "window": [window],
+                         "note": [f"none: no listing's p-value is below {level:g}"]})  # fmt: skip
 
 
 def group_table(tests: pd.DataFrame) -> pd.DataFrame:

@@ -36,11 +36,6 @@ notebook.show(tables.private_table(study.universe))
 # from raw-close anchors (see notebook 3). Series that do not span the whole study say so.
 
 # %%
-from marketlib import snapshot
-
-notebook.show(snapshot.coverage())
-
-# %%
 notebook.show(study.coverage_table())
 
 # %% [markdown]

@@ -41,10 +41,14 @@ notebook.show_figure(fig, "02_waterfall_one_day", params.figures_dir)
 # ## Each venue on its own sessions
 
 # %%
-fig = plots.venue_timing(
-    notebook.venue_panels(study),
-    study.base_date,
-    notebook.event(study),
-    f"{notebook.source_note(study)} Dividend-adjusted closes; each venue on its own calendar.",
-)
-notebook.show_figure(fig, "02_venue_timing", params.figures_dir)
+panels = notebook.venue_panels(study)  # none: the study file sets no [charts.venues]
+if panels:
+    fig = plots.venue_timing(
+        panels,
+        study.base_date,
+        notebook.event(study),
+        f"{notebook.source_note(study)} Dividend-adjusted closes; each venue on its own calendar.",
+    )
+    display(notebook.show_figure(fig, "02_venue_timing", params.figures_dir))
+else:
+    print("The study file sets no [charts.venues] panels: there is no venue chart.")

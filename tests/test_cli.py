@@ -247,3 +247,12 @@ def test_caps_shows_a_firm_without_a_start_value_as_missing_in_every_format():
     assert "no market value on start date" in softbank and "nan" not in softbank.lower()
     rows = pd.read_csv(io.StringIO(run(*args, "--format", "csv").stdout))
     assert rows.loc[rows["firm"] == "softbank", "missing"].item() == "no market value on start date"
+
+
+def test_a_table_shows_a_missing_value_as_the_notebooks_do():
+    # The snapshot holds only dividend-adjusted closes for NVDA: its close is missing.
+    result = run("prices", "NVDA", "--start", "2025-01-24", "--end", "2025-01-24")
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()[:2]
+    cells = dict(zip(header.split(), row.split(), strict=True))
+    assert cells["close"] == "-" and "NaN" not in result.stdout

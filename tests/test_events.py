@@ -570,6 +570,10 @@ def test_significant_keeps_one_window_below_the_level(named):
     expected = results[(results["window"] == "[0,0]") & (results["p_value"] < 0.01)]
     assert list(chosen["symbol"]) == list(expected["symbol"]) and "NVDA" in set(chosen["symbol"])
     assert (chosen["window"] == "[0,0]").all()
+    none = tables.significant(results, "[0,0]", level=1e-300)
+    assert none.to_dict("records") == [
+        {"symbol": "-", "window": "[0,0]", "note": "none: no listing's p-value is below 1e-300"}
+    ]
 
 
 def test_results_table_reads_cars_in_percent_with_stars(named):

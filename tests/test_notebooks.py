@@ -4,6 +4,7 @@ for both bundled studies, and by papermill with a study whose groups differ."""
 import re
 
 import nbformat
+import pandas as pd
 import psutil
 import pytest
 from conftest import REPO, REPORT_KERNELS, STUDIES
@@ -256,18 +257,23 @@ def test_a_study_whose_notebook_fails_stops_the_run_and_the_other_studies_keep_t
         figures.mkdir(parents=True)
         for name in PROMISED:
             (figures / f"{name}.png").write_text(f"the previous {name} of {study}")
-    kept = [out / "reports" / "tariffs-2025", out / "figures"]
-    before = {p: p.read_bytes() for folder in kept for p in folder.rglob("*") if p.is_file()}
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     named = rf"^study broken \({re.escape(str(broken))}\): 0[12]_\w+\.ipynb failed in cell"
-    with pytest.raises(NotebookError, match=named):  # the file as given, not from staging
+    with pytest.raises(NotebookError, match=named) as raised:  # the file as given
         report.build_reports([str(broken), "tariffs-2025"], out, jobs=2)
-    # what the tariff study's notebooks drew stayed in staging: no figure of either changed
-    assert {p: p.read_bytes() for folder in kept for p in folder.rglob("*") if p.is_file()} == (
-        before
+    failed_run = out / "reports" / "broken" / "failed-run"
+    assert str(raised.value).endswith(
+        "the previous reports of broken, tariffs-2025 are as they were; this run's log and "
+        f"executed notebooks of broken are kept in {failed_run}"
     )
-    failed = out / "reports" / "broken"
-    assert (failed / "index.html").read_text() == "the previous report of broken"
-    assert "event_date must be a date" in (failed / "report.log").read_text()  # this run's
+    # Every file of both previous reports, the broken study's log and executed notebooks too,
+    # is as it was; what the tariff study's notebooks drew stayed in staging.
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert {p: b for p, b in after.items() if not p.is_relative_to(failed_run)} == before
+    assert "event_date must be a date" in (failed_run / "report.log").read_text()  # this run's
+    books = [nbformat.read(p, as_version=4) for p in failed_run.glob("0[12]_*.ipynb")]
+    outputs = [o for b in books for c in b.cells for o in c.get("outputs", [])]
+    assert any(o.output_type == "error" and o.traceback for o in outputs)  # the failed one's
     assert not list(out.glob("reports/*/.executing"))  # no staging folder left
     kernels = [
         p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())
@@ -334,3 +340,68 @@ def test_every_notebook_has_a_text_twin_in_sync():
         assert cells(jupytext.read(twin)) == cells(nbformat.read(path, as_version=4)), (
             f"{path.name} and {twin.name} have drifted: run `jupytext --sync notebooks/*.ipynb`"
         )
+
+
+MINIMAL_STUDY = """
+format = 1
+title = "A minimal study of a user's own firm (test)"
+event_date = "2025-01-27"
+base_date = "2025-01-24"
+universe = "universe.toml"
+data = "data"
+
+[groups]
+mine = ["ACME"]
+
+[[claims]]
+id = "acme_loss"
+quote = "Acme lost a fortune"
+checkable = false
+why = "(test) no verdict: the notebooks must read a study without one"
+"""
+
+MINIMAL_UNIVERSE = """
+[firms.acme]
+name = "Acme Corp (test firm)"
+country = "US"
+[[firms.acme.listings]]
+symbol = "ACME"
+calendar = "XNYS"
+currency = "USD"
+share_class = "common"
+role = "equity"
+"""
+
+
+@pytest.mark.notebook
+def test_the_event_day_and_claims_notebooks_read_a_minimal_study(tmp_path):
+    # No [charts], no [event_study], no checkable claim, and ACME's file (real AMD closes)
+    # without the event day's row: the notebooks say so instead of failing.
+    import papermill
+
+    from marketlib import snapshot
+
+    (tmp_path / "data" / "prices").mkdir(parents=True)
+    (tmp_path / "study.toml").write_text(MINIMAL_STUDY)
+    (tmp_path / "universe.toml").write_text(MINIMAL_UNIVERSE)
+    real = snapshot.read_price_file("AMD").drop(index=pd.Timestamp("2025-01-27"))
+    real.reset_index()[["date", "close"]].to_csv(
+        tmp_path / "data" / "prices" / "ACME.csv", index=False, date_format="%Y-%m-%d"
+    )
+    (tmp_path / "data" / "shares_outstanding.csv").write_text(
+        "symbol,share_class,shares,as_of,role,quality\nACME,common,2000000000,2024-12-31,PRIMARY,"
+        "exact\n"
+    )
+    said = []
+    for path in [p for p in NOTEBOOKS if p.name[:2] in ("02", "03")]:
+        book = papermill.execute_notebook(
+            str(path), str(tmp_path / path.name), kernel_name="python3", progress_bar=False,
+            parameters={"study": str(tmp_path / "study.toml"), "source": "snapshot",
+                        "figures_dir": str(tmp_path / "figures")},
+        )  # fmt: skip
+        said += [o.get("text", "") for c in book.cells for o in c.get("outputs", [])]
+    text = "".join(said)
+    assert "no [charts.venues] panels: there is no venue chart" in text
+    assert "no checkable claim with a verdict: there is nothing to grade" in text
+    assert not (tmp_path / "figures" / "02_venue_timing.png").exists()
+    assert (tmp_path / "figures" / "02_waterfall_one_day.png").exists()

@@ -2,6 +2,7 @@
 headless Chromium (Debian's; `.ci/run` installs it), and the quiet command that writes it."""
 
 import contextlib
+import html
 import os
 import re
 import shutil
@@ -20,8 +21,8 @@ import pytest
 from browser import Page, chromium
 from conftest import REPO, STUDIES
 
-from marketlib import report
-from marketlib.errors import OutputError
+from marketlib import report, snapshot
+from marketlib.errors import NotebookError, OutputError
 from marketlib.paths import study_path
 
 ARTIFACTS = REPO / "test-artifacts"  # screenshots for a human to look at; not committed
@@ -212,7 +213,7 @@ def _staged(reports, out, figures=None):
 def _clean_up(runs, written, failed):
     """The run's end (:func:`report._clean_up`), with no kernel chatter to add to the logs."""
     with tempfile.TemporaryFile() as chatter:
-        report._clean_up(runs, written, failed, chatter)
+        return report._clean_up(runs, written, failed, chatter)
 
 
 def _published(out):
@@ -290,15 +291,25 @@ def test_a_folder_where_a_file_is_published_is_refused_and_kept(reports, tmp_pat
     with pytest.raises(OutputError, match="is a folder where the report"):
         report._collect(ended, report.notebook_paths(), [run], written, failed)
     assert failed == [run] and written == {}
-    _clean_up([run], written, failed)
-    log = run.published_log.read_text()
+    kept = _clean_up([run], written, failed)
+    assert kept == {
+        "deepseek": f"this run's log, executed notebooks and page of deepseek are kept in "
+        f"{run.failed_run}"
+    }
+    log = (run.failed_run / "report.log").read_text()
     assert log.startswith("this run's log") and "04_recovery.png is a folder where" in log
+    assert not run.published_log.exists()  # the report's own log is not this failed run's
+    assert "The strictest reading" in (run.failed_run / "index.html").read_text()
+    assert _published(out) == before | {
+        p.relative_to(out): p.read_bytes() for p in run.failed_run.iterdir()
+    }
     assert (mistaken / "notes.txt").read_text() == "a user's notes"
 
 
 def test_a_first_run_that_is_not_written_leaves_no_empty_folder(tmp_path):
-    """A study's first run that fails leaves its log in its reports folder and no figures
-    folder; one interrupted leaves neither; folders that were there before stay, empty."""
+    """A study's first run that fails leaves its log in its reports folder's failed-run folder
+    and no figures folder; one interrupted leaves neither; folders that were there before stay,
+    empty."""
 
     def run_ended(out, failed):
         run = report._start(study_path("deepseek").resolve(), out, "snapshot")
@@ -308,7 +319,8 @@ def test_a_first_run_that_is_not_written_leaves_no_empty_folder(tmp_path):
         return run
 
     failed = run_ended(tmp_path / "failed", failed=True)
-    assert sorted(p.name for p in failed.folder.iterdir()) == ["report.log"]
+    assert [p.name for p in failed.folder.iterdir()] == ["failed-run"]
+    assert [p.name for p in failed.failed_run.iterdir()] == ["report.log"]
     assert [p.name for p in (tmp_path / "failed").iterdir()] == ["reports"]
     run_ended(tmp_path / "interrupted", failed=False)
     assert not (tmp_path / "interrupted").exists()  # --out too: the run made it
@@ -325,6 +337,141 @@ def test_a_first_run_that_is_not_written_leaves_no_empty_folder(tmp_path):
     linked = run_ended(tmp_path / "linked", failed=False)
     assert linked.figures.is_symlink() and list(elsewhere.iterdir()) == []
     assert linked.folder.is_dir()
+
+
+USERS_STUDY = """
+format = 1
+title = "A user's own firm (test)"
+event_date = "2025-01-27"
+base_date = "2025-01-24"
+universe = "universe.toml"
+data = "data"
+
+[groups]
+mine = ["ACME"]
+
+[windows.one_day]
+label = "one day"
+kind = "fixed"
+start = "2025-01-24"
+end = "2025-01-27"
+
+[[claims]]
+id = "acme_loss"
+quote = "Acme lost a fortune"
+checkable = true
+amount_usd = 5.0e11
+how = "Acme's change over one day."
+[claims.verdict]
+groups = ["mine"]
+windows = ["one_day"]
+measures = ["net"]
+support_low_usd = 4.0e11
+support_high_usd = 6.0e11
+
+[charts.venues]
+panels = [ { title = "NY", symbols = ["ACME", "^GSPC"] } ]
+
+[event_study]
+groups = ["mine"]
+"""
+
+USERS_UNIVERSE = """
+[firms.acme]
+name = "Acme Corp (test firm)"
+country = "US"
+[[firms.acme.listings]]
+symbol = "ACME"
+exchange = "XNAS"
+calendar = "XNYS"
+currency = "USD"
+share_class = "common"
+role = "equity"
+"""
+
+
+def _users_study(folder, event_date="2025-01-27"):
+    """A study as a user writes one, in its own folder: its own firm in its own universe file,
+    real AMD closes under the firm's ticker, its own shares table."""
+    (folder / "data" / "prices").mkdir(parents=True)
+    study = folder / "study.toml"
+    study.write_text(USERS_STUDY.replace('"2025-01-27"', f'"{event_date}"', 1))
+    (folder / "universe.toml").write_text(USERS_UNIVERSE)
+    real = snapshot.read_price_file("AMD")
+    real.reset_index()[["date", "close"]].to_csv(
+        folder / "data" / "prices" / "ACME.csv", index=False, date_format="%Y-%m-%d"
+    )
+    (folder / "data" / "shares_outstanding.csv").write_text(
+        "symbol,share_class,shares,as_of,role,quality\nACME,common,2000000000,2024-12-31,PRIMARY,"
+        "exact\n"
+    )
+    return study
+
+
+def test_a_path_a_kernel_names_from_its_folder_is_restated_from_where_it_is_read(tmp_path):
+    run = report._StudyRun(tmp_path / "mine" / "study.toml", tmp_path / "out", "snapshot")
+    assert run.recorded["study"] == "../../../../mine/study.toml"  # from executed/
+    on_page, in_terminal = run.restater(run.folder), run.restater()
+    said = "study file ../../../../mine/study.toml: no such firm in ../../../../mine/u.toml"
+    assert on_page(said, False) == (
+        "study file ../../../mine/study.toml: no such firm in ../../../mine/u.toml"
+    )
+    assert in_terminal(said, False) == (
+        f"study file {tmp_path}/mine/study.toml: no such firm in {tmp_path}/mine/u.toml"
+    )
+    assert on_page("x/../../../../mine/u.toml", False) == "x/../../../../mine/u.toml"  # not a start
+    bundled = report._StudyRun(study_path("deepseek").resolve(), tmp_path / "out", "snapshot")
+    assert bundled.restater(bundled.folder)(said, False) == said
+
+
+@pytest.mark.notebook
+def test_a_users_study_names_its_files_from_where_each_is_read_and_a_failed_run_keeps_apart(
+    tmp_path,
+):
+    # A folder name that HTML escapes, and a report beside it, as the reviewer's was.
+    good = _users_study(tmp_path / "Acme's notes & data")
+    out = tmp_path / "out"
+    report.build_reports([str(good)], out, jobs=2)
+    folder = out / "reports" / "study"
+    universe = (good.parent / "universe.toml").resolve()
+
+    def named(markup):  # the universe file the firm's listing facts come from, as shown
+        cells = re.findall(r"<td>([^<]*Acme[^<]*universe\.toml)</td>", markup)
+        return [html.unescape(cell) for cell in cells]
+
+    (on_page,) = named((folder / "index.html").read_text("utf-8"))
+    assert not os.path.isabs(on_page) and (folder / on_page).resolve() == universe
+    book = nbformat.read(folder / "executed" / "01_universe_and_data.ipynb", as_version=4)
+    tables = [
+        o.get("data", {}).get("text/html", "") for c in book.cells for o in c.get("outputs", [])
+    ]
+    (in_notebook,) = named("".join(tables))
+    assert (folder / "executed" / in_notebook).resolve() == universe
+
+    # A run of another study with the same id, which fails in its kernel, after that one.
+    draft = _users_study(tmp_path / "draft", event_date="27 Jan")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(NotebookError) as raised:
+        report.build_reports([str(draft)], out, jobs=2)
+    message = str(raised.value)
+    kept = folder / "failed-run"
+    assert "\n" not in message
+    assert f"study file {draft}: event_date must be a date" in message  # not from the kernel's
+    assert message.endswith(
+        "The run stopped; reports written: none; the previous reports of study are as they "
+        f"were; this run's log and executed notebooks of study are kept in {kept}"
+    ), message
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert {p: b for p, b in after.items() if not p.is_relative_to(kept)} == before
+    assert "event_date must be a date" in (kept / "report.log").read_text()
+    books = [nbformat.read(p, as_version=4) for p in sorted(kept.glob("*.ipynb"))]
+    outputs = [o for b in books for c in b.cells for o in c.get("outputs", [])]
+    assert any(o.output_type == "error" for o in outputs)
+    assert not list(out.rglob(".executing"))
+
+    # The study's next run that is written leaves no failed run beside it.
+    report.build_reports([str(good)], out, jobs=2)
+    assert sorted(p.name for p in folder.iterdir()) == ["executed", "index.html", "report.log"]
 
 
 @pytest.mark.notebook
