@@ -112,30 +112,35 @@ def show_figure(fig: Figure, name: str, folder: Path) -> Image:
 
 
 def _route_logging() -> None:
-    """Under `marketlib report`, send marketlib's log records to the report's log file, not
-    into cells as stderr boxes; what a reader must know is in the tables (coverage, skipped
-    listings). Run by hand, a notebook shows warnings as usual.
+    """Under `marketlib report`, send marketlib's and yfinance's log records to the report's
+    log file, not into cells as stderr boxes; what a reader must know is in the tables
+    (coverage, skipped listings), and yfinance's chatter (a download that failed, a cookie it
+    could not fetch) is the log's too. Run by hand, a notebook shows warnings as usual.
 
     A report's kernel runs notebook after notebook, of one study or several: records go to
     the log of the study being run, and no handler of an earlier one is left behind."""
     target = os.environ.get("MARKETLIB_LOG_FILE")
-    logger = logging.getLogger("marketlib")
-    for handler in [h for h in logger.handlers if getattr(h, _ROUTED, False)]:
-        if handler.baseFilename == target:
-            return
-        logger.removeHandler(handler)
+    loggers = [logging.getLogger(name) for name in _ROUTED_LOGGERS]
+    routed = {h for logger in loggers for h in logger.handlers if getattr(h, _ROUTED, False)}
+    if routed and {h.baseFilename for h in routed} == {target}:
+        return
+    for logger in loggers:
+        for handler in routed & set(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = not target
+    for handler in routed:
         handler.close()
     if not target:
-        logger.propagate = True
         return
     handler = logging.FileHandler(target, encoding="utf-8")
     handler.setFormatter(logging.Formatter("marketlib: %(levelname)s: %(name)s: %(message)s"))
     setattr(handler, _ROUTED, True)
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    for logger in loggers:
+        logger.addHandler(handler)
+    loggers[0].setLevel(logging.INFO)
 
 
+_ROUTED_LOGGERS = ("marketlib", "yfinance")
 _ROUTED = "_marketlib_report_log"
 
 

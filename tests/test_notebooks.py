@@ -405,3 +405,25 @@ def test_the_event_day_and_claims_notebooks_read_a_minimal_study(tmp_path):
     assert "no checkable claim with a verdict: there is nothing to grade" in text
     assert not (tmp_path / "figures" / "02_venue_timing.png").exists()
     assert (tmp_path / "figures" / "02_waterfall_one_day.png").exists()
+
+
+def test_under_the_report_yfinances_chatter_goes_to_the_log_not_into_the_cells(
+    tmp_path, monkeypatch, capfd
+):
+    import logging
+
+    from marketlib import notebook
+
+    log = tmp_path / "report.log"
+    monkeypatch.setenv("MARKETLIB_LOG_FILE", str(log))
+    notebook._route_logging()
+    try:
+        logging.getLogger("yfinance").error("1 Failed download: ['^GSPC'] (SYNTHETIC test line)")
+        logging.getLogger("marketlib.test").warning("said by marketlib")
+    finally:
+        monkeypatch.delenv("MARKETLIB_LOG_FILE")
+        notebook._route_logging()  # as a notebook run by hand: back to the usual handlers
+    text = log.read_text()
+    assert "yfinance: 1 Failed download: ['^GSPC']" in text and "said by marketlib" in text
+    assert "Failed download" not in capfd.readouterr().err
+    assert logging.getLogger("yfinance").propagate and not logging.getLogger("yfinance").handlers
