@@ -659,6 +659,11 @@ class _StudyRun:
         return self.folder / ".executing"
 
     @property
+    def failed_mark(self) -> Path:
+        # What tells a failed-run folder marketlib made from a user's folder of that name.
+        return self.failed_run / ".marketlib-failed-run"
+
+    @property
     def failed_run(self) -> Path:
         # A failed run's staging folder, kept under this name beside the report it did not
         # replace: its log and notebooks say why it failed, and the page, the log and the
@@ -719,7 +724,7 @@ class _StudyRun:
         if not seen:  # a bundled study's paths are the package's, named from no folder
             return lambda text, markup: text
         folder = str(self.file.parent) if base is None else os.path.relpath(self.file.parent, base)
-        new = "" if folder == os.curdir else folder + os.sep
+        new = "" if folder == os.curdir else os.path.join(folder, "")  # "/" stays "/"
         seen += os.sep
         # A table's HTML may escape the folder's name, quotes included or not.
         plain, quoted = html.escape(seen, quote=False), html.escape(seen, quote=True)
@@ -752,6 +757,13 @@ def _start(study_file: Path, out: Path, source: str) -> _StudyRun:
     _refuse_folders(
         [run.page, run.published_log, *(run.executed / p.name for p in notebook_paths())]
     )
+    if os.path.lexists(run.failed_run) and (
+        os.path.islink(run.failed_run) or not run.failed_mark.is_file()
+    ):  # replaced after a failed run and removed after a written one: only if it is ours
+        raise OutputError(
+            f"{run.failed_run} is not a failed-run folder marketlib made, and the report keeps "
+            "one there: move it elsewhere and run the report again (nothing was run or replaced)"
+        )
     # Deepest first, as they are removed again if nothing is written in them.
     mine = (run.folder, run.figures, run.folder.parent, run.figures.parent, out)
     run = dataclasses.replace(run, made=tuple(f for f in mine if not os.path.lexists(f)))
@@ -865,10 +877,15 @@ def _keep_failed(run: _StudyRun) -> tuple[str, Path | None]:
     what = ["log"]
     if any(run.workdir.glob("*.ipynb")):
         what.append("executed notebooks")
-    if (run.workdir / run.page.name).exists():  # all ran, but the page could not be published
-        what.append("page")
     earlier = run.workdir / f".previous.{run.failed_run.name}"
     try:
+        # A page staged for publishing names paths from the report's folder, one above: it
+        # would mislead from here (the executed notebooks and the log say what happened).
+        with contextlib.suppress(FileNotFoundError):
+            (run.workdir / run.page.name).unlink()
+        (run.workdir / run.failed_mark.name).write_text(
+            "A failed run of marketlib report, kept by it; the next written run removes it.\n"
+        )
         if os.path.lexists(run.failed_run):
             os.replace(run.failed_run, earlier)  # in the staging folder: removed with it
         try:
@@ -936,9 +953,9 @@ def _complete(run: _StudyRun, paths: list[Path], written: dict) -> None:
     with _uninterrupted():
         _replace_all(_moves(run, paths))
         written[run.id] = result
+        if run.failed_mark.is_file() and not os.path.islink(run.failed_run):  # only ours
+            shutil.rmtree(run.failed_run, ignore_errors=True)
     _remove_staging(run)
-    if not os.path.islink(run.failed_run):  # a user's link is the user's
-        shutil.rmtree(run.failed_run, ignore_errors=True)
 
 
 def _warm(notebook: Path) -> None:

@@ -609,7 +609,7 @@ class Study:
         # Repeated windows are one window (a repeat would double a group's observations).
         chosen = spec.windows if windows is None else tuple(dict.fromkeys(windows))
         windows = events.check_design(estimation, chosen)
-        symbols = self.universe.resolve(selection or list(spec.groups))
+        symbols = self.universe.resolve(list(spec.groups) if selection is None else selection)
         prepared = events.study_returns(
             self.prices.returns_close,
             self.universe,
@@ -622,7 +622,7 @@ class Study:
 
     def car_paths(self, selection: str | None = None) -> pd.DataFrame:
         spec = self.event_spec
-        symbols = self.universe.resolve(selection or spec.focus)
+        symbols = self.universe.resolve(spec.focus if selection is None else selection)
         return events.car_paths(
             self._study_returns(symbols, spec.path[1]), spec.estimation, spec.path
         )

@@ -137,6 +137,11 @@ class Universe:
         for name in names:
             if not isinstance(name, str):
                 raise InvalidInputError(f"symbol {name!r} is not a string")
+            if not name.strip():
+                raise InvalidInputError(
+                    f"{name!r} names no symbol or group: give one (e.g. NVDA or a group of "
+                    "the study; `marketlib universe` lists them)"
+                )
             for part in name.split("+") if "+" in name and name not in self.listings else [name]:
                 for symbol in self._expand(part):
                     if symbol not in seen:

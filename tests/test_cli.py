@@ -256,3 +256,10 @@ def test_a_table_shows_a_missing_value_as_the_notebooks_do():
     header, row = result.stdout.splitlines()[:2]
     cells = dict(zip(header.split(), row.split(), strict=True))
     assert cells["close"] == "-" and "NaN" not in result.stdout
+
+
+@pytest.mark.parametrize("command", ["event-study", "caps"])
+def test_an_empty_group_is_refused_not_read_as_the_default(command):
+    dates = ["--start", "2025-01-24", "--end", "2025-01-27"] if command == "caps" else []
+    result = run(command, *dates, "--group", "")
+    assert "'' names no symbol or group" in one_error_line(result)

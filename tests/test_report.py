@@ -293,13 +293,14 @@ def test_a_folder_where_a_file_is_published_is_refused_and_kept(reports, tmp_pat
     assert failed == [run] and written == {}
     kept = _clean_up([run], written, failed)
     assert kept == {
-        "deepseek": f"this run's log, executed notebooks and page of deepseek are kept in "
+        "deepseek": f"this run's log and executed notebooks of deepseek are kept in "
         f"{run.failed_run}"
     }
     log = (run.failed_run / "report.log").read_text()
     assert log.startswith("this run's log") and "04_recovery.png is a folder where" in log
     assert not run.published_log.exists()  # the report's own log is not this failed run's
-    assert "The strictest reading" in (run.failed_run / "index.html").read_text()
+    # No page: one staged for the report's folder would name its paths one folder off here.
+    assert not (run.failed_run / "index.html").exists()
     assert _published(out) == before | {
         p.relative_to(out): p.read_bytes() for p in run.failed_run.iterdir()
     }
@@ -320,7 +321,10 @@ def test_a_first_run_that_is_not_written_leaves_no_empty_folder(tmp_path):
 
     failed = run_ended(tmp_path / "failed", failed=True)
     assert [p.name for p in failed.folder.iterdir()] == ["failed-run"]
-    assert [p.name for p in failed.failed_run.iterdir()] == ["report.log"]
+    assert sorted(p.name for p in failed.failed_run.iterdir()) == [
+        ".marketlib-failed-run",
+        "report.log",
+    ]
     assert [p.name for p in (tmp_path / "failed").iterdir()] == ["reports"]
     run_ended(tmp_path / "interrupted", failed=False)
     assert not (tmp_path / "interrupted").exists()  # --out too: the run made it
@@ -472,6 +476,18 @@ def test_a_users_study_names_its_files_from_where_each_is_read_and_a_failed_run_
     # The study's next run that is written leaves no failed run beside it.
     report.build_reports([str(good)], out, jobs=2)
     assert sorted(p.name for p in folder.iterdir()) == ["executed", "index.html", "report.log"]
+
+    # A folder, or a link, of the user's under that name is the user's: refused before any
+    # notebook runs, and left as it was.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a user's notes")
+    for make in (lambda: shutil.copytree(mine, kept), lambda: kept.symlink_to(mine)):
+        make()
+        with pytest.raises(OutputError, match="failed-run is not a failed-run folder marketlib"):
+            report.build_reports([str(draft)], out, jobs=2)
+        assert (kept / "notes.txt").read_text() == "a user's notes"
+        shutil.rmtree(kept) if not kept.is_symlink() else kept.unlink()
 
 
 @pytest.mark.notebook
