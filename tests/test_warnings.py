@@ -154,9 +154,12 @@ def test_a_deadline_shorter_than_yfinance_leaves_no_warning_after_marketlibs_lin
         )  # fmt: skip
         assert result.returncode == code, result.stderr[-3000:]
         lines = result.stderr.splitlines()
-        said = "marketlib: error: Yahoo did not serve NVDA" if code else "marketlib: WARNING:"
+        said = "marketlib: error: Yahoo " if code else "marketlib: WARNING:"
+        # One line, whichever ends first: the deadline ("did not serve NVDA"), or the refused
+        # connection, which a fast moment answers within 0.01 s ("returned no prices for
+        # NVDA"). The point is that nothing follows it.
         assert len(lines) == 1 and lines[0].startswith(said), result.stderr[-3000:]
-        assert "0.01 s deadline" in lines[0]
+        assert "NVDA" in lines[0]
 
 
 LATE_YFINANCE = """
