@@ -384,3 +384,74 @@ def pytest_collection_modifyitems(config, items):
                 f" add {path} to SHARED_BUILD_FILES in tests/conftest.py (or take the test out"
                 " of NOT_SHARED)"
             )
+
+
+# ---------------------------------------------------------------------------- a user's study
+
+USER_STUDY = """
+format = 1
+title = "A user's own firm (test)"
+event_date = "2025-01-27"
+base_date = "2025-01-24"
+universe = "universe.toml"
+data = "data"
+
+[groups]
+mine = ["ACME"]
+
+[windows.one_day]
+label = "one day"
+kind = "fixed"
+start = "2025-01-24"
+end = "2025-01-27"
+
+[[claims]]
+id = "acme_loss"
+quote = "Acme lost a fortune"
+checkable = true
+amount_usd = 5.0e11
+how = "Acme's change over one day."
+[claims.verdict]
+groups = ["mine"]
+windows = ["one_day"]
+measures = ["net"]
+support_low_usd = 4.0e11
+support_high_usd = 6.0e11
+
+[event_study]
+groups = ["mine"]
+"""
+
+USER_UNIVERSE = """
+[firms.acme]
+name = "Acme Corp (test firm)"
+country = "US"
+[[firms.acme.listings]]
+symbol = "ACME"
+exchange = "XNAS"
+calendar = "XNYS"
+currency = "USD"
+share_class = "common"
+role = "equity"
+"""
+
+
+def write_users_study(folder: Path, study: str = USER_STUDY, closes=None) -> Path:
+    """A study as a user writes one, in its own folder: a firm and ticker the bundle lacks
+    (ACME) in its own universe file, real AMD closes (raw; ``closes``: some of them) under the
+    new ticker with only the columns a user's file needs (date, close), and its own shares
+    table (a SYNTHETIC count). Returns the study file."""
+    from marketlib import snapshot
+
+    (folder / "data" / "prices").mkdir(parents=True)
+    (folder / "study.toml").write_text(study)
+    (folder / "universe.toml").write_text(USER_UNIVERSE)
+    real = snapshot.read_price_file("AMD") if closes is None else closes
+    real.reset_index()[["date", "close"]].to_csv(
+        folder / "data" / "prices" / "ACME.csv", index=False, date_format="%Y-%m-%d"
+    )
+    (folder / "data" / "shares_outstanding.csv").write_text(
+        "symbol,share_class,shares,as_of,role,quality\nACME,common,2000000000,2024-12-31,PRIMARY,"
+        "exact\n"
+    )
+    return folder / "study.toml"

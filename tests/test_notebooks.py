@@ -7,7 +7,7 @@ import nbformat
 import pandas as pd
 import psutil
 import pytest
-from conftest import REPO, REPORT_KERNELS, STUDIES
+from conftest import REPO, REPORT_KERNELS, STUDIES, USER_STUDY, write_users_study
 
 from marketlib import report
 from marketlib.errors import MarketlibError, NotebookError
@@ -342,35 +342,17 @@ def test_every_notebook_has_a_text_twin_in_sync():
         )
 
 
-MINIMAL_STUDY = """
-format = 1
-title = "A minimal study of a user's own firm (test)"
-event_date = "2025-01-27"
-base_date = "2025-01-24"
-universe = "universe.toml"
-data = "data"
-
-[groups]
-mine = ["ACME"]
-
+# The user's study without windows, verdict, charts or event study, its claim uncheckable.
+MINIMAL_STUDY = (
+    USER_STUDY.split("[windows.")[0]
+    + """
 [[claims]]
 id = "acme_loss"
 quote = "Acme lost a fortune"
 checkable = false
 why = "(test) no verdict: the notebooks must read a study without one"
 """
-
-MINIMAL_UNIVERSE = """
-[firms.acme]
-name = "Acme Corp (test firm)"
-country = "US"
-[[firms.acme.listings]]
-symbol = "ACME"
-calendar = "XNYS"
-currency = "USD"
-share_class = "common"
-role = "equity"
-"""
+)
 
 
 @pytest.mark.notebook
@@ -381,22 +363,13 @@ def test_the_event_day_and_claims_notebooks_read_a_minimal_study(tmp_path):
 
     from marketlib import snapshot
 
-    (tmp_path / "data" / "prices").mkdir(parents=True)
-    (tmp_path / "study.toml").write_text(MINIMAL_STUDY)
-    (tmp_path / "universe.toml").write_text(MINIMAL_UNIVERSE)
     real = snapshot.read_price_file("AMD").drop(index=pd.Timestamp("2025-01-27"))
-    real.reset_index()[["date", "close"]].to_csv(
-        tmp_path / "data" / "prices" / "ACME.csv", index=False, date_format="%Y-%m-%d"
-    )
-    (tmp_path / "data" / "shares_outstanding.csv").write_text(
-        "symbol,share_class,shares,as_of,role,quality\nACME,common,2000000000,2024-12-31,PRIMARY,"
-        "exact\n"
-    )
+    study = write_users_study(tmp_path, MINIMAL_STUDY, closes=real)
     said = []
     for path in [p for p in NOTEBOOKS if p.name[:2] in ("02", "03")]:
         book = papermill.execute_notebook(
             str(path), str(tmp_path / path.name), kernel_name="python3", progress_bar=False,
-            parameters={"study": str(tmp_path / "study.toml"), "source": "snapshot",
+            parameters={"study": str(study), "source": "snapshot",
                         "figures_dir": str(tmp_path / "figures")},
         )  # fmt: skip
         said += [o.get("text", "") for c in book.cells for o in c.get("outputs", [])]

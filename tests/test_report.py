@@ -19,9 +19,9 @@ import nbformat
 import psutil
 import pytest
 from browser import Page, chromium
-from conftest import REPO, STUDIES
+from conftest import REPO, STUDIES, USER_STUDY, write_users_study
 
-from marketlib import report, snapshot
+from marketlib import report
 from marketlib.errors import NotebookError, OutputError
 from marketlib.paths import study_path
 
@@ -343,73 +343,11 @@ def test_a_first_run_that_is_not_written_leaves_no_empty_folder(tmp_path):
     assert linked.folder.is_dir()
 
 
-USERS_STUDY = """
-format = 1
-title = "A user's own firm (test)"
-event_date = "2025-01-27"
-base_date = "2025-01-24"
-universe = "universe.toml"
-data = "data"
-
-[groups]
-mine = ["ACME"]
-
-[windows.one_day]
-label = "one day"
-kind = "fixed"
-start = "2025-01-24"
-end = "2025-01-27"
-
-[[claims]]
-id = "acme_loss"
-quote = "Acme lost a fortune"
-checkable = true
-amount_usd = 5.0e11
-how = "Acme's change over one day."
-[claims.verdict]
-groups = ["mine"]
-windows = ["one_day"]
-measures = ["net"]
-support_low_usd = 4.0e11
-support_high_usd = 6.0e11
-
-[charts.venues]
-panels = [ { title = "NY", symbols = ["ACME", "^GSPC"] } ]
-
-[event_study]
-groups = ["mine"]
-"""
-
-USERS_UNIVERSE = """
-[firms.acme]
-name = "Acme Corp (test firm)"
-country = "US"
-[[firms.acme.listings]]
-symbol = "ACME"
-exchange = "XNAS"
-calendar = "XNYS"
-currency = "USD"
-share_class = "common"
-role = "equity"
-"""
-
-
 def _users_study(folder, event_date="2025-01-27"):
-    """A study as a user writes one, in its own folder: its own firm in its own universe file,
-    real AMD closes under the firm's ticker, its own shares table."""
-    (folder / "data" / "prices").mkdir(parents=True)
-    study = folder / "study.toml"
-    study.write_text(USERS_STUDY.replace('"2025-01-27"', f'"{event_date}"', 1))
-    (folder / "universe.toml").write_text(USERS_UNIVERSE)
-    real = snapshot.read_price_file("AMD")
-    real.reset_index()[["date", "close"]].to_csv(
-        folder / "data" / "prices" / "ACME.csv", index=False, date_format="%Y-%m-%d"
-    )
-    (folder / "data" / "shares_outstanding.csv").write_text(
-        "symbol,share_class,shares,as_of,role,quality\nACME,common,2000000000,2024-12-31,PRIMARY,"
-        "exact\n"
-    )
-    return study
+    """A user's study (:func:`conftest.write_users_study`) with a venue panel, on ``event_date``."""
+    venues = '[charts.venues]\npanels = [ { title = "NY", symbols = ["ACME", "^GSPC"] } ]\n'
+    text = USER_STUDY.replace('"2025-01-27"', f'"{event_date}"', 1) + venues
+    return write_users_study(folder, text)
 
 
 def test_a_path_a_kernel_names_from_its_folder_is_restated_from_where_it_is_read(tmp_path):

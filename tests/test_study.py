@@ -10,7 +10,7 @@ import textwrap
 
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, USER_STUDY, USER_UNIVERSE, write_users_study
 
 from marketlib import snapshot, tables
 from marketlib.errors import InvalidInputError, UnknownSymbolError
@@ -171,72 +171,14 @@ def test_plots_import_no_engine_and_only_the_study_composes():
 
 # ---------------------------------------------------------------------------- a user's study
 
-USER_STUDY = """
-format = 1
-title = "A user's own firm (test)"
-event_date = "2025-01-27"
-base_date = "2025-01-24"
-universe = "universe.toml"
-data = "data"
-
-[groups]
-mine = ["ACME"]
-
-[windows.one_day]
-label = "one day"
-kind = "fixed"
-start = "2025-01-24"
-end = "2025-01-27"
-
-[[claims]]
-id = "acme_loss"
-quote = "Acme lost a fortune"
-checkable = true
-amount_usd = 5.0e11
-how = "Acme's change over one day."
-[claims.verdict]
-groups = ["mine"]
-windows = ["one_day"]
-measures = ["net"]
-support_low_usd = 4.0e11
-support_high_usd = 6.0e11
-
-[event_study]
-groups = ["mine"]
-"""
-
-USER_UNIVERSE = """
-[firms.acme]
-name = "Acme Corp (test firm)"
-country = "US"
-[[firms.acme.listings]]
-symbol = "ACME"
-exchange = "XNAS"
-calendar = "XNYS"
-currency = "USD"
-share_class = "common"
-role = "equity"
-"""
-
 
 @pytest.fixture
 def user_study(tmp_path):
-    """A study in its own folder: a firm and ticker the bundle lacks, real AMD prices (raw
-    closes) copied under the new ticker with only the columns a user's file needs (date,
-    close), and its own shares table."""
+    """A study in its own folder (:func:`conftest.write_users_study`), and the real AMD
+    closes its firm's file holds."""
     folder = tmp_path / "my-study"
-    (folder / "data" / "prices").mkdir(parents=True)
-    (folder / "study.toml").write_text(USER_STUDY)
-    (folder / "universe.toml").write_text(USER_UNIVERSE)
-    real = snapshot.read_price_file("AMD")
-    real.reset_index()[["date", "close"]].to_csv(
-        folder / "data" / "prices" / "ACME.csv", index=False, date_format="%Y-%m-%d"
-    )
-    (folder / "data" / "shares_outstanding.csv").write_text(
-        "symbol,share_class,shares,as_of,role,quality\nACME,common,2000000000,2024-12-31,PRIMARY,"
-        "exact\n"
-    )
-    return folder, real
+    write_users_study(folder)
+    return folder, snapshot.read_price_file("AMD")
 
 
 def test_a_users_study_values_its_own_firm_by_hand(user_study):
