@@ -131,6 +131,8 @@ def _route_logging() -> None:
     for handler in routed:
         handler.close()
     if not target:
+        if routed:  # as before routing: INFO records were for the log alone
+            loggers[0].setLevel(logging.NOTSET)
         return
     handler = logging.FileHandler(target, encoding="utf-8")
     handler.setFormatter(logging.Formatter("marketlib: %(levelname)s: %(name)s: %(message)s"))

@@ -399,4 +399,6 @@ def test_under_the_report_yfinances_chatter_goes_to_the_log_not_into_the_cells(
     text = log.read_text()
     assert "yfinance: 1 Failed download: ['^GSPC']" in text and "said by marketlib" in text
     assert "Failed download" not in capfd.readouterr().err
-    assert logging.getLogger("yfinance").propagate and not logging.getLogger("yfinance").handlers
+    for name in ("yfinance", "marketlib"):  # as they were: nothing left for the next test
+        logger = logging.getLogger(name)
+        assert logger.propagate and not logger.handlers and logger.level == logging.NOTSET
