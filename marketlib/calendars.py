@@ -44,6 +44,23 @@ def _calendar(name: str):  # -> exchange_calendars.ExchangeCalendar
         return xcals.get_calendar(name, start=_CALENDAR_START)
 
 
+def calendar_name_problem(name: str) -> str | None:
+    """What to do about a calendar name exchange-calendars does not know (None: it knows it).
+    An alias (NYSE) is refused too: [benchmarks] and the listings are keyed by the MIC."""
+    import difflib
+
+    import exchange_calendars as xcals  # ~0.1 s to import: only asked of names to check
+
+    names = xcals.get_calendar_names(include_aliases=False)
+    if name in names:
+        return None
+    try:
+        return f"use its exchange-calendars name {xcals.resolve_alias(name)!r}"
+    except Exception:  # not an alias either: its own error type varies by version
+        close = difflib.get_close_matches(name, names, n=3)
+        return f"did you mean {' or '.join(close)}?" if close else "e.g. XNYS, XTKS, XLON"
+
+
 @dataclass(frozen=True)
 class _Sessions:
     every: pd.DatetimeIndex  # every session, named "date", with the calendar's day offset
@@ -180,12 +197,25 @@ def session_on_or_after(calendar: str, date: pd.Timestamp) -> pd.Timestamp:
     return every[int(np.searchsorted(stamps, stamp.as_unit("ns").value, side="left"))]
 
 
+def session_bounds(calendar: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last session ``calendar`` has (exchange-calendars builds them from
+    ``_CALENDAR_START`` to about a year from today)."""
+    every, _ = _all_sessions(calendar)
+    return every[0], every[-1]
+
+
 def session_on_or_before(calendar: str, date: pd.Timestamp) -> pd.Timestamp | None:
     """The last session of ``calendar`` on or before ``date`` (None: none that early): the
     close a window reads for that date, whatever the data holds."""
+    found = sessions_on_or_before(calendar, pd.DatetimeIndex([pd.Timestamp(date)]))
+    return None if pd.isna(found[0]) else found[0]
+
+
+def sessions_on_or_before(calendar: str, days: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """:func:`session_on_or_before` of each of ``days`` (NaT: none that early), at once."""
     every, stamps = _all_sessions(calendar)
-    at = int(np.searchsorted(stamps, pd.Timestamp(date).as_unit("ns").value, side="right")) - 1
-    return every[at] if at >= 0 else None
+    at = np.searchsorted(stamps, days.as_unit("ns").asi8, side="right") - 1
+    return pd.DatetimeIndex(np.where(at >= 0, every.asi8[np.maximum(at, 0)], pd.NaT.value))
 
 
 def sessions_around(calendar: str, day0: pd.Timestamp, first: int, last: int) -> pd.DatetimeIndex:

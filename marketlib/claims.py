@@ -16,7 +16,12 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from marketlib.calendars import parse_date, session_on_or_before, sessions
+from marketlib.calendars import (
+    parse_date,
+    session_on_or_before,
+    sessions,
+    sessions_on_or_before,
+)
 from marketlib.errors import InvalidInputError
 from marketlib.marketcap import factorize_sorted, first_rows, has_repeats
 from marketlib.schema import SHARE_QUALITIES
@@ -280,21 +285,14 @@ def _own_rows(calendar: str, dates: pd.DatetimeIndex, days: pd.DatetimeIndex) ->
     that session is not among the dates: no value then, not the close of an earlier one)."""
     if not len(days) or not len(dates):
         return np.full(len(days), -1)
-    every = sessions(calendar, min(dates[0], days[0]) - LOOKBACK, days[-1])
-    before = every.searchsorted(days, side="right") - 1  # -1: no session that early
-    if not len(every):
-        return np.full(len(days), -1)
-    wanted = every[np.maximum(before, 0)]
+    wanted = sessions_on_or_before(calendar, days)
     at = np.minimum(dates.searchsorted(wanted), len(dates) - 1)
-    return np.where((before >= 0) & (dates[at] == wanted), at, -1)
+    return np.where(~wanted.isna() & (dates[at] == wanted), at, -1)
 
 
 def _row_of(calendar: str, dates: pd.DatetimeIndex, day: pd.Timestamp) -> int:
-    """The row in a block's ``dates`` of ``calendar``'s close on or before ``day`` (-1: that
-    session lies outside the values, so nothing answers it)."""
-    session = session_on_or_before(calendar, day)
-    at = int(dates.searchsorted(session)) if session is not None else len(dates)
-    return at if at < len(dates) and dates[at] == session else -1
+    """:func:`_own_rows` of one day."""
+    return int(_own_rows(calendar, dates, pd.DatetimeIndex([pd.Timestamp(day)]))[0])
 
 
 def _sought(

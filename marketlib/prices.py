@@ -21,7 +21,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from marketlib.calendars import calendar_zone, parse_date, sessions
+from marketlib.calendars import calendar_zone, parse_date, session_bounds, sessions
 from marketlib.errors import DataUnavailableError, InvalidInputError, UnknownSymbolError
 from marketlib.schema import PRICE_FIELDS
 from marketlib.sources import DEFAULT_SOURCE, Chain, FolderSource, open_source
@@ -322,16 +322,6 @@ def _say_gaps(served: dict[str, Series]) -> None:
         )
 
 
-def _parts(universe: Universe, names: list) -> list:
-    """The names of a selection one by one, ``a+b`` split as :meth:`Universe.resolve` splits
-    it (a symbol holding a ``+`` stays whole)."""
-    parts = []
-    for name in names:
-        union = isinstance(name, str) and "+" in name and name not in universe.listings
-        parts.extend(name.split("+") if union else [name])
-    return parts
-
-
 def listings_for(
     universe: Universe, selection: str | Iterable[str], source: Chain
 ) -> tuple[Universe, list[str]]:
@@ -346,7 +336,7 @@ def listings_for(
     unknown = list(
         dict.fromkeys(
             n
-            for n in _parts(universe, names)
+            for n in universe.parts(names)
             if isinstance(n, str)
             and n not in universe.groups
             and n not in universe.listings
@@ -378,13 +368,12 @@ def listings_for(
 
 def _no_session(symbol: str, calendar: str | None, start: pd.Timestamp, end: pd.Timestamp) -> str:
     """Why ``start..end`` holds no session of ``calendar``. Dates outside the span the calendar
-    has sessions for (exchange-calendars builds them from 2000 to about a year from today) are
-    said as such: widening them, the advice for a holiday or weekend, would not help."""
+    has sessions for (:func:`marketlib.calendars.session_bounds`) are said as such: widening
+    them, the advice for a holiday or weekend, would not help."""
     span = f"{start:%Y-%m-%d} and {end:%Y-%m-%d}"
     if calendar is None:
         return f"{symbol}: no date between {span} in the source's data: widen the dates"
-    every = sessions(calendar, pd.Timestamp.min, pd.Timestamp.max)
-    first, last = every[0], every[-1]
+    first, last = session_bounds(calendar)
     if start > last:
         return (
             f"{symbol}: no session between {span}: the dates are past the end of the "
@@ -441,16 +430,17 @@ def fetch(
         late = wanted[0] < first - pd.Timedelta(days=4 if listing.calendar is None else 0)
         early = wanted[-1] > last + pd.Timedelta(days=4 if listing.calendar is None else 0)
         if late or early:
-            note = f"covers {first:%Y-%m-%d}..{last:%Y-%m-%d} of {lo:%Y-%m-%d}..{hi:%Y-%m-%d}"
+            covers = f"covers {first:%Y-%m-%d}..{last:%Y-%m-%d}"
+            note = f"{covers} of {lo:%Y-%m-%d}..{hi:%Y-%m-%d}"
             if not partial:
                 folder = _folder_of(source, symbol)
                 raise DataUnavailableError(
                     f"{symbol}: requested {lo:%Y-%m-%d}..{hi:%Y-%m-%d}, "
                     + (
                         f"the {source.served_by.get(symbol, source.name)} data "
-                        f"{note.split(' of ')[0]}: narrow the dates or use --source yahoo"
+                        f"{covers}: narrow the dates or use --source yahoo"
                         if folder is None
-                        else f"{folder.file(symbol)} {note.split(' of ')[0]}: narrow the "
+                        else f"{folder.file(symbol)} {covers}: narrow the "
                         "dates or add the missing rows to it"
                     )
                 )

@@ -51,7 +51,7 @@ import nbformat  # noqa: E402
 
 from marketlib import __version__  # noqa: E402
 from marketlib.errors import InvalidInputError, NotebookError, OutputError  # noqa: E402
-from marketlib.files import atomic_write_bytes  # noqa: E402
+from marketlib.files import atomic_write_bytes, why  # noqa: E402
 from marketlib.paths import bundled, bundled_studies, package_data, study_path  # noqa: E402
 
 if TYPE_CHECKING:
@@ -607,13 +607,13 @@ def build_reports(
     except OSError as exc:
         where = Path(exc.filename) if exc.filename else Path(out)
         blocker = next((p for p in (where, *where.parents) if p.is_file()), None)
-        why = (
+        reason = (
             f"a file stands where a folder should be ({blocker})"
             if blocker
-            else f"{exc.strerror or exc} at {where}"
+            else f"{why(exc)} at {where}"
         )
         raise OutputError(
-            f"cannot write the report under {out}: {why}; choose a folder you can write with "
+            f"cannot write the report under {out}: {reason}; choose a folder you can write with "
             "--out DIR; no report there was left half-written"
         ) from None
 
@@ -896,8 +896,7 @@ def _keep_failed(run: _StudyRun) -> tuple[str, Path | None]:
             raise
     except OSError as exc:
         return (
-            f"this run's log of {run.id} could not be kept in {run.failed_run} "
-            f"({exc.strerror or exc})"
+            f"this run's log of {run.id} could not be kept in {run.failed_run} ({why(exc)})"
         ), None
     shutil.rmtree(run.failed_run / earlier.name, ignore_errors=True)
     listed = ", ".join(what[:-1]) + " and " + what[-1] if len(what) > 1 else what[0]

@@ -14,10 +14,12 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from marketlib.calendars import sessions
@@ -111,19 +113,21 @@ def _source_of(symbol: str, provenance: dict[str, str]) -> dict[str, str | None]
     return {"repo": None, "path": None, "commit": None, "provenance": None}
 
 
-def _close_basis(frame: pd.DataFrame, role: str) -> str:
-    has_raw = frame["close"].notna()
-    has_adj = frame["adj_close"].notna()
+def close_basis(close: np.ndarray, adjusted: np.ndarray, dates: Sequence, role: str) -> str:
+    """How a price series' closes are based, in one vocabulary for the snapshot's manifest and
+    a study's coverage table: as traded (raw), only dividend-adjusted (so market values are
+    rebuilt from raw-close anchors), or raw from a date on; index and FX levels need neither."""
+    has_raw, has_adj = ~np.isnan(close), ~np.isnan(adjusted)
     if role in ("index", "fx"):
         return "level (index points or exchange rate; no adjustment applies)"
     if not has_raw.any():
         return "dividend-adjusted only (close empty)"
     if has_raw.all() and not has_adj.any():
         return "raw"
-    if has_raw.all() and (frame["close"] == frame["adj_close"]).all():
+    if has_raw.all() and (close == adjusted).all():
         return "raw (equal to adjusted: no dividend in the source's adjustment)"
-    first_raw = frame.loc[has_raw, "date"].min()
-    return f"raw from {first_raw}, dividend-adjusted only before; adj_close on every row"
+    first_raw = pd.Timestamp(dates[int(np.flatnonzero(has_raw)[0])])
+    return f"raw from {first_raw:%Y-%m-%d}, dividend-adjusted only before; adj_close on every row"
 
 
 def _describe_price_file(path: Path, splits: pd.DataFrame, provenance: dict[str, str]) -> dict:
@@ -139,7 +143,12 @@ def _describe_price_file(path: Path, splits: pd.DataFrame, provenance: dict[str,
         "rows": len(frame),
         "first_date": frame["date"].iloc[0],
         "last_date": frame["date"].iloc[-1],
-        "close_basis": _close_basis(frame, role),
+        "close_basis": close_basis(
+            frame["close"].to_numpy(float),
+            frame["adj_close"].to_numpy(float),
+            list(frame["date"]),
+            role,
+        ),
         "raw_close_rows": int(frame["close"].notna().sum()),
         "adj_close_rows": int(frame["adj_close"].notna().sum()),
         "split_basis": [

@@ -32,6 +32,7 @@ from marketlib.marketcap import Reference
 from marketlib.paths import study_path
 from marketlib.prices import Prices, fetch, listings_for
 from marketlib.schema import PRICE_FIELDS
+from marketlib.snapshot import close_basis
 from marketlib.sources import DEFAULT_SOURCE, SOURCES, Chain, open_source
 from marketlib.universe import Universe, load_universe, parse_universe, read_toml
 
@@ -538,7 +539,12 @@ class Study:
                     "last": one.dates[-1] if len(one.dates) else pd.NaT,
                     "sessions": len(one.dates),
                     "without_price": int(one.without_price.sum()),
-                    "close_basis": _close_basis(one),
+                    "close_basis": close_basis(
+                        one.values[:, PRICE_FIELDS.index("close")],
+                        one.values[:, PRICE_FIELDS.index("adj_close")],
+                        one.dates,
+                        self.universe.listing(symbol).role,
+                    ),
                     "note": prices.coverage.get(symbol, "-"),
                     "listing_facts": self.universe.listing(symbol).origin,
                 }
@@ -631,21 +637,6 @@ class Study:
         names = list(groups or self.event_spec.groups)
         members = {g: self.universe.resolve(g) for g in names}
         return events.group_tests(results, members, self.universe)
-
-
-def _close_basis(one) -> str:
-    """Whether a series' prices are as traded (raw closes) or only dividend-adjusted, which
-    decides how its market values are built (raw closes rebuilt from anchors where not)."""
-    close, adjusted = (one.values[:, PRICE_FIELDS.index(f)] for f in ("close", "adj_close"))
-    raw = ~np.isnan(close)
-    if raw.all() or not (~np.isnan(adjusted)).any():
-        return "raw"
-    if not raw.any():
-        return "dividend-adjusted only"
-    first = int(np.flatnonzero(raw)[0])
-    if raw[first:].all():
-        return f"raw from {one.dates[first]:%Y-%m-%d}, dividend-adjusted before"
-    return f"raw on {int(raw.sum())} of {len(raw)} sessions, dividend-adjusted on the others"
 
 
 # ---------------------------------------------------------------------------- parsing

@@ -142,12 +142,21 @@ class Universe:
                     f"{name!r} names no symbol or group: give one (e.g. NVDA or a group of "
                     "the study; `marketlib universe` lists them)"
                 )
-            for part in name.split("+") if "+" in name and name not in self.listings else [name]:
+            for part in self.parts([name]):
                 for symbol in self._expand(part):
                     if symbol not in seen:
                         seen.add(symbol)
                         resolved.append(symbol)
         return resolved
+
+    def parts(self, names: Iterable[object]) -> list:
+        """The names of a selection one by one, ``a+b`` split into a and b (a symbol that
+        holds a ``+`` stays whole)."""
+        found = []
+        for name in names:
+            union = isinstance(name, str) and "+" in name and name not in self.listings
+            found.extend(name.split("+") if union else [name])
+        return found
 
     def _expand(self, name: str) -> tuple[str, ...]:
         if name in self.groups:
@@ -343,24 +352,16 @@ def _other_meaning(
 
 def _check_calendars(check: _Checker, wanted: dict[str, str]) -> None:
     """Refuse calendar names exchange-calendars does not know, before they fail in use."""
-    import difflib
+    from marketlib.calendars import calendar_name_problem  # only for calendars new to the base
 
-    import exchange_calendars as xcals  # ~0.1 s to import: only for calendars new to the base
-
-    names = xcals.get_calendar_names(include_aliases=False)
     for calendar, where in wanted.items():
-        if calendar in names:
-            continue
-        try:  # an alias (NYSE) would not meet [benchmarks] and the groups keyed by the MIC
-            hint = f"use its exchange-calendars name {xcals.resolve_alias(calendar)!r}"
-        except Exception:
-            close = difflib.get_close_matches(calendar, names, n=3)
-            hint = f"did you mean {' or '.join(close)}?" if close else "e.g. XNYS, XTKS, XLON"
-        raise check.fail(
-            where,
-            f"calendar must be an exchange-calendars name, not {calendar!r}: {hint} "
-            "(exchange_calendars.get_calendar_names() lists them)",
-        )
+        hint = calendar_name_problem(calendar)
+        if hint:
+            raise check.fail(
+                where,
+                f"calendar must be an exchange-calendars name, not {calendar!r}: {hint} "
+                "(exchange_calendars.get_calendar_names() lists them)",
+            )
 
 
 def parse_universe(raw: dict, base: Universe | None = None, origin: str = "registry") -> Universe:

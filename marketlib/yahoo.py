@@ -285,7 +285,7 @@ class _LogCapture:
     _lock = threading.Lock()
     _holding: ClassVar[list[_LogCapture]] = []  # the captures held now: each reads every record
     _threshold = logging.WARNING
-    _saved: tuple[int] | None = None  # the level marketlib replaced, while it is replaced
+    _saved: int = logging.NOTSET  # the level marketlib replaced, while _lowered_by holds it
     _lowered_by: _LogCapture | None = None  # the capture whose release restores it
 
     def __init__(self) -> None:
@@ -313,7 +313,7 @@ class _LogCapture:
                 if level > logging.WARNING:
                     # Checked at every hold, not only the first: a call marketlib stopped
                     # waiting for may still hold its capture when the user raises the level.
-                    cls._threshold, cls._saved, cls._lowered_by = level, (self._logger.level,), self
+                    cls._threshold, cls._saved, cls._lowered_by = level, self._logger.level, self
                     self._logger.setLevel(logging.WARNING)
                 cls._holding.append(self)
             self._holders += 1
@@ -328,8 +328,8 @@ class _LogCapture:
             cls._holding.remove(self)
             if cls._lowered_by is self:  # the level is the user's again when its call ends
                 if self._logger.level == logging.WARNING:  # unless the user set it meanwhile
-                    self._logger.setLevel(cls._saved[0])
-                cls._saved = cls._lowered_by = None
+                    self._logger.setLevel(cls._saved)
+                cls._lowered_by = None
             if not cls._holding:
                 self._logger.removeFilter(cls._read)
 

@@ -598,7 +598,7 @@ CASES = [
      OutputError, ["figures/deepseek is a link to nothing", "move it elsewhere"]),
     ("a raw-close anchor in another currency than its listing",
      bad_study(WITH_DATA, files={"my-data/raw_close_anchors.csv":
-                                 "symbol,date,raw_close,currency\nNVDA,2025-01-24,142.62,EUR\n"}),
+                                 "symbol,date,raw_close,currency\nNVDA,2025-01-24,100.0,EUR\n"}),
      lambda c: the_study(c).cap_changes("NVDA", "2025-01-24", "2025-01-27"),
      MarketCapError, ["anchor NVDA 2025-01-24 is in EUR", "trades in USD",
                       "in the listing's currency"]),
